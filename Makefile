@@ -1,0 +1,35 @@
+# Two commands (see README):  `make study`  runs the study,  `make test`  runs the tests.
+# Both set up .venv first if needed; on a ready machine they install nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+READY  := $(VENV)/.ready
+export PATH := $(BIN):$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export MPLBACKEND := Agg
+
+.PHONY: study test lint setup
+
+study: $(READY)
+	dvc repro
+	@echo "Reports: $(CURDIR)/reports/index.html"
+
+test: $(READY)
+	python -m pytest
+
+lint: $(READY)
+	ruff check src tests notebooks benchmarks
+	ruff format --check src tests notebooks benchmarks
+
+setup: $(READY)
+
+# The stamp depends on the pins: editing pyproject.toml or the lock reinstalls.
+$(READY): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24,<27"
+	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $@

@@ -1,0 +1,211 @@
+"""Run a numbered notebook as a pipeline stage and keep ``reports/index.html`` current.
+
+A DVC stage calls::
+
+    python -m helpers.pipeline run notebooks/01_prepare_data.ipynb --sections base,prepare
+
+which reads the named sections of ``params.yaml`` (so DVC, which lists the same
+sections under ``params:``, tracks every value), executes the notebook with Papermill
+(parameters injected after the cell tagged ``parameters``), writes the executed
+notebook to ``reports/executed/`` and renders it to ``reports/<name>.html``.
+A failing cell fails the stage: the cell's traceback is printed and the exit code is 1
+(the HTML of the failed run is still rendered, so the error can be read in context).
+
+``python -m helpers.pipeline index`` rebuilds ``reports/index.html`` from every
+rendered notebook, with each notebook's title and one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import yaml
+from nbconvert import HTMLExporter
+from papermill.exceptions import PapermillExecutionError
+
+from helpers.paths import project_root
+
+EXECUTED_DIR = "executed"
+
+
+class StageFailed(RuntimeError):
+    """A notebook cell raised; the message holds the cell's traceback."""
+
+
+def read_params(path: str | Path) -> dict[str, Any]:
+    """The parsed ``params.yaml`` (a mapping of section name → values)."""
+    params = yaml.safe_load(Path(path).read_text())
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping of sections")
+    return params
+
+
+def notebook_parameters(
+    params: dict[str, Any], sections: Sequence[str], nested: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Merge the named sections into one flat mapping of notebook parameters.
+
+    Keys of each section in ``sections`` become parameters; each section in ``nested``
+    becomes one parameter holding the whole section (e.g. ``datasets``). A name
+    defined twice is an error (it would silently shadow).
+    """
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for section in nested:
+        if section not in params:
+            raise KeyError(f"params.yaml has no section {section!r}")
+        merged[section] = params[section]
+        origin[section] = section
+    for section in sections:
+        if section not in params:
+            raise KeyError(f"params.yaml has no section {section!r}")
+        for key, value in (params[section] or {}).items():
+            if key in merged:
+                raise ValueError(
+                    f"parameter {key!r} is defined in both {origin[key]!r} and {section!r}"
+                )
+            merged[key] = value
+            origin[key] = section
+    return merged
+
+
+def notebook_summary(path: str | Path) -> tuple[str, str]:
+    """Title (first ``# `` heading) and one-line summary (next paragraph) of a notebook."""
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = [line.strip() for line in cell.source.splitlines()]
+        title = next((line[2:].strip() for line in lines if line.startswith("# ")), None)
+        if title is None:
+            continue
+        after = lines[lines.index(f"# {title}") + 1 :]
+        summary = next((line for line in after if line and not line.startswith("#")), "")
+        return title, summary
+    return Path(path).stem, ""
+
+
+def render_html(executed: Path, html_dir: Path) -> Path:
+    """Render an executed notebook to ``html_dir/<stem>.html``."""
+    nb = nbformat.read(str(executed), as_version=4)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    out = html_dir / f"{executed.stem}.html"
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def run_stage(
+    notebook: str | Path,
+    parameters: dict[str, Any],
+    root: str | Path,
+    reports_dir: str = "reports",
+    kernel: str = "python3",
+) -> Path:
+    """Execute ``notebook`` with ``parameters`` and render it; return the HTML path.
+
+    Raises
+    ------
+    StageFailed
+        When a cell raises; the message holds the cell's traceback.
+    """
+    root = Path(root)
+    notebook = root / notebook
+    reports = root / reports_dir
+    executed = reports / EXECUTED_DIR / notebook.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    error: PapermillExecutionError | None = None
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name=kernel,
+            language="python",
+            cwd=str(root),
+            progress_bar=False,
+        )
+    except PapermillExecutionError as exc:
+        error = exc
+    out = render_html(executed, reports)
+    if error is not None:
+        trace = "\n".join(error.traceback) if error.traceback else str(error)
+        raise StageFailed(
+            f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n"
+            f"{trace}\n(see {out})"
+        )
+    return out
+
+
+def write_index(
+    root: str | Path, reports_dir: str = "reports", notebooks_dir: str = "notebooks"
+) -> Path:
+    """Write ``reports/index.html`` linking every rendered notebook with title and summary."""
+    root = Path(root)
+    reports = root / reports_dir
+    rows = []
+    for source in sorted((root / notebooks_dir).glob("[0-9][0-9]_*.ipynb")):
+        rendered = reports / f"{source.stem}.html"
+        if not rendered.exists():
+            continue
+        title, summary = notebook_summary(source)
+        rows.append(
+            f'<li><a href="{html.escape(rendered.name)}">{html.escape(title)}</a>'
+            f"<p>{html.escape(summary)}</p></li>"
+        )
+    page = (
+        "<!doctype html>\n<html><head><meta charset='utf-8'>"
+        "<title>CLV study — reports</title>"
+        "<style>body{font-family:sans-serif;max-width:48rem;margin:2rem auto;}"
+        "li{margin-bottom:1rem}p{margin:.2rem 0;color:#444}</style></head><body>"
+        "<h1>Customer lifetime value study — reports</h1>"
+        "<p>Each page is a notebook executed by <code>dvc repro</code> with the values in "
+        "<code>params.yaml</code>.</p>"
+        f"<ol>{''.join(rows)}</ol></body></html>\n"
+    )
+    reports.mkdir(parents=True, exist_ok=True)
+    out = reports / "index.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``run NOTEBOOK --sections a,b`` or ``index``."""
+    parser = argparse.ArgumentParser(prog="python -m helpers.pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute a notebook stage and render it to HTML")
+    run.add_argument("notebook")
+    run.add_argument("--sections", default="base", help="comma-separated params.yaml sections")
+    run.add_argument("--nested", default="", help="sections passed whole, as one parameter")
+    run.add_argument("--params", default="params.yaml")
+    run.add_argument("--kernel", default="python3")
+    sub.add_parser("index", help="rebuild reports/index.html")
+    args = parser.parse_args(argv)
+    root = project_root()
+    if args.command == "index":
+        print(write_index(root).relative_to(root))
+        return 0
+    params = read_params(root / args.params)
+    parameters = notebook_parameters(
+        params,
+        [s for s in args.sections.split(",") if s],
+        [s for s in args.nested.split(",") if s],
+    )
+    try:
+        out = run_stage(args.notebook, parameters, root, kernel=args.kernel)
+    except StageFailed as exc:
+        print(f"stage failed: {exc}", file=sys.stderr)
+        return 1
+    print(out.relative_to(root))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

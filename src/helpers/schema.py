@@ -1,0 +1,335 @@
+"""Canonical event schema, the data-quality report and the shared cleaning step.
+
+Every loader turns its source into a *raw* frame with the canonical column names
+(values may still be dirty: strings, missing ids, odd timestamps) and hands it to
+:func:`clean_events`, which
+
+* parses and normalises types,
+* drops rows that cannot be used, counting each by reason,
+* validates the result against :data:`EVENT_SCHEMA` (pandera),
+
+so that ``rows_in == rows_kept + sum(dropped.values())`` holds for every load.
+Problems that cannot be repaired raise :class:`DataError`, whose message names the
+file, the column and an example offending row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+EVENT_TYPES: tuple[str, ...] = ("view", "cart", "purchase", "review")
+EVENT_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "ts",
+    "event_type",
+    "item_id",
+    "category",
+    "amount",
+    "quantity",
+    "text",
+    "rating",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = ("user_id", "ts", "event_type")
+
+# Drop reasons used by clean_events (loaders may add their own, e.g. "cancellation").
+MISSING_USER = "missing_user"
+UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+NON_POSITIVE_AMOUNT = "non_positive_amount"
+MISSING_AMOUNT = "missing_purchase_amount"
+DUPLICATE = "duplicate"
+
+
+class DataError(ValueError):
+    """Unusable input: the message names the file, the column and an example row."""
+
+
+def data_error(
+    source: str, column: str, problem: str, example: pd.Series | dict | None
+) -> DataError:
+    """Build a :class:`DataError` with the project's message format.
+
+    ``"<source>: column '<column>': <problem>. Example row <index>: {...}"``
+    """
+    if example is None:
+        return DataError(f"{source}: column '{column}': {problem}.")
+    if isinstance(example, pd.Series):
+        label = example.name
+        values = {k: _plain(v) for k, v in example.items()}
+    else:
+        label = example.get("__row__", "?")
+        values = {k: _plain(v) for k, v in example.items() if k != "__row__"}
+    return DataError(f"{source}: column '{column}': {problem}. Example row {label}: {values}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return None
+    if value is pd.NaT or value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass
+class QualityReport:
+    """Counts every input row as kept, dropped (by reason) or repaired (by reason).
+
+    ``rows_in == rows_kept + sum(dropped.values())`` always; a repaired row is kept.
+    """
+
+    source: str
+    rows_in: int = 0
+    rows_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def drop(self, reason: str, count: int) -> None:
+        """Record ``count`` rows dropped for ``reason`` (zero counts are kept visible)."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + int(count)
+
+    def repair(self, reason: str, count: int) -> None:
+        """Record ``count`` rows kept after a repair described by ``reason``."""
+        self.repaired[reason] = self.repaired.get(reason, 0) + int(count)
+
+    @property
+    def rows_dropped(self) -> int:
+        return int(sum(self.dropped.values()))
+
+    def check_balance(self) -> None:
+        """Raise ``AssertionError`` unless rows in = rows kept + rows dropped."""
+        if self.rows_in != self.rows_kept + self.rows_dropped:
+            raise AssertionError(
+                f"{self.source}: rows_in={self.rows_in} != rows_kept={self.rows_kept}"
+                f" + rows_dropped={self.rows_dropped} ({self.dropped})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rows_dropped"] = self.rows_dropped
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per outcome (kept / dropped: reason / repaired: reason) with counts."""
+        rows = [("kept", "", self.rows_kept)]
+        rows += [("dropped", reason, n) for reason, n in self.dropped.items()]
+        rows += [("repaired (kept)", reason, n) for reason, n in self.repaired.items()]
+        frame = pd.DataFrame(rows, columns=["outcome", "reason", "rows"])
+        frame["share"] = frame["rows"] / max(self.rows_in, 1)
+        return frame
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+
+    def __str__(self) -> str:
+        lines = [f"Data-quality report for {self.source}", f"  rows in     {self.rows_in:>12,}"]
+        lines.append(f"  rows kept   {self.rows_kept:>12,}")
+        for reason, n in self.dropped.items():
+            lines.append(f"  dropped: {reason:<28} {n:>10,}")
+        for reason, n in self.repaired.items():
+            lines.append(f"  repaired: {reason:<27} {n:>10,}")
+        return "\n".join(lines)
+
+
+EVENT_SCHEMA = pa.DataFrameSchema(
+    {
+        "user_id": pa.Column(str, nullable=False, checks=pa.Check.str_length(min_value=1)),
+        "ts": pa.Column(pd.DatetimeTZDtype("ns", "UTC"), nullable=False),
+        "event_type": pa.Column(str, checks=pa.Check.isin(EVENT_TYPES)),
+        "item_id": pa.Column(str, nullable=True),
+        "category": pa.Column(str, nullable=True),
+        "amount": pa.Column(float, nullable=True),
+        "quantity": pa.Column(pd.Int64Dtype(), nullable=True),
+        "text": pa.Column(str, nullable=True),
+        "rating": pa.Column(pd.Int64Dtype(), nullable=True, checks=pa.Check.in_range(1, 5)),
+    },
+    checks=[
+        pa.Check(
+            lambda df: ~((df["event_type"] == "purchase") & ~(df["amount"] >= 0)),
+            error="every purchase has a non-negative amount",
+        )
+    ],
+    strict=True,
+    ordered=True,
+    name="canonical events",
+)
+
+
+def empty_events() -> pd.DataFrame:
+    """An empty frame with the canonical columns and dtypes."""
+    return pd.DataFrame(
+        {
+            "user_id": pd.Series([], dtype=str),
+            "ts": pd.Series([], dtype="datetime64[ns, UTC]"),
+            "event_type": pd.Series([], dtype=str),
+            "item_id": pd.Series([], dtype=str),
+            "category": pd.Series([], dtype=str),
+            "amount": pd.Series([], dtype=float),
+            "quantity": pd.Series([], dtype="Int64"),
+            "text": pd.Series([], dtype=str),
+            "rating": pd.Series([], dtype="Int64"),
+        }
+    )
+
+
+def _to_nullable_str(values: pd.Series) -> pd.Series:
+    out = values.astype(str)  # pandas 3: StringDtype(na_value=nan); NaN stays missing
+    out = out.str.strip()
+    return out.mask(out == "")
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
+    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+def _parse_numeric(raw: pd.DataFrame, column: str, source: str) -> pd.Series:
+    values = raw[column]
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype(float)
+    text = values.astype(str).str.strip()
+    text = text.mask(text == "")
+    numbers = pd.to_numeric(text, errors="coerce")
+    bad = numbers.isna() & text.notna()
+    if bad.any():
+        raise data_error(source, column, "non-numeric values (wrong type)", raw.loc[bad].iloc[0])
+    return numbers.astype(float)
+
+
+def clean_events(
+    raw: pd.DataFrame,
+    source: str,
+    report: QualityReport | None = None,
+    as_of: pd.Timestamp | str | None = None,
+    drop_duplicates: bool = True,
+    allow_zero_amount: bool = False,
+) -> tuple[pd.DataFrame, QualityReport]:
+    """Normalise a raw canonical-named frame into validated events, counting every row.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        Columns named as in :data:`EVENT_COLUMNS`; ``user_id``, ``ts`` and
+        ``event_type`` are required, the rest optional (filled with missing).
+    source : str
+        Name of the file or dataset, used in error messages and the report.
+    report : QualityReport, optional
+        A report already holding loader-specific drops (its ``rows_in`` must count
+        those rows too); a new one is made when omitted.
+    as_of : timestamp, optional
+        Events after this instant are dropped as ``future_timestamp``. Defaults to now.
+    drop_duplicates : bool
+        Drop exact duplicate rows (``duplicate``). Sources without transaction ids,
+        where two identical rows are two real same-day purchases (CDNOW), pass False.
+    allow_zero_amount : bool
+        Keep purchases of amount 0 (free items; counted in ``notes``) instead of
+        dropping them as ``non_positive_amount``. Negative amounts are always dropped:
+        loaders must handle returns explicitly before this step.
+
+    Returns
+    -------
+    events, report
+        Events sorted by (user_id, ts, event_type), index reset, validated by
+        :data:`EVENT_SCHEMA`; the report satisfies ``rows_in = kept + dropped``.
+
+    Raises
+    ------
+    DataError
+        Missing required column, non-numeric ``amount``/``quantity``, or no usable row.
+    """
+    if report is None:
+        report = QualityReport(source=source, rows_in=len(raw))
+    missing = [c for c in REQUIRED_COLUMNS if c not in raw.columns]
+    if missing:
+        example = raw.iloc[0] if len(raw) else None
+        raise data_error(source, missing[0], "required column is missing", example)
+    raw = raw.reset_index(drop=True)
+    out = pd.DataFrame(index=raw.index)
+    out["user_id"] = _to_nullable_str(raw["user_id"])
+    out["ts"] = _parse_timestamps(raw["ts"])
+    out["event_type"] = _to_nullable_str(raw["event_type"]).str.lower()
+    for column in ("item_id", "category", "text"):
+        out[column] = (
+            _to_nullable_str(raw[column])
+            if column in raw
+            else pd.Series(np.nan, index=raw.index, dtype=str)
+        )
+    out["amount"] = _parse_numeric(raw, "amount", source) if "amount" in raw else np.nan
+    if "quantity" in raw:
+        quantity = _parse_numeric(raw, "quantity", source)
+        fractional = quantity.notna() & (quantity != np.round(quantity))
+        if fractional.any():
+            raise data_error(
+                source, "quantity", "non-integer quantities", raw.loc[fractional].iloc[0]
+            )
+        out["quantity"] = quantity.astype("Int64")
+    else:
+        out["quantity"] = pd.array([pd.NA] * len(raw), dtype="Int64")
+    if "rating" in raw:
+        rating = _parse_numeric(raw, "rating", source)
+        off_scale = rating.notna() & ~rating.isin([1.0, 2.0, 3.0, 4.0, 5.0])
+        if off_scale.any():
+            raise data_error(
+                source, "rating", "ratings must be integers 1-5", raw.loc[off_scale].iloc[0]
+            )
+        out["rating"] = rating.astype("Int64")
+    else:
+        out["rating"] = pd.array([pd.NA] * len(raw), dtype="Int64")
+
+    now = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    if now.tzinfo is None:
+        now = now.tz_localize("UTC")
+    is_purchase = out["event_type"] == "purchase"
+    rules: list[tuple[str, pd.Series]] = [
+        (MISSING_USER, out["user_id"].isna()),
+        (UNPARSEABLE_TIMESTAMP, out["ts"].isna()),
+        (FUTURE_TIMESTAMP, out["ts"] > now),
+        (UNKNOWN_EVENT_TYPE, ~out["event_type"].isin(EVENT_TYPES)),
+        (MISSING_AMOUNT, is_purchase & out["amount"].isna()),
+        (
+            NON_POSITIVE_AMOUNT,
+            is_purchase & ((out["amount"] < 0) | ((out["amount"] == 0) & ~allow_zero_amount)),
+        ),
+    ]
+    keep = pd.Series(True, index=out.index)
+    for reason, bad in rules:
+        bad = bad.fillna(False).astype(bool) & keep
+        report.drop(reason, int(bad.sum()))
+        keep &= ~bad
+    out = out.loc[keep]
+    if allow_zero_amount:
+        report.notes["zero_amount_purchases_kept"] = int(
+            ((out["event_type"] == "purchase") & (out["amount"] == 0)).sum()
+        )
+    if drop_duplicates:
+        duplicated = out.duplicated(keep="first")
+        report.drop(DUPLICATE, int(duplicated.sum()))
+        out = out.loc[~duplicated]
+    else:
+        report.notes["identical_rows_kept"] = int(out.duplicated(keep="first").sum())
+
+    if out.empty:
+        example = raw.iloc[0] if len(raw) else None
+        raise data_error(source, "user_id", "no usable rows remain after cleaning", example)
+    out = out.sort_values(["user_id", "ts", "event_type"], kind="stable").reset_index(drop=True)
+    out = out[list(EVENT_COLUMNS)]
+    report.rows_kept = len(out)
+    report.check_balance()
+    return EVENT_SCHEMA.validate(out), report

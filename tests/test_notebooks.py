@@ -1,0 +1,50 @@
+"""Hygiene of the study notebooks: stripped outputs, one literal parameters cell, narrative.
+
+This is the in-suite twin of the pre-commit hooks (nbstripout, ruff), so CI enforces it.
+"""
+
+import ast
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no numbered notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stripped_and_narrative(path: Path):
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "strip outputs"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged `parameters`"
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, ast.Assign), "the parameters cell holds assignments only"
+        ast.literal_eval(node.value)  # ... of literals
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert nb.cells[-1].cell_type == "markdown" and "What we learned" in nb.cells[-1].source
+    assert any("assert " in c.source for c in code), "a few asserts on invariants"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_ruff_is_clean_on_src_tests_notebooks():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed (pip install -r requirements.lock)")
+    targets = [d for d in ("src", "tests", "notebooks", "benchmarks") if (ROOT / d).is_dir()]
+    done = subprocess.run(
+        [ruff, "check", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

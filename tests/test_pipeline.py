@@ -1,0 +1,114 @@
+"""The stage runner: Papermill execution with injected parameters, HTML, failures, index."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from helpers.pipeline import (
+    StageFailed,
+    notebook_parameters,
+    notebook_summary,
+    run_stage,
+    write_index,
+)
+
+
+def write_notebook(path: Path, body: str, title: str = "# 09 · Tiny stage") -> None:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = new_code_cell("answer = 0\nlabel = 'default'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        new_markdown_cell(f"{title}\n\nA one-line summary of the tiny stage."),
+        params,
+        new_code_cell(body),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "params.yaml").write_text("base:\n  answer: 42\nstage:\n  label: injected\n")
+    return tmp_path
+
+
+def test_notebook_parameters_merge_and_reject_shadowing():
+    params = {"base": {"seed": 1}, "a": {"x": 2}, "b": {"x": 3}, "d": {"k": {"n": 1}}}
+    assert notebook_parameters(params, ["base", "a"], ["d"]) == {
+        "d": {"k": {"n": 1}},
+        "seed": 1,
+        "x": 2,
+    }
+    with pytest.raises(ValueError, match="'x' is defined in both 'a' and 'b'"):
+        notebook_parameters(params, ["a", "b"])
+    with pytest.raises(KeyError, match="no section 'zzz'"):
+        notebook_parameters(params, ["zzz"])
+
+
+def test_run_stage_injects_parameters_and_renders_html(project: Path):
+    write_notebook(
+        project / "notebooks" / "09_tiny.ipynb",
+        "from pathlib import Path\nPath('out.txt').write_text(f'{answer}-{label}')",
+    )
+    html = run_stage("notebooks/09_tiny.ipynb", {"answer": 42, "label": "injected"}, project)
+    assert html == project / "reports" / "09_tiny.html"
+    assert (project / "out.txt").read_text() == "42-injected"  # ran in the project root
+    executed = nbformat.read(str(project / "reports" / "executed" / "09_tiny.ipynb"), 4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert "A one-line summary" in html.read_text()
+
+
+def test_failing_cell_fails_the_stage_with_its_traceback(project: Path):
+    write_notebook(project / "notebooks" / "09_tiny.ipynb", "raise ValueError('boom 42')")
+    with pytest.raises(StageFailed, match=r"09_tiny.ipynb: cell \d+ raised ValueError: boom 42"):
+        run_stage("notebooks/09_tiny.ipynb", {}, project)
+    # the failed run is still rendered so the error can be read in context
+    assert "boom 42" in (project / "reports" / "09_tiny.html").read_text()
+
+
+def test_cli_exit_code_and_stderr_on_failure(project: Path):
+    write_notebook(project / "notebooks" / "09_tiny.ipynb", "assert answer == 1, 'wrong answer'")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers.pipeline",
+            "run",
+            "notebooks/09_tiny.ipynb",
+            "--sections",
+            "base,stage",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "stage failed" in done.stderr and "AssertionError: wrong answer" in done.stderr
+
+
+def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
+    write_notebook(project / "notebooks" / "09_tiny.ipynb", "pass")
+    write_notebook(project / "notebooks" / "10_not_run.ipynb", "pass", title="# 10 · Not run")
+    (project / "reports").mkdir()
+    (project / "reports" / "09_tiny.html").write_text("<html></html>")
+    index = write_index(project).read_text()
+    assert '<a href="09_tiny.html">09 · Tiny stage</a>' in index
+    assert "A one-line summary of the tiny stage." in index
+    assert "10 · Not run" not in index
+
+
+def test_notebook_summary_of_the_study_notebooks():
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        title, summary = notebook_summary(path)
+        assert title.startswith(path.stem[:2]) and len(summary) > 20, path.name

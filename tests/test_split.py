@@ -1,0 +1,66 @@
+import pandas as pd
+import pytest
+
+from helpers.split import Split, cohort_counts, make_targets
+
+
+def test_split_bounds_are_inclusive_calendar_days():
+    split = Split.from_dates("2024-01-31", "2024-02-29")
+    assert split.calibration_end == pd.Timestamp("2024-02-01", tz="UTC")
+    assert split.holdout_end == pd.Timestamp("2024-03-01", tz="UTC")
+    assert split.holdout_days == 29
+
+
+def test_split_rejects_holdout_before_cutoff_and_times_of_day():
+    with pytest.raises(ValueError, match="must be after the cutoff"):
+        Split.from_dates("2024-01-31", "2024-01-31")
+    with pytest.raises(ValueError, match="expected a calendar day"):
+        Split.from_dates("2024-01-31 12:00", "2024-02-29")
+
+
+def test_targets_known_answers(tiny_log):
+    customers = make_targets(tiny_log, Split.from_dates("2024-01-31", "2024-02-29"))
+    assert list(customers.index) == ["a", "b"]
+    a, b = customers.loc["a"], customers.loc["b"]
+    assert a["cal_purchases"] == 2  # two transactions on 2024-01-05 are one purchase day
+    assert a["cal_spend"] == pytest.approx(35.0)  # ... but their spend is summed
+    assert a["holdout_purchases"] == 1 and a["holdout_spend"] == pytest.approx(7.0)
+    assert not a["holdout_zero"]
+    assert b["cal_purchases"] == 1 and b["cal_spend"] == pytest.approx(12.5)
+    assert b["holdout_purchases"] == 0 and b["holdout_spend"] == 0.0 and b["holdout_zero"]
+    assert a["first_purchase"] == pd.Timestamp("2024-01-05", tz="UTC")
+
+
+def test_cohort_accounts_for_every_user(tiny_log):
+    counts = cohort_counts(tiny_log, Split.from_dates("2024-01-31", "2024-02-29"))
+    assert counts == {
+        "users_total": 4,
+        "customers": 2,
+        "browse_only_in_calibration": 1,
+        "first_purchase_in_holdout": 0,
+        "holdout_browse_only": 1,
+        "only_after_holdout": 0,
+    }
+
+
+def test_no_holdout_event_reaches_calibration_columns(tiny_log):
+    """Leakage: changing or deleting every holdout event leaves calibration columns unchanged."""
+    split = Split.from_dates("2024-01-31", "2024-02-29")
+    cal_columns = ["first_purchase", "cal_purchases", "cal_spend"]
+    full = make_targets(tiny_log, split)
+    tampered = tiny_log.copy()
+    in_holdout = tampered["ts"] >= split.calibration_end
+    tampered.loc[in_holdout, "amount"] = tampered.loc[in_holdout, "amount"] * 1000
+    pd.testing.assert_frame_equal(make_targets(tampered, split)[cal_columns], full[cal_columns])
+    pd.testing.assert_frame_equal(
+        make_targets(split.calibration(tiny_log), split)[cal_columns], full[cal_columns]
+    )
+    # ... while the holdout columns do see the holdout
+    assert make_targets(tampered, split).loc["a", "holdout_spend"] == pytest.approx(7000.0)
+
+
+def test_shifting_the_cutoff_moves_events_between_periods(tiny_log):
+    early = make_targets(tiny_log, Split.from_dates("2024-01-10", "2024-02-29"))
+    assert list(early.index) == ["a"]  # b's only purchase is now in the holdout
+    assert early.loc["a", "cal_spend"] == pytest.approx(30.0)
+    assert early.loc["a", "holdout_purchases"] == 2  # 2024-01-20 and 2024-02-10
