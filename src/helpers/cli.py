@@ -1,0 +1,148 @@
+"""Command-line interface: ``python -m helpers <command> ...``.
+
+Commands
+--------
+validate
+    Load a data file with the chosen loader, print its data-quality report and a short
+    summary (users, events by type, date range); exit 0, or 2 with ``error: ...`` on
+    stderr when the input is unusable (:class:`~helpers.schema.DataError`).
+
+More commands are added by writing ``_add_<name>(subparsers)`` that registers a
+subparser with ``set_defaults(func=...)`` and listing it in :data:`_COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from helpers.loaders import load_cdnow, load_event_file, load_online_retail
+from helpers.schema import DataError, QualityReport
+
+DATASETS: tuple[str, ...] = ("events", "online_retail", "cdnow")
+
+
+def _pairs(text: str) -> dict[str, str]:
+    """Parse ``a=b,c=d`` into ``{"a": "b", "c": "d"}`` (argparse type)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE pairs, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def summarise(events: pd.DataFrame) -> dict[str, Any]:
+    """Users, events (total and by type) and date range of a canonical event frame."""
+    by_type = events["event_type"].value_counts()
+    return {
+        "users": int(events["user_id"].nunique()),
+        "events": len(events),
+        "events_by_type": {str(k): int(v) for k, v in by_type.items()},
+        "first_event": events["ts"].min().isoformat() if len(events) else None,
+        "last_event": events["ts"].max().isoformat() if len(events) else None,
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Human-readable lines for :func:`summarise`'s output."""
+    lines = ["Summary", f"  users       {summary['users']:>12,}"]
+    lines.append(f"  events      {summary['events']:>12,}")
+    for event_type, n in summary["events_by_type"].items():
+        lines.append(f"    {event_type:<10}{n:>12,}")
+    first = (summary["first_event"] or "-")[:10]
+    last = (summary["last_event"] or "-")[:10]
+    lines.append(f"  date range  {first} .. {last}")
+    return "\n".join(lines)
+
+
+def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, QualityReport]:
+    if args.dataset == "cdnow":
+        return load_cdnow(args.path, as_of=args.as_of)
+    if args.path is None:
+        raise DataError(f"dataset '{args.dataset}' needs a PATH.")
+    if args.dataset == "online_retail":
+        return load_online_retail(args.path, as_of=args.as_of)
+    return load_event_file(
+        args.path,
+        mapping=args.mapping,
+        as_of=args.as_of,
+        event_type_map=args.event_type_map,
+        default_event_type=args.default_event_type,
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    events, report = _load(args)
+    summary = summarise(events)
+    print(report)
+    for key, value in report.notes.items():
+        print(f"  note: {key:<31} {value}")
+    print(format_summary(summary))
+    if args.json is not None:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {**report.to_dict(), "summary": summary}
+        out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return 0
+
+
+def _add_validate(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="load a data file, print its data-quality report and a summary",
+        description="Load PATH with the chosen loader and print the data-quality report.",
+    )
+    parser.add_argument(
+        "path", nargs="?", help="data file (optional for cdnow: the copy in lifetimes)"
+    )
+    parser.add_argument("--dataset", choices=DATASETS, default="events")
+    parser.add_argument(
+        "--mapping",
+        type=_pairs,
+        default=None,
+        metavar="CANONICAL=SOURCE,...",
+        help="e.g. user_id=customer,ts=order_date,amount=total (events only)",
+    )
+    parser.add_argument(
+        "--event-type-map",
+        type=_pairs,
+        default=None,
+        metavar="LABEL=TYPE,...",
+        help="e.g. addtocart=cart,transaction=purchase (events only)",
+    )
+    parser.add_argument(
+        "--default-event-type", default=None, help="event type when the file has none"
+    )
+    parser.add_argument("--as-of", default=None, help="drop events after this time (UTC)")
+    parser.add_argument("--json", default=None, metavar="OUT", help="also write the report")
+    parser.set_defaults(func=_validate)
+
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_validate,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m helpers`` argument parser with one subparser per command."""
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.split("\n")[0])
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 unusable input or bad arguments)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
