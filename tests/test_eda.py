@@ -25,6 +25,8 @@ def test_cohort_retention_known_answer(tiny_log):
     assert table.loc["2024-01", 1] == pytest.approx(0.5)
     assert table.loc["2024-01", 2] == pytest.approx(0.5)
     assert table.loc["2024-02", 0] == 1.0
+    assert table.loc["2024-02", 1] == 0.0  # March is observed: c did not buy again
+    assert pd.isna(table.loc["2024-02", 2])  # April is after the end of the log
 
 
 def test_funnel_table(tiny_log):
@@ -58,3 +60,13 @@ def test_plots_return_figures_and_save(tiny_log, tmp_path):
         path = eda.save_figure(fig, tmp_path, plot.__name__)
         assert path.stat().st_size > 1000
         plt.close(fig)
+
+
+def test_publish_saves_closes_and_displays(tiny_log, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
+    fig = eda.plot_funnel(tiny_log)
+    assert eda.publish(fig, tmp_path, "funnel") is None
+    assert (tmp_path / "funnel.png").stat().st_size > 1000
+    assert not plt.fignum_exists(fig.number)
+    assert shown and shown[0].data[:4] == b"\x89PNG"

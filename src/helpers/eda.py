@@ -25,6 +25,19 @@ def save_figure(fig: plt.Figure, folder: str | Path, name: str, dpi: int = 110) 
     return path
 
 
+def publish(fig: plt.Figure, folder: str | Path, name: str) -> None:
+    """Save ``fig`` (see :func:`save_figure`), show the saved PNG inline, close the figure.
+
+    Showing the file rather than the live figure works under any matplotlib backend,
+    so the rendered HTML report always holds exactly the image declared to DVC.
+    """
+    from IPython.display import Image, display
+
+    path = save_figure(fig, folder, name)
+    plt.close(fig)
+    display(Image(filename=str(path)))
+
+
 def event_counts(events: pd.DataFrame) -> pd.DataFrame:
     """Events, users and events per user by event type (all four types listed)."""
     grouped = events.groupby("event_type", observed=True)
@@ -58,7 +71,8 @@ def cohort_retention(events: pd.DataFrame) -> pd.DataFrame:
     """Share of each monthly acquisition cohort purchasing k months after acquisition.
 
     Cohort = calendar month of the user's first purchase; cell (cohort, k) = share of
-    the cohort's users with a purchase in month cohort + k (k = 0 is 1 by definition).
+    the cohort's users with a purchase in month cohort + k (k = 0 is 1 by definition);
+    months after the last month of the log are missing (NaN), not zero.
     """
     days = purchase_days(events)
     month = days["day"].dt.tz_localize(None).dt.to_period("M")
@@ -69,7 +83,12 @@ def cohort_retention(events: pd.DataFrame) -> pd.DataFrame:
     )
     active = active.drop_duplicates()
     users = active.groupby(["cohort", "offset"]).size().unstack(fill_value=0)
-    return users.div(users[0], axis=0)
+    share = users.div(users[0], axis=0)
+    # months after the end of the log are unobserved, not zero
+    last = month.max()
+    cohorts = pd.PeriodIndex(share.index, freq="M")
+    observable = (last.year - cohorts.year) * 12 + (last.month - cohorts.month)
+    return share.where(share.columns.to_numpy()[None, :] <= observable.to_numpy()[:, None])
 
 
 def funnel_table(events: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +182,13 @@ def plot_shopsim_traits(truth: pd.DataFrame) -> plt.Figure:
     sns.scatterplot(
         sample, x="lam", y="mu", hue="satisfaction", palette="coolwarm", s=10, ax=axes[0]
     )
-    axes[0].set(xscale="log", yscale="log", title="Purchase rate λ vs dropout rate μ (per user)")
+    axes[0].set(
+        xscale="log",
+        yscale="log",
+        title="Purchase rate λ vs dropout rate μ (one dot per user)",
+        xlabel="λ: purchases per day while alive",
+        ylabel="μ: dropout hazard per day",
+    )
     satisfaction_band = pd.qcut(truth["satisfaction"], 4, labels=["Q1 (low)", "Q2", "Q3", "Q4"])
     sns.boxplot(
         x=satisfaction_band, y=truth["expected_holdout_spend"] + 1, ax=axes[1], showfliers=False
