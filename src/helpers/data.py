@@ -61,7 +61,6 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
         result = simulate_shop(config, seed=seed)
         as_of = pd.Timestamp(config.holdout_end, tz="UTC") + pd.Timedelta(days=1)
         events, report = clean_events(result.events, "shopsim", as_of=as_of)
-        report.notes["config"] = config.to_dict()
         return LoadedData(events=events, quality=report, truth=result.truth)
     for split_key in ("cutoff", "holdout_end"):
         options.pop(split_key, None)
