@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,7 @@ from papermill.exceptions import PapermillExecutionError
 from helpers.paths import project_root
 
 EXECUTED_DIR = "executed"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class StageFailed(RuntimeError):
@@ -137,6 +139,7 @@ def run_stage(
     out = render_html(executed, reports)
     if error is not None:
         trace = "\n".join(error.traceback) if error.traceback else str(error)
+        trace = ANSI_ESCAPE.sub("", trace)
         raise StageFailed(
             f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n"
             f"{trace}\n(see {out})"

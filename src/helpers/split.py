@@ -19,7 +19,9 @@ all of them, so no money is lost by merging.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -45,6 +47,45 @@ class Split:
         if hold_end <= cal_end:
             raise ValueError(f"holdout_end ({holdout_end}) must be after the cutoff ({cutoff})")
         return cls(calibration_end=cal_end, holdout_end=hold_end)
+
+    @property
+    def cutoff(self) -> str:
+        """The last calendar day of calibration (``YYYY-MM-DD``)."""
+        return (self.calibration_end - ONE_DAY).strftime("%Y-%m-%d")
+
+    @property
+    def last_holdout_day(self) -> str:
+        """The last calendar day of the holdout (``YYYY-MM-DD``)."""
+        return (self.holdout_end - ONE_DAY).strftime("%Y-%m-%d")
+
+    def to_json(self, path: str | Path, dataset: str) -> None:
+        """Write the split (and the dataset it belongs to) for later stages."""
+        info = {
+            "dataset": dataset,
+            "cutoff": self.cutoff,
+            "holdout_end": self.last_holdout_day,
+            "calibration_end_exclusive": self.calibration_end.isoformat(),
+            "holdout_end_exclusive": self.holdout_end.isoformat(),
+            "holdout_days": self.holdout_days,
+        }
+        Path(path).write_text(json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | Path, dataset: str) -> Split:
+        """Read a split written by :meth:`to_json`, checking it belongs to ``dataset``.
+
+        Raises
+        ------
+        ValueError
+            When the file was written for another dataset (stale stage output).
+        """
+        info = json.loads(Path(path).read_text())
+        if info["dataset"] != dataset:
+            raise ValueError(
+                f"{path} belongs to dataset {info['dataset']!r}, not {dataset!r}: "
+                "re-run stage 01 (dvc repro)"
+            )
+        return cls.from_dates(info["cutoff"], info["holdout_end"])
 
     @property
     def holdout_days(self) -> int:

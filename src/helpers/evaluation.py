@@ -1,0 +1,237 @@
+"""Leaderboard, gap-to-oracle and the evaluation figures of notebook 06.
+
+All metrics come from :mod:`helpers.metrics` (defined once). Reading guide: MAE/RMSE
+say how far predictions are in money; Gini, Spearman and top-decile capture say
+whether the valuable customers are ranked first; decile MAPE says whether the
+predicted *levels* are right group by group. A rule can rank well and still be badly
+calibrated (extrapolating past spend does exactly that), so they are read together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from helpers import metrics
+
+BTYD_MODELS: tuple[str, ...] = ("bgnbd", "pareto_nbd")
+LOWER_IS_BETTER: frozenset[str] = frozenset({"mae", "rmse", "mse", "decile_mape", "brier"})
+
+
+def _joined(predictions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    actual = customers["holdout_spend"].rename("actual_spend")
+    joined = predictions.join(actual, on="user_id", how="inner")
+    counts = joined.groupby("model").size()
+    short = counts[counts != len(customers)]
+    if len(short):
+        raise ValueError(
+            f"models must predict every customer ({len(customers)}): {short.to_dict()}"
+        )
+    return joined
+
+
+def leaderboard(predictions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """One row per model, one column per metric (:func:`helpers.metrics.regression_report`).
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Tidy table ``user_id, model, predicted_spend, p_zero``.
+    customers : DataFrame
+        Targets from :func:`helpers.split.make_targets` (index user_id).
+    """
+    rows = {}
+    for model, group in _joined(predictions, customers).groupby("model", sort=False):
+        p_zero = group["p_zero"]
+        report = metrics.regression_report(
+            group["actual_spend"],
+            group["predicted_spend"],
+            p_zero=None if p_zero.isna().any() else p_zero,
+        )
+        report["predicted_total"] = float(group["predicted_spend"].sum())
+        report["actual_total"] = float(group["actual_spend"].sum())
+        rows[model] = report
+    board = pd.DataFrame.from_dict(rows, orient="index")
+    board.index.name = "model"
+    return board.sort_values("gini", ascending=False)
+
+
+def gap_closed(
+    board: pd.DataFrame,
+    metric: str = "gini",
+    reference: Sequence[str] = BTYD_MODELS,
+    ceiling: str = "oracle",
+) -> pd.Series:
+    """Share of the gap between the best reference model and the ceiling each model closes.
+
+    ``(m - best_reference) / (ceiling - best_reference)`` for higher-is-better metrics
+    (signs flipped for lower-is-better ones): 0 = as good as the best BTYD model,
+    1 = as good as the oracle, negative = worse than BTYD.
+    """
+    if ceiling not in board.index:
+        raise ValueError(f"no {ceiling!r} row: the gap needs a ceiling (shopsim only)")
+    present = [m for m in reference if m in board.index]
+    if not present:
+        raise ValueError(f"none of the reference models {list(reference)} is on the board")
+    values = board[metric]
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    best = (sign * values[present]).max() * sign
+    gap = values[ceiling] - best
+    if gap == 0:
+        raise ValueError(f"the best reference already equals the {ceiling!r} on {metric}")
+    return ((values - best) / gap).rename(f"{metric}_gap_closed")
+
+
+def metrics_json(board: pd.DataFrame, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested ``{model: {metric: value}}`` for ``dvc metrics`` (NaN → None)."""
+    out: dict[str, Any] = {
+        model: {k: (None if pd.isna(v) else round(float(v), 6)) for k, v in row.items()}
+        for model, row in board.iterrows()
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def calibration_holdout_by_frequency(
+    summary: pd.DataFrame, expected_purchases: pd.Series, max_frequency: int = 7
+) -> pd.DataFrame:
+    """Mean actual vs predicted holdout purchases, grouped by calibration repeat purchases.
+
+    The classic BTYD diagnostic (Fader, Hardie & Lee 2005, fig. 4): customers with
+    ``frequency_cal`` ≥ ``max_frequency`` are pooled in the last group.
+    """
+    group = summary["frequency_cal"].clip(upper=max_frequency).astype(int)
+    frame = pd.DataFrame(
+        {
+            "frequency_cal": group,
+            "actual": summary["frequency_holdout"],
+            "predicted": expected_purchases.reindex(summary.index),
+        }
+    )
+    table = frame.groupby("frequency_cal").agg(
+        customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")
+    )
+    return table.reset_index()
+
+
+def p_alive_matrix(model: Any, max_frequency: int, max_recency: int, age: float) -> pd.DataFrame:
+    """P(alive) of a fitted lifetimes model on a (frequency, recency) grid at a given age."""
+    frequency = np.arange(max_frequency + 1)
+    recency = np.arange(max_recency + 1, dtype=float)
+    f_grid, r_grid = np.meshgrid(frequency, recency, indexing="ij")
+    p = model.conditional_probability_alive(
+        f_grid.ravel(), r_grid.ravel(), np.full(f_grid.size, age)
+    )
+    table = pd.DataFrame(np.asarray(p).reshape(f_grid.shape), index=frequency, columns=recency)
+    table.index.name, table.columns.name = "frequency", "recency"
+    # recency cannot be 0 for a repeat buyer, nor positive without one
+    table = table.where(~((f_grid > 0) & (r_grid == 0)) & ~((f_grid == 0) & (r_grid > 0)))
+    return table
+
+
+def plot_gains(
+    predictions: pd.DataFrame, customers: pd.DataFrame, models: Sequence[str]
+) -> plt.Figure:
+    """Cumulative share of holdout value vs share of customers, ranked by each model."""
+    joined = _joined(predictions, customers)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    perfect = None
+    for model in models:
+        group = joined[joined["model"] == model]
+        curve = metrics.gains_curve(group["actual_spend"], group["predicted_spend"])
+        ax.plot(curve["share_customers"], curve["share_value"], label=model)
+        perfect = curve
+    if perfect is not None:
+        ax.plot(perfect["share_customers"], perfect["share_value_perfect"], "k--", label="perfect")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, label="random")
+    ax.set(
+        title="Gains: share of holdout value captured",
+        xlabel="share of customers, ranked by prediction",
+        ylabel="share of holdout value",
+    )
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_decile_calibration(
+    predictions: pd.DataFrame, customers: pd.DataFrame, models: Sequence[str]
+) -> plt.Figure:
+    """Mean predicted vs mean actual holdout spend per prediction decile, one panel a model."""
+    joined = _joined(predictions, customers)
+    n = len(models)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, model in zip(axes.ravel(), models, strict=False):
+        group = joined[joined["model"] == model]
+        table = metrics.decile_table(group["actual_spend"], group["predicted_spend"])
+        long = table.melt(id_vars="bin", value_vars=["mean_predicted", "mean_actual"])
+        sns.barplot(long, x="bin", y="value", hue="variable", ax=ax)
+        mape = metrics.decile_mape(group["actual_spend"], group["predicted_spend"])
+        ax.set(title=f"{model} (decile MAPE {mape:.2f})", xlabel="prediction decile", ylabel="")
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    fig.suptitle("Calibration by decile: mean predicted vs mean actual holdout spend")
+    fig.tight_layout()
+    return fig
+
+
+def plot_tracking(curves: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Cumulative repeat transactions per week, actual vs each BTYD model."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    first = next(iter(curves.values()))
+    ax.plot(first["week"], first["actual"], color="black", label="actual")
+    for name, curve in curves.items():
+        ax.plot(curve["week"], curve["predicted"], ls="--", label=name)
+    start = first.loc[first["holdout"], "week"].min()
+    if pd.notna(start):
+        ax.axvline(start - 0.5, color="grey", ls=":", label="cutoff")
+    ax.set(
+        title="Tracking: cumulative repeat transactions",
+        xlabel="week",
+        ylabel="repeat transactions",
+    )
+    ax.legend()
+    return fig
+
+
+def plot_calibration_holdout(tables: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Mean holdout purchases by calibration frequency, actual vs each model."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    first = next(iter(tables.values()))
+    ax.plot(first["frequency_cal"], first["actual"], "ko-", label="actual")
+    for name, table in tables.items():
+        ax.plot(table["frequency_cal"], table["predicted"], "--o", label=name)
+    ticks = first["frequency_cal"].tolist()
+    ax.set_xticks(ticks, [str(t) if t < ticks[-1] else f"{t}+" for t in ticks])
+    ax.set(
+        title="Holdout purchases by calibration repeat purchases",
+        xlabel="repeat purchases in calibration",
+        ylabel="mean purchases in holdout",
+    )
+    ax.legend()
+    return fig
+
+
+def plot_p_alive(matrix: pd.DataFrame, title: str) -> plt.Figure:
+    """Heatmap of P(alive) by frequency and recency."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sns.heatmap(matrix, cmap="viridis", vmin=0, vmax=1, ax=ax, cbar_kws={"label": "P(alive)"})
+    ax.invert_yaxis()
+    ystep = max(1, matrix.shape[0] // 10)
+    ax.set_yticks(np.arange(0, matrix.shape[0], ystep) + 0.5, matrix.index[::ystep], rotation=0)
+    step = max(1, matrix.shape[1] // 10)
+    ax.set_xticks(np.arange(0, matrix.shape[1], step) + 0.5, matrix.columns[::step].astype(int))
+    ax.set(
+        title=title,
+        xlabel="recency (weeks, time of last repeat purchase)",
+        ylabel="repeat purchases",
+    )
+    return fig

@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import evaluation
+from helpers.baselines import predictions_frame
+
+
+@pytest.fixture
+def customers() -> pd.DataFrame:
+    spend = [0.0, 0.0, 10.0, 20.0, 70.0]
+    return pd.DataFrame({"holdout_spend": spend}, index=pd.Index(list("abcde"), name="user_id"))
+
+
+def test_leaderboard_perfect_and_reversed(customers):
+    actual = customers["holdout_spend"]
+    predictions = pd.concat(
+        [
+            predictions_frame("perfect", actual, p_zero=(actual == 0).astype(float)),
+            predictions_frame("reversed", pd.Series(actual.to_numpy()[::-1], index=actual.index)),
+        ]
+    )
+    board = evaluation.leaderboard(predictions, customers)
+    assert list(board.index) == ["perfect", "reversed"]
+    assert board.loc["perfect", "gini"] == pytest.approx(1.0)
+    assert board.loc["perfect", "mae"] == 0.0 and board.loc["perfect", "roc_auc"] == 1.0
+    assert np.isnan(board.loc["reversed", "roc_auc"])  # no p_zero
+    assert board.loc["reversed", "actual_total"] == 100.0
+
+
+def test_leaderboard_requires_every_customer(customers):
+    partial = predictions_frame("m", customers["holdout_spend"].iloc[:3])
+    with pytest.raises(ValueError, match=r"must predict every customer \(5\): \{'m': 3\}"):
+        evaluation.leaderboard(partial, customers)
+
+
+def test_gap_closed_known_answer():
+    board = pd.DataFrame(
+        {"gini": [0.6, 0.5, 0.7, 0.9], "mae": [10.0, 12.0, 9.0, 5.0]},
+        index=["bgnbd", "pareto_nbd", "gbdt", "oracle"],
+    )
+    gini = evaluation.gap_closed(board)
+    assert gini["gbdt"] == pytest.approx((0.7 - 0.6) / (0.9 - 0.6))
+    assert gini["oracle"] == 1.0 and gini["bgnbd"] == 0.0 and gini["pareto_nbd"] < 0
+    mae = evaluation.gap_closed(board, metric="mae")
+    assert mae["gbdt"] == pytest.approx((9 - 10) / (5 - 10))
+    with pytest.raises(ValueError, match="no 'oracle' row"):
+        evaluation.gap_closed(board.drop(index="oracle"))
+
+
+def test_calibration_holdout_by_frequency_pools_the_top():
+    summary = pd.DataFrame(
+        {"frequency_cal": [0, 0, 1, 3, 9], "frequency_holdout": [0, 1, 2, 4, 6]},
+        index=list("abcde"),
+    )
+    expected = pd.Series([0.5, 0.5, 1.0, 3.0, 5.0], index=list("abcde"))
+    table = evaluation.calibration_holdout_by_frequency(summary, expected, max_frequency=3)
+    assert table["frequency_cal"].tolist() == [0, 1, 3]
+    assert table["customers"].tolist() == [2, 1, 2]
+    assert table["actual"].tolist() == [0.5, 2.0, 5.0]
+    assert table["predicted"].tolist() == [0.5, 1.0, 4.0]
+
+
+def test_metrics_json_replaces_nan():
+    board = pd.DataFrame({"gini": [0.5], "roc_auc": [np.nan]}, index=["m"])
+    assert evaluation.metrics_json(board, {"k": 1}) == {"m": {"gini": 0.5, "roc_auc": None}, "k": 1}
