@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 #: Hub names that resolve to the bundled package when they are not in the local HF cache.
 _BUNDLED_NAMES = frozenset(
