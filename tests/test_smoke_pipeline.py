@@ -48,28 +48,37 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
+STAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
 def test_repro_renders_every_stage_then_is_a_no_op(scratch: Path):
     dvc(["repro"], scratch)
+    for stage in STAGES:
+        assert (scratch / "reports" / f"{stage}.html").is_file(), stage
     for path in (
-        "reports/01_prepare_data.html",
         "reports/index.html",
         "data/interim/events.parquet",
         "data/processed/customers.parquet",
+        "data/processed/predictions.parquet",
         "reports/figures/01_prepare_data/funnel.png",
+        "reports/figures/06_evaluate/gains.png",
     ):
         assert (scratch / path).is_file(), path
     index = (scratch / "reports/index.html").read_text()
-    assert 'href="01_prepare_data.html"' in index
+    assert all(f'href="{stage}.html"' in index for stage in STAGES)
     quality = json.loads((scratch / "reports/metrics/data_quality.json").read_text())
     assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
+    board = json.loads((scratch / "reports/metrics/leaderboard.json").read_text())
+    assert {"bgnbd", "pareto_nbd", "gbdt", "zero", "extrapolation", "oracle"} <= set(board)
+    assert board["oracle"]["gini"] > board["zero"]["gini"]
     again = dvc(["repro"], scratch)
     assert "didn't change, skipping" in again.stdout or "up to date" in again.stdout
     assert "Running stage" not in again.stdout
     shown = dvc(["metrics", "show"], scratch).stdout
-    assert "rows_kept" in shown
+    assert "rows_kept" in shown and "leaderboard.json" in shown
 
 
-def test_switching_to_cdnow_reruns_stage_01_on_the_real_file(scratch: Path):
+def test_switching_to_cdnow_reruns_the_pipeline_on_the_real_file(scratch: Path):
     params = yaml.safe_load((scratch / "params.yaml").read_text())
     params["base"]["dataset"] = "cdnow"
     (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -78,3 +87,7 @@ def test_switching_to_cdnow_reruns_stage_01_on_the_real_file(scratch: Path):
     quality = json.loads((scratch / "reports/metrics/data_quality.json").read_text())
     assert quality["rows_in"] == 69_659 and quality["rows_kept"] == 69_659
     assert quality["notes"]["cohort"]["users_total"] == 23_570
+    text = json.loads((scratch / "reports/metrics/text_features.json").read_text())
+    assert text["has_text"] is False  # CDNOW has no text: the text block is switched off
+    board = json.loads((scratch / "reports/metrics/leaderboard.json").read_text())
+    assert "oracle" not in board and 0.6 < board["pareto_nbd"]["gini"] < 0.75

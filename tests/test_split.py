@@ -64,3 +64,13 @@ def test_shifting_the_cutoff_moves_events_between_periods(tiny_log):
     assert list(early.index) == ["a"]  # b's only purchase is now in the holdout
     assert early.loc["a", "cal_spend"] == pytest.approx(30.0)
     assert early.loc["a", "holdout_purchases"] == 2  # 2024-01-20 and 2024-02-10
+
+
+def test_split_json_round_trip_checks_the_dataset(tmp_path):
+    split = Split.from_dates("1997-09-30", "1998-06-30")
+    split.to_json(tmp_path / "split.json", "cdnow")
+    again = Split.from_json(tmp_path / "split.json", "cdnow")
+    assert again == split and again.cutoff == "1997-09-30"
+    assert again.last_holdout_day == "1998-06-30" and again.holdout_days == 273
+    with pytest.raises(ValueError, match="belongs to dataset 'cdnow', not 'shopsim'"):
+        Split.from_json(tmp_path / "split.json", "shopsim")
