@@ -141,16 +141,16 @@ class ShopSimConfig:
     n_items_per_category: int = 500
     item_zipf_power: float = 2.5  #: item index = floor(n * u**power): larger = more skewed
     # --- browsing -----------------------------------------------------------------------
-    session_rate_base: float = 0.01  #: browsing sessions per day while alive ...
-    session_rate_per_purchase: float = 0.5  #: ... plus this times lam
-    session_views_mean: float = 2.5  #: mean views per session (at least 1)
+    session_rate_base: float = 0.03  #: browsing sessions per day while alive (~monthly) ...
+    session_rate_per_purchase: float = 4.0  #: ... plus this times lam (4 visits per purchase)
+    session_views_mean: float = 2.0  #: mean views per session (at least 1)
     view_gap_minutes: float = 2.0  #: mean gap between views of a session
     abandon_cart_prob: float = 0.15  #: share of browsing sessions ending in a cart
     cart_before_purchase: float = 0.9  #: share of purchases preceded by a cart
     cart_lead_minutes: float = 15.0  #: mean time from cart to purchase
     pre_purchase_views_mean: float = 1.5  #: extra category views before each purchase
     pre_purchase_lead_days: float = 1.0  #: their mean lead time
-    dead_session_rate: float = 0.003  #: trickle of sessions per day after death
+    dead_session_rate: float = 0.001  #: trickle of sessions per day after death
     # --- reviews ------------------------------------------------------------------------
     review_prob: float = 0.2  #: base probability of reviewing a purchase
     review_extremity: float = 0.8  #: extra review probability per unit |experience|

@@ -1,0 +1,72 @@
+"""Stage 05: marketing policy optimisation with reinforcement learning.
+
+* :mod:`.simulator` -- calibrated customer population, treatment-effect assumptions,
+  vectorised monthly MDP, budget allocator, gymnasium wrapper, no-action validation;
+* :mod:`.policies` -- marketer heuristics and the dynamic-programming oracle;
+* :mod:`.agents` -- tabular Q-learning / SARSA and a DQN (torch);
+* :mod:`.evaluation` -- paired-seed evaluation, budget curves, sweep, :func:`run_study`;
+* :mod:`.ope` -- off-policy evaluation (PDIS, WPDIS, DR, FQE) against the true values.
+"""
+
+from .agents import DQNAgent, TabularAgent, train_dqn, train_tabular
+from .evaluation import (
+    StudyResult,
+    budget_curve,
+    evaluate_policies,
+    gap_closed,
+    policy_table,
+    run_study,
+    safe_improvement_check,
+    train_agents,
+)
+from .ope import SoftenedPolicy, ope_table
+from .policies import OneStepUpliftPolicy, OraclePolicy, fit_oracle_price, heuristic_policies
+from .simulator import (
+    ACTIONS,
+    FEATURES,
+    BTYDStateModel,
+    MarketingConfig,
+    MarketingEnv,
+    MarketingSimulator,
+    Population,
+    TreatmentEffects,
+    allocate,
+    population_from_btyd,
+    population_from_truth,
+    run_policy,
+    simulate_no_action,
+)
+
+__all__ = [
+    "ACTIONS",
+    "FEATURES",
+    "BTYDStateModel",
+    "DQNAgent",
+    "MarketingConfig",
+    "MarketingEnv",
+    "MarketingSimulator",
+    "OneStepUpliftPolicy",
+    "OraclePolicy",
+    "Population",
+    "SoftenedPolicy",
+    "StudyResult",
+    "TabularAgent",
+    "TreatmentEffects",
+    "allocate",
+    "budget_curve",
+    "evaluate_policies",
+    "fit_oracle_price",
+    "gap_closed",
+    "heuristic_policies",
+    "ope_table",
+    "policy_table",
+    "population_from_btyd",
+    "population_from_truth",
+    "run_policy",
+    "run_study",
+    "safe_improvement_check",
+    "simulate_no_action",
+    "train_agents",
+    "train_dqn",
+    "train_tabular",
+]

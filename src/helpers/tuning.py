@@ -1,0 +1,204 @@
+"""Bayesian hyper-parameter search for the deep CLV model (Optuna TPE + median pruning).
+
+What the objective may see: one fold's **training customers only** (``train_idx``,
+e.g. the customers outside fold 0). They are split (seeded) into an inner fit set and
+an inner validation set; a trial trains on the inner fit set and is scored by its best
+validation loss on the inner validation set. The tuning fold's own customers are never
+read, so their cross-fitted predictions come from a configuration chosen without their
+labels. The chosen configuration is then used for every fold: customers of the other
+folds did contribute labels to choosing a handful of hyper-parameters (never to the
+weights of the network that predicts them) — the usual compromise on a small budget;
+fully nested tuning costs ``n_folds`` times as much. No holdout prediction of any
+cross-fitted model enters the objective.
+
+Search space (``params.yaml``-friendly dict), one entry per :class:`DeepConfig` field:
+
+* a list → categorical choice, e.g. ``encoder: [gru, transformer]``;
+* ``{low, high}`` → uniform float (int when both are ints), ``log: true`` for a
+  log scale, optional ``step`` for ints.
+
+References
+----------
+Akiba et al. (2019), Optuna: a next-generation hyperparameter optimization framework. KDD.
+Bergstra et al. (2011), Algorithms for hyper-parameter optimization (TPE). NeurIPS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+import pandas as pd
+
+from helpers.deep_clv import DeepConfig, DeepInputs, train_deep
+
+#: A small default search space for CPU budgets.
+DEFAULT_SEARCH_SPACE: dict[str, Any] = {
+    "hidden_size": [16, 32, 64],
+    "embed_dim": [4, 8, 16],
+    "dropout": {"low": 0.0, "high": 0.3},
+    "lr": {"low": 1e-3, "high": 1e-2, "log": True},
+    "weight_decay": {"low": 1e-6, "high": 1e-2, "log": True},
+}
+
+
+@dataclass
+class TuningResult:
+    """Best parameters, the config they give, and the Optuna study."""
+
+    best_params: dict[str, Any]
+    best_config: DeepConfig
+    best_value: float
+    study: optuna.Study
+
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: number, state, value, params."""
+        return self.study.trials_dataframe(attrs=("number", "value", "state", "params"))
+
+
+def suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
+    """Draw one configuration from ``space`` (see the module docstring)."""
+    params: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, list | tuple):
+            params[name] = trial.suggest_categorical(name, list(spec))
+        elif isinstance(spec, dict):
+            low, high = spec["low"], spec["high"]
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                params[name] = trial.suggest_int(
+                    name, low, high, step=spec.get("step", 1), log=spec.get("log", False)
+                )
+            else:
+                params[name] = trial.suggest_float(
+                    name, float(low), float(high), log=spec.get("log", False)
+                )
+        else:
+            raise TypeError(f"search space entry {name!r}: list or {{low, high}} expected")
+    return params
+
+
+def tune_deep(
+    inputs: DeepInputs,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    train_idx: np.ndarray,
+    base_config: DeepConfig,
+    seed: int,
+    n_trials: int = 6,
+    search_space: dict[str, Any] | None = None,
+    valid_share: float | None = None,
+    timeout: float | None = None,
+    progress: bool = False,
+    device: str | None = None,
+) -> TuningResult:
+    """TPE search (seeded) with median pruning on one fold's inner validation split.
+
+    Parameters
+    ----------
+    inputs : DeepInputs
+        All customers; only rows ``train_idx`` are used.
+    spend, zero : array (n,)
+        Targets per row of ``inputs``.
+    train_idx : int array
+        The tuning fold's *training* customers (never the fold's own customers).
+    base_config : DeepConfig
+        Fields not in the search space (loss, ablation switches, epochs, patience).
+    seed : int
+        Seeds the inner split, the TPE sampler and every trial's training.
+    n_trials : int
+        Trials (small on CPU); ``timeout`` seconds optionally caps the search.
+    search_space : dict, optional
+        Default :data:`DEFAULT_SEARCH_SPACE`.
+    valid_share : float, optional
+        Inner validation share; default ``base_config.valid_share``.
+    """
+    space = DEFAULT_SEARCH_SPACE if search_space is None else search_space
+    share = base_config.valid_share if valid_share is None else valid_share
+    train_idx = np.asarray(train_idx)
+    rng = np.random.default_rng(seed + 2)
+    inner_valid = rng.random(train_idx.size) < share
+    fit_idx, valid_idx = train_idx[~inner_valid], train_idx[inner_valid]
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space)
+        config = base_config.replace(**params)
+
+        def report(epoch: int, valid_loss: float) -> None:
+            trial.report(valid_loss, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        trained = train_deep(
+            inputs,
+            spend,
+            zero,
+            fit_idx,
+            valid_idx,
+            config,
+            seed=seed,
+            device=device,
+            progress=progress,
+            on_epoch=report,
+            desc=f"trial {trial.number}",
+        )
+        return float(trained.curve["valid_loss"].min())
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, n_trials)),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+    )
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, show_progress_bar=progress)
+    best = dict(study.best_params)
+    return TuningResult(
+        best_params=best,
+        best_config=base_config.replace(**best),
+        best_value=float(study.best_value),
+        study=study,
+    )
+
+
+def plot_optimization_history(study: optuna.Study) -> plt.Figure:
+    """Validation loss per trial (complete and pruned) and the running best."""
+    rows = [
+        (t.number, t.value if t.value is not None else _last(t), t.state.name) for t in study.trials
+    ]
+    frame = pd.DataFrame(rows, columns=["trial", "loss", "state"]).dropna()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for state, marker in (("COMPLETE", "o"), ("PRUNED", "x")):
+        part = frame[frame["state"] == state]
+        ax.scatter(part["trial"], part["loss"], marker=marker, label=state.lower())
+    done = frame[frame["state"] == "COMPLETE"]
+    if len(done):
+        ax.step(done["trial"], done["loss"].cummin(), where="post", color="k", label="best")
+    ax.set(title="Optuna TPE: validation loss by trial", xlabel="trial", ylabel="loss")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _last(trial: optuna.trial.FrozenTrial) -> float | None:
+    values = trial.intermediate_values
+    return min(values.values()) if values else None
+
+
+def plot_param_importance(study: optuna.Study) -> plt.Figure:
+    """fANOVA importance of each searched parameter (needs ≥ 2 complete trials)."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if len(done) < 2:
+        ax.text(0.5, 0.5, "fewer than 2 complete trials", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    importance = optuna.importance.get_param_importances(
+        study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+    )
+    series = pd.Series(importance).sort_values()
+    ax.barh(series.index, series.to_numpy(), color="steelblue")
+    ax.set(title="Hyper-parameter importance (fANOVA)", xlabel="importance")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,274 @@
+"""Deep CLV model: masks, overfitting, determinism, no-text path, checkpoints, SHAP, tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers.deep_clv import (
+    DeepConfig,
+    build_model,
+    crossfit_deep,
+    explain_deep,
+    load_checkpoint,
+    predict_deep,
+    prepare_inputs,
+    save_checkpoint,
+    train_deep,
+)
+from helpers.sequences import SequenceBatch
+from helpers.tuning import plot_optimization_history, plot_param_importance, tune_deep
+
+SMALL = DeepConfig(
+    embed_dim=4, hidden_size=8, mlp_hidden=16, batch_size=32, max_epochs=3, patience=2, max_len=None
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest (and unaffected by a busy machine) on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_batch(n: int = 60, length: int = 10, seed: int = 0, pad: int = 0) -> SequenceBatch:
+    """Random left-padded sequences; ``pad`` extra all-padding columns on the left."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, length + 1, n)
+    mask = np.arange(length)[None, :] >= (length - lengths)[:, None]
+
+    def grid(values: np.ndarray, fill: float) -> np.ndarray:
+        out = np.where(mask, values, fill)
+        return np.concatenate([np.full((n, pad), fill, dtype=out.dtype), out], axis=1)
+
+    etype = rng.integers(1, 5, (n, length))
+    review = np.where(etype == 4, rng.integers(0, 20, (n, length)), -1)
+    return SequenceBatch(
+        user_ids=np.array([f"u{i:03d}" for i in range(n)]),
+        event_type=grid(etype, 0).astype(np.int8),
+        category=grid(rng.integers(1, 6, (n, length)), 0).astype(np.int32),
+        amount_bucket=grid(rng.integers(1, 5, (n, length)), 0).astype(np.int8),
+        log_amount=grid(rng.normal(3, 1, (n, length)), 0).astype(np.float32),
+        log_gap_hours=grid(rng.normal(3, 1, (n, length)), 0).astype(np.float32),
+        log_days_before=grid(np.sort(rng.uniform(0, 5, (n, length)))[:, ::-1], 0).astype(
+            np.float32
+        ),
+        rating=grid(np.where(etype == 4, rng.integers(1, 6, (n, length)), 0), 0).astype(np.int8),
+        review_index=grid(review, -1).astype(np.int64),
+        mask=grid(mask, False).astype(bool),
+        lengths=lengths.astype(np.int32),
+        category_vocab=["a", "b", "c", "d"],
+        amount_bins=(10.0, 20.0),
+    )
+
+
+def make_frames(batch: SequenceBatch, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    users = pd.Index(batch.user_ids, name="user_id")
+    n = len(users)
+    tabular = pd.DataFrame(
+        {
+            "frequency": rng.poisson(3, n),
+            "spend_90d": rng.gamma(2, 20, n),
+            "views_30d": rng.poisson(5, n),
+            "browse_to_buy": rng.random(n),
+        },
+        index=users,
+    )
+    text = pd.DataFrame(
+        {"has_review": rng.integers(0, 2, n), "sentiment_mean": rng.normal(size=n)}, index=users
+    )
+    signal = tabular["frequency"].to_numpy() + batch.lengths
+    spend = np.where(rng.random(n) < 0.4, 0.0, np.exp(0.3 * signal + rng.normal(0, 0.3, n)))
+    targets = pd.DataFrame({"holdout_spend": spend, "holdout_zero": spend <= 0}, index=users)
+    sentiment = rng.uniform(-1, 1, 20)
+    return tabular, text, targets, sentiment
+
+
+@pytest.mark.parametrize("encoder", ["gru", "lstm", "transformer"])
+def test_left_padding_never_changes_the_output(encoder):
+    batch, padded = make_batch(pad=0), make_batch(pad=5)
+    tabular, text, _, sentiment = make_frames(batch)
+    short = prepare_inputs(batch, tabular, text, sentiment)
+    long = prepare_inputs(padded, tabular, text, sentiment)
+    assert long.tokens.shape == (60, 15, 3) and short.tokens.shape == (60, 10, 3)
+    torch.manual_seed(0)
+    model = build_model(long, SMALL.replace(encoder=encoder)).eval()
+
+    def run(inputs):
+        with torch.no_grad():
+            return model(
+                torch.from_numpy(inputs.tokens),
+                torch.from_numpy(inputs.cont),
+                torch.from_numpy(inputs.lengths),
+                torch.zeros(60, 4),
+                torch.zeros(60, 2),
+            )
+
+    (v1, c1), (v2, c2) = run(short), run(long)
+    assert v1.shape == (60, 3) and c1.shape == (60,)
+    torch.testing.assert_close(v1, v2, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(c1, c2, atol=1e-5, rtol=1e-5)
+
+
+def test_inputs_right_pad_gather_sentiment_and_drop_browsing():
+    batch = make_batch()
+    tabular, text, _, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    assert (inputs.lengths == batch.lengths).all()
+    real = np.arange(10)[None, :] < inputs.lengths[:, None]
+    assert (inputs.tokens[..., 0][real] > 0).all() and (inputs.tokens[~real] == 0).all()
+    # the latest event moves from the last column to position length - 1
+    assert (inputs.tokens[np.arange(60), inputs.lengths - 1, 0] == batch.event_type[:, -1]).all()
+    reviews = inputs.tokens[..., 0] == 4
+    assert np.isin(inputs.cont[..., 4][reviews], sentiment.astype(np.float32)).all()
+    assert (inputs.cont[..., 4][~reviews] == 0).all()
+
+    no_browse = prepare_inputs(batch, tabular, text, sentiment, use_browsing=False)
+    kept = np.isin(batch.event_type, [3, 4]) & batch.mask
+    assert (no_browse.lengths == kept.sum(axis=1)).all()
+    assert not np.isin(no_browse.tokens[..., 0], [1, 2]).any()
+    assert list(no_browse.tabular.columns) == ["frequency", "spend_90d"]
+
+    last3 = prepare_inputs(batch, tabular, None, max_len=3)
+    assert last3.tokens.shape[1] == 3 and (last3.lengths == np.minimum(batch.lengths, 3)).all()
+    assert last3.text.shape == (60, 0)
+
+
+def _fit(inputs, targets, config, seed=0):
+    n = len(inputs)
+    idx = np.arange(n)
+    return train_deep(
+        inputs,
+        targets["holdout_spend"].to_numpy(),
+        targets["holdout_zero"].to_numpy(float),
+        idx,
+        idx,
+        config,
+        seed=seed,
+        progress=False,
+    )
+
+
+def test_tiny_model_overfits_a_tiny_batch():
+    batch = make_batch(n=32)
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    config = SMALL.replace(
+        loss="mse",
+        dropout=0.0,
+        lr=1e-2,
+        weight_decay=0.0,
+        max_epochs=150,
+        patience=150,
+        mlp_hidden=64,
+    )
+    trained = _fit(inputs, targets, config)
+    curve = trained.curve
+    assert curve["train_loss"].iloc[-1] < 0.1 * curve["train_loss"].iloc[0]
+    ziln = _fit(inputs, targets, config.replace(loss="ziln"))
+    pred = predict_deep(ziln, inputs)
+    positive = targets["holdout_spend"] > 0
+    assert ((pred["p_zero"] > 0.5) == ~positive).mean() == 1.0
+    corr = np.corrcoef(
+        np.log(pred.loc[positive, "predicted_spend"]),
+        np.log(targets.loc[positive, "holdout_spend"]),
+    )[0, 1]
+    assert corr > 0.95
+
+
+def test_crossfit_is_deterministic_on_cpu_and_complete():
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    folds = pd.Series(np.arange(60) % 3, index=targets.index)
+    runs = [
+        crossfit_deep(
+            batch,
+            tabular,
+            text,
+            targets,
+            folds,
+            SMALL,
+            seed=3,
+            review_sentiment=sentiment,
+            progress=False,
+        )
+        for _ in range(2)
+    ]
+    a, b = runs[0].table, runs[1].table
+    assert a.index.equals(targets.index)
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+    assert a[["predicted_spend", "p_zero", "q10", "q90"]].notna().all().all()
+    assert (a["q10"] <= a["q90"]).all() and a["p_zero"].between(0, 1).all()
+    assert set(runs[0].curves["fold"]) == {0, 1, 2}
+    tidy = runs[0].predictions("deep")
+    assert list(tidy.columns) == ["user_id", "model", "predicted_spend", "p_zero"]
+    other = crossfit_deep(batch, tabular, text, targets, folds, SMALL, seed=4, progress=False)
+    assert not np.array_equal(other.table.to_numpy(), a.to_numpy())
+
+
+@pytest.mark.parametrize("text_kind", ["none", "empty"])
+def test_no_text_path(text_kind):
+    batch = make_batch()
+    tabular, _, targets, _ = make_frames(batch)
+    text = None if text_kind == "none" else pd.DataFrame(index=targets.index)
+    folds = np.arange(60) % 2
+    config = SMALL.replace(loss="mse", encoder="transformer", max_epochs=2)
+    result = crossfit_deep(batch, tabular, text, targets, folds, config, seed=0, progress=False)
+    assert result.models[0].model.n_text == 0
+    assert result.table["predicted_spend"].ge(0).all() and result.table["q10"].isna().all()
+
+
+def test_checkpoint_round_trip(tmp_path):
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    for encoder in ("gru", "transformer"):
+        trained = _fit(inputs, targets, SMALL.replace(encoder=encoder, max_epochs=2))
+        path = save_checkpoint(trained, tmp_path / f"{encoder}.pt")
+        assert path.with_suffix(".json").exists()
+        loaded = load_checkpoint(path, device="cpu")
+        pd.testing.assert_frame_equal(predict_deep(trained, inputs), predict_deep(loaded, inputs))
+
+
+def test_shap_attributions_have_one_column_per_input_feature():
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    trained = _fit(inputs, targets, SMALL.replace(max_epochs=2))
+    explanation = explain_deep(trained, inputs, np.arange(5), np.arange(20, 50), n_samples=20)
+    assert explanation.values.shape == (5, 1 + 4 + 2)
+    assert list(explanation.values.columns) == ["sequence", *tabular.columns, *text.columns]
+    assert np.isfinite(explanation.values.to_numpy()).all()
+    assert explanation.values.abs().to_numpy().sum() > 0
+    assert explanation.importance().index[0] in explanation.values.columns
+
+
+def test_tuning_searches_only_the_given_training_customers():
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    train_idx = np.arange(40)
+    spend = targets["holdout_spend"].to_numpy().copy()
+    spend[40:] = np.nan  # customers outside the training fold must never be read
+    space = {"hidden_size": [4, 8], "lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    result = tune_deep(
+        inputs,
+        spend,
+        targets["holdout_zero"].to_numpy(float),
+        train_idx,
+        SMALL.replace(max_epochs=2),
+        seed=0,
+        n_trials=3,
+        search_space=space,
+    )
+    assert set(result.best_params) == {"hidden_size", "lr"}
+    assert np.isfinite(result.best_value)
+    assert result.best_config.hidden_size == result.best_params["hidden_size"]
+    assert len(result.trials()) == 3
+    plot_optimization_history(result.study)
+    plot_param_importance(result.study)

@@ -1,0 +1,173 @@
+"""Tests of the marketing simulator, budget allocator, gymnasium wrapper and oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from helpers.marketing import (
+    BTYDStateModel,
+    MarketingConfig,
+    MarketingEnv,
+    MarketingSimulator,
+    OraclePolicy,
+    TreatmentEffects,
+    allocate,
+    evaluate_policies,
+    heuristic_policies,
+    population_from_btyd,
+    run_policy,
+    simulate_no_action,
+)
+from helpers.marketing.simulator import MONTH_WEEKS
+
+PARETO = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}  # CDNOW-like, weeks
+BGNBD = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}
+GG = {"p": 6.25, "q": 3.74, "v": 15.44}
+
+
+def _summary(n: int = 1500, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(5, 40, n)
+    x = rng.poisson(1.5, n).astype(float)
+    t_x = np.where(x > 0, age * rng.uniform(0.2, 1.0, n), 0.0)
+    m = np.where(x > 0, rng.gamma(5, 8, n), 0.0)
+    return pd.DataFrame(
+        {"frequency_cal": x, "recency_cal": t_x, "T_cal": age, "monetary_value_cal": m},
+        index=pd.Index([f"c{i}" for i in range(n)], name="user_id"),
+    )
+
+
+@pytest.fixture(scope="module")
+def world():
+    summ = _summary()
+    sm = BTYDStateModel("pareto_nbd", PARETO, GG)
+    pop = population_from_btyd(summ, "pareto", PARETO, GG, seed=1)
+    return summ, sm, pop
+
+
+def test_population_posterior_draws_are_sane(world):
+    summ, _, pop = world
+    assert len(pop) == len(summ)
+    assert (pop.lam > 0).all() and (pop.dropout > 0).all() and (pop.mean_spend > 0).all()
+    # Gamma-Gamma posterior mean shrinks towards the observed mean spend of repeaters
+    rep = pop.x0 >= 3
+    ratio = np.median(pop.mean_spend[rep]) / np.median(pop.m0[rep])
+    assert 0.7 < ratio < 1.4
+    alt = population_from_btyd(summ, "bgnbd", BGNBD, GG, seed=1)
+    assert alt.family == "bgnbd" and ((alt.dropout > 0) & (alt.dropout < 1)).all()
+
+
+def test_state_model_matches_lifetimes(world):
+    from lifetimes import BetaGeoFitter, ParetoNBDFitter
+
+    summ, sm, _ = world
+    x, t_x, age = (summ[c].to_numpy() for c in ("frequency_cal", "recency_cal", "T_cal"))
+    ref = ParetoNBDFitter()
+    ref.params_ = pd.Series(PARETO)
+    np.testing.assert_allclose(
+        sm.p_alive(x, t_x, age), ref.conditional_probability_alive(x, t_x, age), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        sm.expected_purchases(4.0, x, t_x, age),
+        ref.conditional_expected_number_of_purchases_up_to_time(4.0, x, t_x, age),
+        rtol=1e-5,
+    )
+    bg = BetaGeoFitter()
+    bg.params_ = pd.Series(BGNBD)
+    smb = BTYDStateModel("bgnbd", BGNBD, GG)
+    np.testing.assert_allclose(
+        smb.p_alive(x, t_x, age), bg.conditional_probability_alive(x, t_x, age), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        smb.expected_purchases(4.0, x, t_x, age),
+        bg.conditional_expected_number_of_purchases_up_to_time(4.0, x, t_x, age),
+        rtol=1e-5,
+    )
+
+
+def test_allocator_respects_budget_and_positive_advantage():
+    rng = np.random.default_rng(0)
+    scores = np.zeros((100, 4))
+    scores[:, 2] = np.linspace(-1, 1, 100)
+    act = allocate(scores, 0.2, rng)
+    assert (act > 0).sum() == 20 and (act[act > 0] == 2).all()
+    assert act[-20:].min() == 2  # the best twenty
+    act = allocate(scores, None, rng)
+    assert (act > 0).sum() == 50  # only positive advantages
+
+
+def test_determinism_and_common_random_numbers(world):
+    _, sm, pop = world
+    cfg, eff = MarketingConfig(), TreatmentEffects.preset("mid")
+    pols = heuristic_policies(eff, cfg, 40.0)
+    sim = MarketingSimulator(pop, eff, cfg, sm)
+    a = run_policy(sim, pols["one_step_uplift"], 5)
+    b = run_policy(sim, pols["one_step_uplift"], 5)
+    np.testing.assert_array_equal(a.rewards, b.rewards)
+    c = run_policy(sim, pols["one_step_uplift"], 6)
+    assert not np.array_equal(a.rewards, c.rewards)
+    # CRN: customers never contacted by either policy behave identically in month 0
+    n0 = run_policy(sim, pols["nobody"], 5)
+    untouched = a.actions[:, 0] == 0
+    np.testing.assert_array_equal(a.purchases[untouched, 0], n0.purchases[untouched, 0])
+
+
+def test_zero_effects_no_policy_beats_nobody(world):
+    _, sm, pop = world
+    cfg, eff = MarketingConfig(), TreatmentEffects.preset("none")
+    pols = heuristic_policies(TreatmentEffects.preset("mid"), cfg, 40.0)
+    table, _ = evaluate_policies(pop, pols, eff, cfg, sm, range(3))
+    t = table.set_index("policy")
+    contacting = t.index[t["contact_rate"] > 0]
+    assert len(contacting) >= 5
+    # with no effect, any contact only costs money: strictly negative, for every seed
+    assert (t.loc[contacting, "ci_hi"] < 0).all()
+
+
+def test_oracle_beats_every_policy_without_budget(world):
+    _, sm, pop = world
+    cfg, eff = MarketingConfig(budget=None), TreatmentEffects.preset("mid")
+    pols = heuristic_policies(eff, cfg, 40.0)
+    pols["oracle"] = OraclePolicy()
+    table, per_seed = evaluate_policies(pop, pols, eff, cfg, sm, range(4))
+    t = table.set_index("policy")["incremental_profit"]
+    assert t["oracle"] > 0
+    assert (t.drop("oracle") < t["oracle"]).all()
+    prof = per_seed.pivot(index="seed", columns="policy", values="profit")
+    assert (prof.drop(columns="oracle").max(axis=1) <= prof["oracle"] + 1e-9).mean() >= 0.75
+
+
+def test_oracle_dp_value_matches_simulation(world):
+    _, sm, pop = world
+    cfg, eff = MarketingConfig(budget=None), TreatmentEffects.preset("mid")
+    sim = MarketingSimulator(pop, eff, cfg, sm)
+    oracle = OraclePolicy()
+    sims = [run_policy(sim, oracle, s).discounted_profit.mean() for s in range(6)]
+    rec = np.minimum(np.rint((pop.T0 - pop.t_x0) / MONTH_WEEKS), 12).astype(int)
+    v0 = oracle.value()[np.arange(len(pop)), rec, 0]
+    predicted = float(np.where(pop.alive0, v0, 0.0).mean())
+    assert abs(np.mean(sims) - predicted) < 0.05 * predicted
+
+
+def test_check_env_passes(world):
+    _, sm, pop = world
+    env = MarketingEnv(pop.sample(50, 0), TreatmentEffects.preset("mid"), MarketingConfig(), sm)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=3)
+    total, done, steps = 0.0, False, 0
+    while not done:
+        obs, r, done, trunc, _ = env.step(1)
+        total += r
+        steps += 1
+    assert steps == 12 and env.observation_space.contains(obs)
+
+
+def test_no_action_validation_shapes(world):
+    _, sm, pop = world
+    out = simulate_no_action(pop, sm, 9, range(3), actual_counts=np.zeros(len(pop)))
+    tr, hist = out["tracking"], out["histogram"]
+    assert len(tr) == 9 and tr["simulated"].is_monotonic_increasing
+    assert abs(hist["simulated"].sum() - 1) < 1e-9 and hist["actual"].iloc[0] == 1.0
