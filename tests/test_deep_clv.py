@@ -272,3 +272,15 @@ def test_tuning_searches_only_the_given_training_customers():
     assert len(result.trials()) == 3
     plot_optimization_history(result.study)
     plot_param_importance(result.study)
+
+
+def test_interval_coverage_counts_and_rejects_misaligned_inputs():
+    from helpers.deep_clv import interval_coverage
+
+    index = pd.Index(["a", "b", "c", "d"])
+    lower = pd.Series([0.0, 0.0, 5.0, 1.0], index=index)
+    upper = pd.Series([10.0, 1.0, 6.0, 2.0], index=index)
+    actual = pd.Series([2.0, 1.0, 7.0, 0.5], index=index)  # in, in (edge), out, out
+    assert interval_coverage(actual, lower, upper) == 0.5
+    with pytest.raises(ValueError, match="same customers"):
+        interval_coverage(actual.reset_index(drop=True), lower, upper)

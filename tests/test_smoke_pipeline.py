@@ -42,6 +42,20 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["datasets"]["shopsim"]["n_users"] = 400
+    params["deep"].update(tuning_trials=2, ablations=["no_text"], shap_customers=20)
+    params["deep"]["config"].update(max_epochs=2, patience=1)
+    params["rl"].update(
+        n_customers=200,
+        n_eval_seeds=3,
+        tabular_episodes=4,
+        dqn_episodes=2,
+        sweep_tabular_episodes=2,
+        sweep_dqn_episodes=1,
+        n_curve_seeds=2,
+        ope_customers=100,
+        ope_truth_seeds=1,
+        validation_seeds=2,
+    )
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc(["init", "--no-scm", "-q"], work)
     dvc(["config", "core.analytics", "false"], work)
@@ -69,7 +83,8 @@ def test_repro_renders_every_stage_then_is_a_no_op(scratch: Path):
     quality = json.loads((scratch / "reports/metrics/data_quality.json").read_text())
     assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
     board = json.loads((scratch / "reports/metrics/leaderboard.json").read_text())
-    assert {"bgnbd", "pareto_nbd", "gbdt", "zero", "extrapolation", "oracle"} <= set(board)
+    expected = {"bgnbd", "pareto_nbd", "gbdt", "deep", "deep_no_text", "stack", "average"}
+    assert expected | {"zero", "extrapolation", "oracle"} <= set(board)
     assert board["oracle"]["gini"] > board["zero"]["gini"]
     again = dvc(["repro"], scratch)
     assert "didn't change, skipping" in again.stdout or "up to date" in again.stdout

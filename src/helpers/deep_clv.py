@@ -843,8 +843,17 @@ class DeepResult:
 
 
 def interval_coverage(actual: pd.Series, lower: pd.Series, upper: pd.Series) -> float:
-    """Share of customers whose actual value lies in ``[lower, upper]``."""
+    """Share of customers whose actual value lies in ``[lower, upper]``.
+
+    Raises
+    ------
+    ValueError
+        When ``actual`` lacks some of the customers of ``lower`` (misaligned indexes
+        would otherwise silently count as misses).
+    """
     a = actual.reindex(lower.index)
+    if a.isna().any() or not lower.index.equals(upper.index):
+        raise ValueError("actual, lower and upper must cover the same customers (same index)")
     return float(((a >= lower) & (a <= upper)).mean())
 
 

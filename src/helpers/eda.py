@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from helpers.split import purchase_days
+
 FUNNEL_STEPS: tuple[str, ...] = ("view", "cart", "purchase", "review")
 
 
@@ -51,13 +53,6 @@ def events_per_user(events: pd.DataFrame) -> pd.DataFrame:
     """Long table ``user_id, event_type, events`` (users with ≥1 event of that type)."""
     counts = events.groupby(["user_id", "event_type"], observed=True).size()
     return counts.rename("events").reset_index()
-
-
-def purchase_days(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, UTC day) with a purchase: the day's total ``amount``."""
-    purchases = events.loc[events["event_type"] == "purchase", ["user_id", "ts", "amount"]]
-    days = purchases.assign(day=purchases["ts"].dt.floor("D"))
-    return days.groupby(["user_id", "day"], as_index=False)["amount"].sum()
 
 
 def inter_purchase_days(events: pd.DataFrame) -> pd.Series:

@@ -132,7 +132,7 @@ def run_stage(
             kernel_name=kernel,
             language="python",
             cwd=str(root),
-            progress_bar=False,
+            progress_bar=True,  # cell-by-cell progress on the terminal running dvc repro
         )
     except PapermillExecutionError as exc:
         error = exc

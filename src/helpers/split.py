@@ -113,8 +113,9 @@ def _utc_day(day: str | pd.Timestamp) -> pd.Timestamp:
     return stamp
 
 
-def _purchase_days(purchases: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, UTC day) with the day's total spend."""
+def purchase_days(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per (user, UTC day) with a purchase: ``user_id, day, amount`` (day's total)."""
+    purchases = events.loc[events["event_type"] == "purchase", ["user_id", "ts", "amount"]]
     days = purchases.assign(day=purchases["ts"].dt.floor("D"))
     return days.groupby(["user_id", "day"], as_index=False, sort=False)["amount"].sum()
 
@@ -137,9 +138,8 @@ def make_targets(events: pd.DataFrame, split: Split) -> pd.DataFrame:
         ``holdout_purchases`` (purchase days), ``holdout_spend``, ``holdout_zero``
         (bool: no purchase in holdout). Only ``holdout_*`` columns read holdout events.
     """
-    purchases = events.loc[events["event_type"] == "purchase", ["user_id", "ts", "amount"]]
-    cal = _purchase_days(split.calibration(purchases))
-    hold = _purchase_days(split.holdout(purchases))
+    cal = purchase_days(split.calibration(events))
+    hold = purchase_days(split.holdout(events))
     cal_grouped = cal.groupby("user_id", sort=True)
     customers = pd.DataFrame(
         {

@@ -1,0 +1,82 @@
+"""Reading SHAP attributions: global importance, summary plots, a customer's story.
+
+Attributions come from ``shap.TreeExplainer`` (LightGBM) and ``shap.GradientExplainer``
+(the deep model, :func:`helpers.deep_clv.explain_deep`); each is a frame of customers ×
+features whose row sums, plus the explainer's base value, give the model's output.
+
+References
+----------
+Lundberg & Lee (2017), A unified approach to interpreting model predictions. NeurIPS.
+Lundberg et al. (2020), From local explanations to global understanding with
+explainable AI for trees. Nature Machine Intelligence 2.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shap
+
+
+def shap_importance(values: pd.DataFrame) -> pd.Series:
+    """Mean absolute SHAP value per feature, largest first."""
+    return values.abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
+
+
+def plot_shap_summary(
+    values: pd.DataFrame, data: pd.DataFrame, title: str, top: int = 12
+) -> plt.Figure:
+    """SHAP beeswarm summary: each dot a customer, colour the feature's value."""
+    shap.summary_plot(
+        values.to_numpy(), data[values.columns], max_display=top, show=False, plot_size=(8, 5)
+    )
+    fig = plt.gcf()
+    fig.suptitle(title)
+    return fig
+
+
+def _describe(feature: str, value: float) -> str:
+    if feature.endswith("_days") or feature.startswith("days_since"):
+        return f"{feature.replace('_', ' ')} = {value:.0f}"
+    if float(value).is_integer():
+        return f"{feature.replace('_', ' ')} = {value:.0f}"
+    return f"{feature.replace('_', ' ')} = {value:.2f}"
+
+
+def customer_story(
+    values: pd.Series, data: pd.Series, top: int = 3, output: str = "predicted value"
+) -> str:
+    """A marketer-readable sentence: what pushes one customer's prediction up and down.
+
+    Parameters
+    ----------
+    values : Series
+        One customer's SHAP values (feature → attribution).
+    data : Series
+        The same customer's feature values (features missing from ``data``, such as the
+        deep model's summarised ``sequence`` input, are named without a value).
+    top : int
+        Drivers listed on each side.
+    output : str
+        What the attributions explain, for the sentence.
+    """
+    ordered = values.sort_values()
+    ups = ordered[ordered > 0].iloc[::-1].head(top)
+    downs = ordered[ordered < 0].head(top)
+
+    def phrase(items: pd.Series) -> str:
+        parts = []
+        for feature, contribution in items.items():
+            label = _describe(feature, data[feature]) if feature in data.index else feature
+            parts.append(f"{label} ({contribution:+.2f})")
+        return ", ".join(parts) if parts else "nothing notable"
+
+    return f"Raising the {output}: {phrase(ups)}. Lowering it: {phrase(downs)}."
+
+
+def pick_customers(prediction: pd.Series, n: int = 3) -> list:
+    """Customers at the top, the median and the bottom of the predictions (for stories)."""
+    ranked = prediction.sort_values()
+    positions = np.unique(np.linspace(0, len(ranked) - 1, n).round().astype(int))[::-1]
+    return [ranked.index[i] for i in positions]

@@ -1,0 +1,92 @@
+"""Figures of notebook 05: validation, learning curves, budget curve, effect sweep."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+
+def plot_no_action_validation(tracking: pd.DataFrame, histogram: pd.DataFrame) -> plt.Figure:
+    """Simulated (band over seeds) vs actual cumulative repeat purchases and count shares."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    ax.plot(tracking["month"], tracking["simulated"], label="simulated, no action")
+    ax.fill_between(
+        tracking["month"], tracking["simulated_lo"], tracking["simulated_hi"], alpha=0.3
+    )
+    if "actual" in tracking:
+        ax.plot(tracking["month"], tracking["actual"], "k--", label="actual holdout")
+    ax.set(title="Cumulative repeat purchases", xlabel="holdout month", ylabel="purchases")
+    ax.legend()
+    long = histogram.melt(id_vars="purchases", var_name="source", value_name="share")
+    sns.barplot(long, x="purchases", y="share", hue="source", ax=axes[1])
+    axes[1].set(title="Customers by holdout purchases", xlabel="purchases", ylabel="share")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(curves: pd.DataFrame) -> plt.Figure:
+    """Mean discounted return per training episode and contact rate, per agent."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    sns.lineplot(curves, x="episode", y="mean_return", hue="agent", ax=axes[0])
+    axes[0].set(title="Training: mean discounted return per customer", ylabel="return")
+    sns.lineplot(curves, x="episode", y="contact_rate", hue="agent", ax=axes[1])
+    axes[1].set(title="Training: share of customer-months contacted", ylabel="contact rate")
+    fig.tight_layout()
+    return fig
+
+
+def plot_policy_intervals(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Incremental profit per customer vs contact nobody, with 95 % intervals."""
+    rows = table.sort_values("incremental_profit")
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(rows) + 1.5))
+    ax.errorbar(
+        rows["incremental_profit"],
+        rows["policy"],
+        xerr=[
+            rows["incremental_profit"] - rows["ci_lo"],
+            rows["ci_hi"] - rows["incremental_profit"],
+        ],
+        fmt="o",
+        capsize=3,
+    )
+    ax.axvline(0, color="grey", ls=":")
+    ax.set(title=title, xlabel="incremental profit per customer vs contact nobody")
+    return fig
+
+
+def plot_budget_curve(curve: pd.DataFrame) -> plt.Figure:
+    """Incremental profit per customer against the contact budget, one line per policy."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    sns.lineplot(
+        curve, x="budget", y="incremental_profit", hue="policy", marker="o", palette="tab20", ax=ax
+    )
+    ax.axhline(0, color="grey", ls=":")
+    ax.set(
+        xscale="log",
+        title="Profit vs budget (equal budget for every policy)",
+        xlabel="share of customers contactable per month",
+        ylabel="incremental profit per customer",
+    )
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
+    """Incremental profit by assumed effect size, per policy."""
+    order = [e for e in ("none", "low", "mid", "high") if e in set(sweep["effects"])]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    sns.barplot(
+        sweep,
+        x="effects",
+        y="incremental_profit",
+        hue="policy",
+        order=order,
+        palette="tab20",
+        ax=ax,
+    )
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(title="Effect-size sweep: where does RL help?", ylabel="incremental profit per customer")
+    ax.legend(fontsize=7, ncol=3)
+    return fig
