@@ -253,3 +253,29 @@ def test_string_encoders_on_chunked_arrow_columns():
     assert [dictionary[c].as_py() if c >= 0 else None for c in codes] == ["b", "a", None, "a", "c"]
     types = pd.Series(["view", "review", "click", None], dtype="str")
     np.testing.assert_array_equal(event_type_codes(types), [0, 3, -1, -1])
+
+
+def test_rfm_style_columns_leave_out_browsing_reviews_and_categories():
+    from helpers.features import rfm_style_columns
+
+    frame = pd.DataFrame(
+        columns=[
+            "recency_days",
+            "frequency",
+            "purchases_30d",
+            "spend_30d",
+            "views_30d",
+            "carts_30d",
+            "reviews_30d",
+            "ipt_mean_days",
+            "browse_to_buy",
+            "n_categories",
+        ]
+    )
+    assert rfm_style_columns(frame) == [
+        "recency_days",
+        "frequency",
+        "purchases_30d",
+        "spend_30d",
+        "ipt_mean_days",
+    ]

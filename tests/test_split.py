@@ -74,3 +74,15 @@ def test_split_json_round_trip_checks_the_dataset(tmp_path):
     assert again.last_holdout_day == "1998-06-30" and again.holdout_days == 273
     with pytest.raises(ValueError, match="belongs to dataset 'cdnow', not 'shopsim'"):
         Split.from_json(tmp_path / "split.json", "shopsim")
+
+
+def test_replay_split_stays_inside_calibration():
+    from helpers.split import replay_split
+
+    split = Split.from_dates("2024-06-30", "2024-12-31")  # 184-day holdout
+    replay = replay_split(split, pd.Timestamp("2023-01-01", tz="UTC"))  # 547 calibration days
+    assert replay.holdout_end == split.calibration_end and replay.holdout_days == 184
+    short = replay_split(Split.from_dates("1997-09-30", "1998-06-30"), pd.Timestamp("1997-01-01"))
+    assert short.holdout_days == 136 and short.cutoff == "1997-05-17"  # half of 273 days
+    with pytest.raises(ValueError, match="too short"):
+        replay_split(split, pd.Timestamp("2024-06-30"))

@@ -697,17 +697,14 @@ def train_deep(
             model.train()
             total, count = 0.0, 0
             for batch in train_loader:
-                batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-                with _autocast(device, config):
-                    value, churn = model(*(batch[k] for k in _MODEL_KEYS))
-                loss = _loss(model, value, churn, batch["spend"], batch["zero"])
+                loss, n = _batch_loss(model, batch, device, config)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
                     nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimiser.step()
-                total += float(loss.detach()) * len(batch["spend"])
-                count += len(batch["spend"])
+                total += float(loss.detach()) * n
+                count += n
             train_loss = total / count
             valid_loss = _evaluate(model, valid_loader, device, config)
             seconds = time.perf_counter() - tick
@@ -751,13 +748,20 @@ def _evaluate(
     model.eval()
     total, count = 0.0, 0
     for batch in loader:
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with _autocast(device, config):
-            value, churn = model(*(batch[k] for k in _MODEL_KEYS))
-        loss = _loss(model, value, churn, batch["spend"], batch["zero"])
-        total += float(loss) * len(batch["spend"])
-        count += len(batch["spend"])
+        loss, n = _batch_loss(model, batch, device, config)
+        total += float(loss) * n
+        count += n
     return total / count
+
+
+def _batch_loss(
+    model: DeepCLVModel, batch: dict, device: torch.device, config: DeepConfig
+) -> tuple[torch.Tensor, int]:
+    """Mean loss of one batch (moved to ``device``, autocast on CUDA) and its size."""
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    with _autocast(device, config):
+        value, churn = model(*(batch[k] for k in _MODEL_KEYS))
+    return _loss(model, value, churn, batch["spend"], batch["zero"]), len(batch["spend"])
 
 
 @torch.no_grad()

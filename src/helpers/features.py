@@ -398,6 +398,16 @@ def feature_groups(frame: pd.DataFrame) -> dict[str, list[str]]:
     }
 
 
+def rfm_style_columns(frame: pd.DataFrame) -> list[str]:
+    """What a classic RFM model knows: RFM, purchase/spend windows and purchase timing.
+
+    No browsing, carts, reviews or categories (the ``gbdt_rfm`` baseline's inputs).
+    """
+    groups = feature_groups(frame)
+    windows = [c for c in groups["windows"] if c.startswith(("purchases_", "spend_"))]
+    return groups["rfm"] + windows + groups["timing"]
+
+
 def _skewness(values: np.ndarray) -> float:
     centred = values - values.mean()
     sd = np.sqrt(np.mean(centred**2))

@@ -184,3 +184,20 @@ def cohort_counts(events: pd.DataFrame, split: Split) -> dict[str, int]:
         "only_after_holdout": users_total - len(window_users),
     }
     return counts
+
+
+def replay_split(split: Split, first_day: pd.Timestamp) -> Split:
+    """The prediction problem replayed inside the calibration period, for model selection.
+
+    The replayed holdout ends with the real cutoff day and is as long as the real
+    holdout, but at most half of the calibration period (from ``first_day``, the first
+    day of the data), so that the replayed calibration keeps at least as much history.
+    Nothing after the real cutoff is involved.
+    """
+    first = _utc_day(pd.Timestamp(first_day).normalize())
+    calibration_days = int((split.calibration_end - first) / ONE_DAY)
+    label_days = min(split.holdout_days, calibration_days // 2)
+    if label_days < 1:
+        raise ValueError("the calibration period is too short to replay the prediction problem")
+    cutoff = split.calibration_end - pd.Timedelta(days=label_days) - ONE_DAY
+    return Split.from_dates(cutoff.strftime("%Y-%m-%d"), split.cutoff)

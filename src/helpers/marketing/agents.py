@@ -40,6 +40,7 @@ Wang, Z. et al. (2016), "Dueling network architectures for deep RL", ICML.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -347,6 +348,19 @@ class DQNAgent:
             return self.net(x).cpu().numpy().astype(float) * self.reward_scale
 
 
+@contextmanager
+def _one_thread_on_cpu(device: str):
+    """Run torch with one CPU thread (tiny matrices: threads only contend; 4x faster on 2
+    cores), restoring the previous setting afterwards."""
+    threads = torch.get_num_threads()
+    if device == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def train_dqn(
     population: Population,
     effects: TreatmentEffects,
@@ -376,136 +390,91 @@ def train_dqn(
     """
     t0 = time.perf_counter()
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    threads = torch.get_num_threads()
-    if dev == "cpu":
-        torch.set_num_threads(1)  # tiny matrices: threads only contend (4x faster on 2 cores)
-    try:
-        return _train_dqn(
-            population,
-            effects,
-            config,
-            state_model,
-            episodes,
-            seed,
-            hidden,
-            lr,
-            batch_size,
-            updates_per_step,
-            buffer_size,
-            target_every,
-            eps_start,
-            eps_end,
-            eps_decay_share,
-            dev,
-            t0,
-        )
-    finally:
-        torch.set_num_threads(threads)
+    with _one_thread_on_cpu(dev):
+        torch.manual_seed(seed)
+        rng = np.random.default_rng([seed, 29])
+        cfg = config.with_budget(None)
+        sim = MarketingSimulator(population, effects, cfg, state_model)
+        obs0 = sim.reset(seed * 100_003)
+        x0 = obs0.copy()
+        x0[:, _LOG_FEATURES] = np.log1p(np.maximum(x0[:, _LOG_FEATURES], 0.0))
+        mean, std = x0.mean(axis=0), x0.std(axis=0) + 1e-6
+        # features constant at the start get fixed scales (their start std is 0)
+        for name, centre, scale in (
+            ("months_left", cfg.horizon / 2, cfg.horizon / 2),
+            ("months_since_contact", 6.0, 6.0),
+            ("contacts_3m", 1.5, 1.5),
+        ):
+            mean[FI[name]], std[FI[name]] = centre, scale
+        net = _DuelingQ(len(FEATURES), hidden).to(dev)
+        target = _DuelingQ(len(FEATURES), hidden).to(dev)
+        target.load_state_dict(net.state_dict())
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        agent = DQNAgent(net=net, mean=mean, std=std, reward_scale=1.0, device=dev)
 
+        n_feat = len(FEATURES)
+        buf_s = np.zeros((buffer_size, n_feat), np.float32)
+        buf_s2 = np.zeros((buffer_size, n_feat), np.float32)
+        buf_a = np.zeros(buffer_size, np.int64)
+        buf_r = np.zeros(buffer_size, np.float32)
+        buf_d = np.zeros(buffer_size, np.float32)
+        size, ptr, steps = 0, 0, 0
+        gamma = cfg.gamma
+        curve = []
 
-def _train_dqn(
-    population,
-    effects,
-    config,
-    state_model,
-    episodes,
-    seed,
-    hidden,
-    lr,
-    batch_size,
-    updates_per_step,
-    buffer_size,
-    target_every,
-    eps_start,
-    eps_end,
-    eps_decay_share,
-    dev,
-    t0,
-):
-    torch.manual_seed(seed)
-    rng = np.random.default_rng([seed, 29])
-    cfg = config.with_budget(None)
-    sim = MarketingSimulator(population, effects, cfg, state_model)
-    obs0 = sim.reset(seed * 100_003)
-    x0 = obs0.copy()
-    x0[:, _LOG_FEATURES] = np.log1p(np.maximum(x0[:, _LOG_FEATURES], 0.0))
-    mean, std = x0.mean(axis=0), x0.std(axis=0) + 1e-6
-    # features constant at the start get fixed scales (their start std is 0)
-    for name, centre, scale in (
-        ("months_left", cfg.horizon / 2, cfg.horizon / 2),
-        ("months_since_contact", 6.0, 6.0),
-        ("contacts_3m", 1.5, 1.5),
-    ):
-        mean[FI[name]], std[FI[name]] = centre, scale
-    net = _DuelingQ(len(FEATURES), hidden).to(dev)
-    target = _DuelingQ(len(FEATURES), hidden).to(dev)
-    target.load_state_dict(net.state_dict())
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    agent = DQNAgent(net=net, mean=mean, std=std, reward_scale=1.0, device=dev)
-
-    n_feat = len(FEATURES)
-    buf_s = np.zeros((buffer_size, n_feat), np.float32)
-    buf_s2 = np.zeros((buffer_size, n_feat), np.float32)
-    buf_a = np.zeros(buffer_size, np.int64)
-    buf_r = np.zeros(buffer_size, np.float32)
-    buf_d = np.zeros(buffer_size, np.float32)
-    size, ptr, steps = 0, 0, 0
-    gamma = cfg.gamma
-    curve = []
-
-    for ep in range(episodes):
-        eps = _epsilon(ep, episodes, eps_start, eps_end, eps_decay_share)
-        obs = sim.reset(seed * 100_003 + ep)
-        ret = np.zeros(sim.n)
-        contacts, losses = 0, []
-        for t in range(cfg.horizon):
-            feats = agent.features(obs)
-            a = _eps_greedy(agent.scores(obs, t), eps, rng)
-            obs2, r, done = sim.step(a)
-            if ep == 0 and t == 0:
-                agent.reward_scale = float(np.std(r)) or 1.0
-            ret += gamma**t * r
-            contacts += int((a > 0).sum())
-            idx = (ptr + np.arange(sim.n)) % buffer_size
-            buf_s[idx], buf_a[idx] = feats, a
-            buf_r[idx] = r / agent.reward_scale
-            buf_s2[idx], buf_d[idx] = agent.features(obs2), float(done)
-            ptr = (ptr + sim.n) % buffer_size
-            size = min(size + sim.n, buffer_size)
-            obs = obs2
-            if size < batch_size:
-                continue
-            for _ in range(updates_per_step):
-                b = rng.integers(0, size, batch_size)
-                s_b = torch.from_numpy(buf_s[b]).to(dev)
-                s2_b = torch.from_numpy(buf_s2[b]).to(dev)
-                a_b = torch.from_numpy(buf_a[b]).to(dev)
-                r_b = torch.from_numpy(buf_r[b]).to(dev)
-                d_b = torch.from_numpy(buf_d[b]).to(dev)
-                with torch.no_grad():
-                    a_star = net(s2_b).argmax(dim=1, keepdim=True)
-                    boot = target(s2_b).gather(1, a_star).squeeze(1)
-                    y = r_b + gamma * (1.0 - d_b) * boot
-                pred = net(s_b).gather(1, a_b[:, None]).squeeze(1)
-                loss = nn.functional.smooth_l1_loss(pred, y)
-                opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                opt.step()
-                losses.append(float(loss.detach()))
-                steps += 1
-                if steps % target_every == 0:
-                    target.load_state_dict(net.state_dict())
-        curve.append(
-            {
-                "episode": ep,
-                "epsilon": eps,
-                "mean_return": float(ret.mean()),
-                "contact_rate": contacts / (sim.n * cfg.horizon),
-                "loss": float(np.mean(losses)) if losses else np.nan,
-            }
-        )
-    agent.learning_curve = pd.DataFrame(curve)
-    agent.train_seconds = time.perf_counter() - t0
-    net.eval()
-    return agent
+        for ep in range(episodes):
+            eps = _epsilon(ep, episodes, eps_start, eps_end, eps_decay_share)
+            obs = sim.reset(seed * 100_003 + ep)
+            ret = np.zeros(sim.n)
+            contacts, losses = 0, []
+            for t in range(cfg.horizon):
+                feats = agent.features(obs)
+                a = _eps_greedy(agent.scores(obs, t), eps, rng)
+                obs2, r, done = sim.step(a)
+                if ep == 0 and t == 0:
+                    agent.reward_scale = float(np.std(r)) or 1.0
+                ret += gamma**t * r
+                contacts += int((a > 0).sum())
+                idx = (ptr + np.arange(sim.n)) % buffer_size
+                buf_s[idx], buf_a[idx] = feats, a
+                buf_r[idx] = r / agent.reward_scale
+                buf_s2[idx], buf_d[idx] = agent.features(obs2), float(done)
+                ptr = (ptr + sim.n) % buffer_size
+                size = min(size + sim.n, buffer_size)
+                obs = obs2
+                if size < batch_size:
+                    continue
+                for _ in range(updates_per_step):
+                    b = rng.integers(0, size, batch_size)
+                    s_b = torch.from_numpy(buf_s[b]).to(dev)
+                    s2_b = torch.from_numpy(buf_s2[b]).to(dev)
+                    a_b = torch.from_numpy(buf_a[b]).to(dev)
+                    r_b = torch.from_numpy(buf_r[b]).to(dev)
+                    d_b = torch.from_numpy(buf_d[b]).to(dev)
+                    with torch.no_grad():
+                        a_star = net(s2_b).argmax(dim=1, keepdim=True)
+                        boot = target(s2_b).gather(1, a_star).squeeze(1)
+                        y = r_b + gamma * (1.0 - d_b) * boot
+                    pred = net(s_b).gather(1, a_b[:, None]).squeeze(1)
+                    loss = nn.functional.smooth_l1_loss(pred, y)
+                    opt.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+                    opt.step()
+                    losses.append(float(loss.detach()))
+                    steps += 1
+                    if steps % target_every == 0:
+                        target.load_state_dict(net.state_dict())
+            curve.append(
+                {
+                    "episode": ep,
+                    "epsilon": eps,
+                    "mean_return": float(ret.mean()),
+                    "contact_rate": contacts / (sim.n * cfg.horizon),
+                    "loss": float(np.mean(losses)) if losses else np.nan,
+                }
+            )
+        agent.learning_curve = pd.DataFrame(curve)
+        agent.train_seconds = time.perf_counter() - t0
+        net.eval()
+        return agent
