@@ -1,7 +1,7 @@
 """Training throughput of the deep CLV model (customers / second per epoch).
 
 Runs one fold's training (early stopping off: a fixed number of epochs) for the default
-:class:`helpers.deep_clv.DeepConfig` and a few variants, on the real stage-03 outputs
+:class:`helpers.models.deep.DeepConfig` and a few variants, on the real stage-03 outputs
 when they exist (``data/processed``), else on simulated data of the same shape. The
 device is chosen automatically (CUDA when present, else CPU), so the same command
 measures the GPU/CPU ratio on a machine with a GPU.
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers.deep_clv import DeepConfig, pick_device, prepare_inputs, train_deep
-from helpers.sequences import SequenceBatch, load_sequences
-from helpers.text_features import align_user_text_features
+from helpers.features.sequences import SequenceBatch, load_sequences
+from helpers.features.text import align_user_text_features
+from helpers.models.deep import DeepConfig, pick_device, prepare_inputs, train_deep
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSED = ROOT / "data" / "processed"

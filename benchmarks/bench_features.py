@@ -7,8 +7,8 @@ For each population size the script
    stay unique and sorted), written to one Parquet file (the canonical columns the
    features read: ``user_id, ts, event_type, category, amount, rating``);
 2. **builds** in another fresh subprocess: loads the Parquet file, then runs
-   :func:`helpers.features.behaviour_features` and
-   :func:`helpers.sequences.build_sequences` (customers = users with a calibration
+   :func:`helpers.features.behaviour.behaviour_features` and
+   :func:`helpers.features.sequences.build_sequences` (customers = users with a calibration
    purchase, ``--max-len`` events each) as stage 03 would.
 
 Peak memory is the subprocess's peak resident set size (``ru_maxrss``), which, unlike
@@ -52,7 +52,7 @@ def generate(n_users: int, chunk: int, seed: int, path: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from helpers.shopsim import ShopSimConfig, simulate_shop
+    from helpers.data.shopsim import ShopSimConfig, simulate_shop
 
     start = time.perf_counter()
     writer = None
@@ -80,8 +80,8 @@ def generate(n_users: int, chunk: int, seed: int, path: Path) -> dict:
 def build(path: Path, as_of: str, max_len: int) -> dict:
     import pandas as pd
 
-    from helpers.features import behaviour_features
-    from helpers.sequences import build_sequences
+    from helpers.features.behaviour import behaviour_features
+    from helpers.features.sequences import build_sequences
 
     out: dict = {}
     t0 = time.perf_counter()

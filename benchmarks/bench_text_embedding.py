@@ -27,8 +27,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np
 import torch
 
-from helpers.shopsim import ShopSimConfig, simulate_shop
-from helpers.text_encoder import EmbeddingCache, TextEncoder, embed_texts
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_texts
 
 
 def review_texts(n: int, seed: int) -> list[str]:

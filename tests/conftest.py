@@ -11,7 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pandas as pd
 import pytest
 
-from helpers.schema import clean_events
+from helpers.data.schema import clean_events
 
 
 def make_events(rows: list[tuple]) -> pd.DataFrame:

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import baselines
-from helpers.split import Split, make_targets
+from helpers.data.split import Split, make_targets
+from helpers.models import baselines
 
 
 @pytest.fixture

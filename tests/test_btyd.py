@@ -1,4 +1,4 @@
-"""Tests for helpers.btyd: published CDNOW parameters, exact summaries, fit failures,
+"""Tests for helpers.models.btyd: published CDNOW parameters, exact summaries, fit failures,
 and the standard CDNOW benchmark (calibration to 1997-09-30, 39-week holdout)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import btyd
-from helpers import metrics as M
+from helpers.evaluation import metrics as M
+from helpers.models import btyd
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes.datasets imports the deprecated pkg_resources

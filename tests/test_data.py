@@ -1,7 +1,7 @@
 import pytest
 
-from helpers.data import load_dataset, load_events
-from helpers.schema import DataError
+from helpers.data.registry import load_dataset, load_events
+from helpers.data.schema import DataError
 
 
 def test_shopsim_through_the_dispatcher_is_deterministic_and_complete():

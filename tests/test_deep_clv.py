@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers.deep_clv import (
+from helpers.features.sequences import SequenceBatch
+from helpers.models.deep import (
     DeepConfig,
     build_model,
     crossfit_deep,
@@ -18,8 +19,7 @@ from helpers.deep_clv import (
     save_checkpoint,
     train_deep,
 )
-from helpers.sequences import SequenceBatch
-from helpers.tuning import plot_optimization_history, plot_param_importance, tune_deep
+from helpers.models.tuning import plot_optimization_history, plot_param_importance, tune_deep
 
 SMALL = DeepConfig(
     embed_dim=4, hidden_size=8, mlp_hidden=16, batch_size=32, max_epochs=3, patience=2, max_len=None
@@ -272,15 +272,3 @@ def test_tuning_searches_only_the_given_training_customers():
     assert len(result.trials()) == 3
     plot_optimization_history(result.study)
     plot_param_importance(result.study)
-
-
-def test_interval_coverage_counts_and_rejects_misaligned_inputs():
-    from helpers.deep_clv import interval_coverage
-
-    index = pd.Index(["a", "b", "c", "d"])
-    lower = pd.Series([0.0, 0.0, 5.0, 1.0], index=index)
-    upper = pd.Series([10.0, 1.0, 6.0, 2.0], index=index)
-    actual = pd.Series([2.0, 1.0, 7.0, 0.5], index=index)  # in, in (edge), out, out
-    assert interval_coverage(actual, lower, upper) == 0.5
-    with pytest.raises(ValueError, match="same customers"):
-        interval_coverage(actual.reset_index(drop=True), lower, upper)

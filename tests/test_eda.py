@@ -2,7 +2,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from helpers import eda
+from helpers import figures
+from helpers.data import eda
 
 
 def test_event_counts_lists_every_type(tiny_log):
@@ -57,7 +58,7 @@ def test_plots_return_figures_and_save(tiny_log, tmp_path):
         eda.plot_funnel,
     ):
         fig = plot(tiny_log)
-        path = eda.save_figure(fig, tmp_path, plot.__name__)
+        path = figures.save_figure(fig, tmp_path, plot.__name__)
         assert path.stat().st_size > 1000
         plt.close(fig)
 
@@ -66,7 +67,7 @@ def test_publish_saves_closes_and_displays(tiny_log, tmp_path, monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     fig = eda.plot_funnel(tiny_log)
-    assert eda.publish(fig, tmp_path, "funnel") is None
+    assert figures.publish(fig, tmp_path, "funnel") is None
     assert (tmp_path / "funnel.png").stat().st_size > 1000
     assert not plt.fignum_exists(fig.number)
     assert shown and shown[0].data[:4] == b"\x89PNG"

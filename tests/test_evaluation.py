@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import evaluation
-from helpers.baselines import predictions_frame
+from helpers.evaluation import leaderboard as evaluation
+from helpers.models.baselines import predictions_frame
 
 
 @pytest.fixture

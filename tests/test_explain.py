@@ -2,7 +2,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import explain
+from helpers.evaluation import explain
 
 
 def test_importance_and_story_known_answer():

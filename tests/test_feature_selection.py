@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.feature_selection import (
+from helpers.features.selection import (
     lasso_importance,
     lasso_path_frame,
     lgbm_importance,

@@ -9,16 +9,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from helpers.features import (
+from helpers.data.schema import clean_events
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.data.split import Split, make_targets
+from helpers.features.behaviour import (
     FeatureScaler,
     behaviour_features,
     encode_strings,
     event_type_codes,
     feature_groups,
 )
-from helpers.schema import clean_events
-from helpers.shopsim import ShopSimConfig, simulate_shop
-from helpers.split import Split, make_targets
 
 AS_OF = pd.Timestamp(
     "2024-02-01", tz="UTC"
@@ -256,7 +256,7 @@ def test_string_encoders_on_chunked_arrow_columns():
 
 
 def test_rfm_style_columns_leave_out_browsing_reviews_and_categories():
-    from helpers.features import rfm_style_columns
+    from helpers.features.behaviour import rfm_style_columns
 
     frame = pd.DataFrame(
         columns=[

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.fusion import fuse_predictions
+from helpers.models.fusion import fuse_predictions
 
 
 def _setup(n: int = 300, seed: int = 0):

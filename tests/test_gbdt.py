@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import metrics
-from helpers.gbdt import crossfit_gbdt, customer_folds
+from helpers.evaluation import metrics
+from helpers.models.crossfit import customer_folds
+from helpers.models.gbdt import crossfit_gbdt
 
 
 @pytest.fixture(scope="module")

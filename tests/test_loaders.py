@@ -1,4 +1,4 @@
-"""Tests of helpers.loaders: CDNOW, Online Retail (both layouts, CSV/XLSX), event files."""
+"""Tests of helpers.data.loaders: CDNOW, Online Retail (both layouts, CSV/XLSX), event files."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers.loaders import (
+from helpers.data.loaders import (
     cdnow_path,
     load_cdnow,
     load_event_file,
     load_online_retail,
     pseudonymise,
 )
-from helpers.schema import EVENT_COLUMNS, DataError
+from helpers.data.schema import EVENT_COLUMNS, DataError
 
 AS_OF = "2012-01-01"  # Online Retail
 NOW = "2024-01-01"  # event files

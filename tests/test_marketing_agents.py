@@ -21,7 +21,7 @@ from helpers.marketing import (
     train_dqn,
     train_tabular,
 )
-from helpers.marketing.evaluation import paired_difference
+from helpers.marketing.study import paired_difference
 
 PARETO = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
+from helpers.data.split import Split
 from helpers.marketing.holdout import holdout_monthly_purchases, holdout_months
 from helpers.marketing.simulator import MONTH_WEEKS
-from helpers.split import Split
 
 
 def test_holdout_purchases_by_simulator_month(tiny_log):

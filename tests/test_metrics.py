@@ -1,4 +1,4 @@
-"""Known-answer tests for helpers.metrics (the arithmetic is written in the comments)."""
+"""Known-answer tests for helpers.evaluation.metrics (the arithmetic is written in the comments)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import metrics as M
+from helpers.evaluation import metrics as M
 
 # --------------------------------------------------------------------------- validation
 
@@ -218,3 +218,14 @@ def test_regression_report_keys_and_values():
     assert all(isinstance(v, float) for v in full.values())
     with pytest.raises(ValueError, match="same length"):
         M.regression_report(y, pred, p_zero=p_zero[:-1])
+
+
+def test_interval_coverage_counts_and_rejects_misaligned_inputs():
+
+    index = pd.Index(["a", "b", "c", "d"])
+    lower = pd.Series([0.0, 0.0, 5.0, 1.0], index=index)
+    upper = pd.Series([10.0, 1.0, 6.0, 2.0], index=index)
+    actual = pd.Series([2.0, 1.0, 7.0, 0.5], index=index)  # in, in (edge), out, out
+    assert M.interval_coverage(actual, lower, upper) == 0.5
+    with pytest.raises(ValueError, match="same customers"):
+        M.interval_coverage(actual.reset_index(drop=True), lower, upper)

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.schema import clean_events
-from helpers.sequences import (
+from helpers.data.schema import clean_events
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.features.sequences import (
     EVENT_TYPE_IDS,
     build_sequences,
     load_sequences,
     save_sequences,
 )
-from helpers.shopsim import ShopSimConfig, simulate_shop
 
 AS_OF = pd.Timestamp("2024-02-01", tz="UTC")
 V, C, P, R = (EVENT_TYPE_IDS[k] for k in ("view", "cart", "purchase", "review"))

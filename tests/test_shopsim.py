@@ -10,9 +10,9 @@ import pytest
 from lifetimes import ParetoNBDFitter
 from lifetimes.utils import summary_data_from_transaction_data
 
-from helpers.review_text import ASPECTS, phrase_bank_size
-from helpers.schema import EVENT_COLUMNS, EVENT_TYPES, clean_events
-from helpers.shopsim import ShopSimConfig, ShopSimResult, simulate_shop
+from helpers.data.review_text import ASPECTS, phrase_bank_size
+from helpers.data.schema import EVENT_COLUMNS, EVENT_TYPES, clean_events
+from helpers.data.shopsim import ShopSimConfig, ShopSimResult, simulate_shop
 
 CONFIG = ShopSimConfig(n_users=5_000)
 CUT = pd.Timestamp(CONFIG.cutoff, tz="UTC") + pd.Timedelta(days=1)

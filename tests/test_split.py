@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from helpers.split import Split, cohort_counts, make_targets
+from helpers.data.split import Split, cohort_counts, make_targets
 
 
 def test_split_bounds_are_inclusive_calendar_days():
@@ -77,7 +77,7 @@ def test_split_json_round_trip_checks_the_dataset(tmp_path):
 
 
 def test_replay_split_stays_inside_calibration():
-    from helpers.split import replay_split
+    from helpers.data.split import replay_split
 
     split = Split.from_dates("2024-06-30", "2024-12-31")  # 184-day holdout
     replay = replay_split(split, pd.Timestamp("2023-01-01", tz="UTC"))  # 547 calibration days

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.text_features import align_user_text_features
+from helpers.features.text import align_user_text_features
 
 
 def test_customers_without_reviews_get_explicit_values():

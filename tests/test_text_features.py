@@ -1,4 +1,4 @@
-"""Tests of helpers.text_encoder and helpers.text_features (stage 02, text features).
+"""Tests of helpers.features.text_encoder and helpers.features.text (stage 02, text features).
 
 The real bundled all-MiniLM-L6-v2 encoder is used throughout (no mocks); the shopsim
 reviews are embedded once per module.
@@ -14,10 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.shopsim import ShopSimConfig, simulate_shop
-from helpers.split import Split
-from helpers.text_encoder import EmbeddingCache, TextEncoder, default_model_path, embed_texts
-from helpers.text_features import (
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.data.split import Split
+from helpers.features.text import (
     USER_SCALAR_COLUMNS,
     fit_sentiment_head,
     fit_text_pca,
@@ -27,6 +26,12 @@ from helpers.text_features import (
     tfidf_svd,
     top_keywords,
     user_text_features,
+)
+from helpers.features.text_encoder import (
+    EmbeddingCache,
+    TextEncoder,
+    default_model_path,
+    embed_texts,
 )
 
 TEXTS = [

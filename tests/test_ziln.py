@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from helpers.ziln import (
+from helpers.models.ziln import (
     SIGMA_EPS,
     ziln_expected_value,
     ziln_log_expected_value,

@@ -5,7 +5,7 @@ Commands
 validate
     Load a data file with the chosen loader, print its data-quality report and a short
     summary (users, events by type, date range); exit 0, or 2 with ``error: ...`` on
-    stderr when the input is unusable (:class:`~helpers.schema.DataError`).
+    stderr when the input is unusable (:class:`~helpers.data.schema.DataError`).
 
 More commands are added by writing ``_add_<name>(subparsers)`` that registers a
 subparser with ``set_defaults(func=...)`` and listing it in :data:`_COMMANDS`.
@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.loaders import load_cdnow, load_event_file, load_online_retail
-from helpers.schema import DataError, QualityReport
+from helpers.data.loaders import load_cdnow, load_event_file, load_online_retail
+from helpers.data.schema import DataError, QualityReport
 
 DATASETS: tuple[str, ...] = ("events", "online_retail", "cdnow")
 

@@ -9,16 +9,6 @@
 """
 
 from .agents import DQNAgent, TabularAgent, train_dqn, train_tabular
-from .evaluation import (
-    StudyResult,
-    budget_curve,
-    evaluate_policies,
-    gap_closed,
-    policy_table,
-    run_study,
-    safe_improvement_check,
-    train_agents,
-)
 from .ope import SoftenedPolicy, ope_table
 from .policies import OneStepUpliftPolicy, OraclePolicy, fit_oracle_price, heuristic_policies
 from .simulator import (
@@ -35,6 +25,16 @@ from .simulator import (
     population_from_truth,
     run_policy,
     simulate_no_action,
+)
+from .study import (
+    StudyResult,
+    budget_curve,
+    evaluate_policies,
+    oracle_gap_share,
+    policy_table,
+    run_study,
+    safe_improvement_check,
+    train_agents,
 )
 
 __all__ = [
@@ -56,7 +56,7 @@ __all__ = [
     "budget_curve",
     "evaluate_policies",
     "fit_oracle_price",
-    "gap_closed",
+    "oracle_gap_share",
     "heuristic_policies",
     "ope_table",
     "policy_table",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers.data.split import Split
 from helpers.marketing.simulator import MONTH_WEEKS
-from helpers.split import Split
 
 
 def holdout_months(split: Split) -> int:

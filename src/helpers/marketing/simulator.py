@@ -358,7 +358,7 @@ def population_from_btyd(
     Parameters
     ----------
     summary : DataFrame
-        :func:`helpers.btyd.btyd_summary` output (weeks; calibration columns used).
+        :func:`helpers.models.btyd.btyd_summary` output (weeks; calibration columns used).
     family : {"pareto", "bgnbd"}
         Baseline behaviour model; ``params`` are its fitted parameters (``r, alpha, s,
         beta`` or ``r, alpha, a, b``, time unit weeks).

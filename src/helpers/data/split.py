@@ -126,7 +126,7 @@ def make_targets(events: pd.DataFrame, split: Split) -> pd.DataFrame:
     Parameters
     ----------
     events : DataFrame
-        Canonical events (see :mod:`helpers.schema`).
+        Canonical events (see :mod:`helpers.data.schema`).
     split : Split
         Period boundaries.
 

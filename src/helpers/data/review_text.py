@@ -1,4 +1,4 @@
-"""Phrase bank and vectorised composer for the simulated reviews of :mod:`helpers.shopsim`.
+"""Phrase bank and vectorised composer for the simulated reviews of :mod:`helpers.data.shopsim`.
 
 A review is a few *pieces* joined into one text:
 

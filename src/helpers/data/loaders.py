@@ -1,8 +1,8 @@
-"""Loaders that turn source files into canonical events (see :mod:`helpers.schema`).
+"""Loaders that turn source files into canonical events (see :mod:`helpers.data.schema`).
 
 Every loader reads its source, applies the source-specific rules (each dropped row
-counted by reason in a :class:`~helpers.schema.QualityReport`), builds a raw frame with
-the canonical column names and hands it to :func:`~helpers.schema.clean_events`, so
+counted by reason in a :class:`~helpers.data.schema.QualityReport`), builds a raw frame with
+the canonical column names and hands it to :func:`~helpers.data.schema.clean_events`, so
 ``rows_in == rows_kept + sum(dropped.values())`` holds for every load.
 
 Public functions
@@ -16,8 +16,8 @@ load_event_file
 pseudonymise
     Salted SHA-256 pseudonyms for personal ids.
 
-Errors that cannot be repaired raise :class:`~helpers.schema.DataError`. Column-level
-messages use :func:`~helpers.schema.data_error`'s format
+Errors that cannot be repaired raise :class:`~helpers.data.schema.DataError`. Column-level
+messages use :func:`~helpers.data.schema.data_error`'s format
 ``"<file>: column '<col>': <problem>. Example row N: {...}"`` where ``N`` is the
 0-based data row (header excluded); file-level problems (missing, unreadable,
 unsupported or empty file) read ``"<file>: <problem>."``.
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from helpers.schema import (
+from helpers.data.schema import (
     DUPLICATE,
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -414,7 +414,7 @@ def load_online_retail(
     6. ``duplicate``: exact duplicate of an earlier source line (same invoice, item,
        quantity, price, time and customer) - a double entry, not a second purchase;
 
-    then :func:`~helpers.schema.clean_events` applies its own rules (unparseable or
+    then :func:`~helpers.data.schema.clean_events` applies its own rules (unparseable or
     future timestamps, missing or negative amounts).
 
     Parameters

@@ -35,14 +35,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from helpers.features import (
+from helpers.data.schema import EVENT_TYPES
+from helpers.features.behaviour import (
     NS_PER_DAY,
     _as_utc,
     encode_strings,
     event_type_codes,
     timestamps_ns,
 )
-from helpers.schema import EVENT_TYPES
 
 EVENT_TYPE_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}
 PAD: int = 0

@@ -1,6 +1,6 @@
 """Leaderboard, gap-to-oracle and the evaluation figures of notebook 06.
 
-All metrics come from :mod:`helpers.metrics` (defined once). Reading guide: MAE/RMSE
+All metrics come from :mod:`helpers.evaluation.metrics` (defined once). Reading guide: MAE/RMSE
 say how far predictions are in money; Gini, Spearman and top-decile capture say
 whether the valuable customers are ranked first; decile MAPE says whether the
 predicted *levels* are right group by group. A rule can rank well and still be badly
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from helpers import metrics
+from helpers.evaluation import metrics
 
 BTYD_MODELS: tuple[str, ...] = ("bgnbd", "pareto_nbd")
 LOWER_IS_BETTER: frozenset[str] = frozenset({"mae", "rmse", "mse", "decile_mape", "brier"})
@@ -36,14 +36,14 @@ def _joined(predictions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard(predictions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """One row per model, one column per metric (:func:`helpers.metrics.regression_report`).
+    """One row per model, one column per metric.
 
     Parameters
     ----------
     predictions : DataFrame
         Tidy table ``user_id, model, predicted_spend, p_zero``.
     customers : DataFrame
-        Targets from :func:`helpers.split.make_targets` (index user_id).
+        Targets from :func:`helpers.data.split.make_targets` (index user_id).
     """
     rows = {}
     for model, group in _joined(predictions, customers).groupby("model", sort=False):

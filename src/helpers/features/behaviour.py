@@ -11,7 +11,7 @@ Conventions
 -----------
 * Times are exact (nanosecond timestamps); "days" are ``timedelta / 24 h`` as floats.
 * A **purchase day** is a UTC calendar day with at least one purchase (the CDNOW
-  protocol of :mod:`helpers.split`): several transactions on one day are one purchase
+  protocol of :mod:`helpers.data.split`): several transactions on one day are one purchase
   occasion whose spend is their sum.
 * **Windows** ``w`` cover ``[as_of - w days, as_of)``: the lower bound is *inclusive*,
   ``as_of`` itself excluded. With ``as_of`` at midnight (``Split.calibration_end``) a
@@ -72,7 +72,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from helpers.schema import EVENT_TYPES
+from helpers.data.schema import EVENT_TYPES
 
 NS_PER_DAY: int = 86_400 * 10**9
 DEFAULT_WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
@@ -148,7 +148,7 @@ def encode_strings(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 
 
 def event_type_codes(values: pd.Series) -> np.ndarray:
-    """Position of each event type in :data:`helpers.schema.EVENT_TYPES` (-1 if unknown)."""
+    """Position of each event type in :data:`helpers.data.schema.EVENT_TYPES` (-1 if unknown)."""
     arr = pa.array(values.astype("str"), from_pandas=True)
     found = pc.index_in(arr, value_set=pa.array(EVENT_TYPES, arr.type))
     if isinstance(found, pa.ChunkedArray):
@@ -269,7 +269,7 @@ def behaviour_features(
     Parameters
     ----------
     events : DataFrame
-        Canonical events (:mod:`helpers.schema`); ``user_id, ts, event_type`` required,
+        Canonical events (:mod:`helpers.data.schema`); ``user_id, ts, event_type`` required,
         ``amount`` and ``category`` used when present. Events at or after ``as_of`` are
         ignored (filtered in SQL), so the full log may be passed.
     as_of : timestamp

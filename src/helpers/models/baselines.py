@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.split import Split
+from helpers.data.split import Split
 
 PREDICTION_COLUMNS: tuple[str, ...] = ("user_id", "model", "predicted_spend", "p_zero")
 
@@ -66,7 +66,7 @@ def extrapolation_rule(customers: pd.DataFrame, split: Split) -> pd.DataFrame:
     """Calibration spend per day since first purchase, times the holdout length in days.
 
     Uses only calibration columns (``cal_spend``, ``first_purchase``) of
-    :func:`helpers.split.make_targets`. Tenure counts the first purchase day, so a
+    :func:`helpers.data.split.make_targets`. Tenure counts the first purchase day, so a
     customer acquired on the cutoff day has a tenure of one day.
     """
     tenure_days = (split.calibration_end - customers["first_purchase"]) / pd.Timedelta(days=1)
@@ -93,6 +93,6 @@ def oracle_rule(truth: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
 
 
 def btyd_predictions(name: str, predicted: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """Tidy predictions from :func:`helpers.btyd.predict_btyd` output, aligned to customers."""
+    """Tidy predictions from :func:`helpers.models.btyd.predict_btyd`, aligned to customers."""
     rows = predicted.reindex(customers.index)
     return predictions_frame(name, rows["expected_spend"], p_zero=rows["p_zero"])

@@ -393,3 +393,18 @@ def regression_report(
         report["pr_auc"] = pr_auc(is_zero, p)
         report["brier"] = brier(is_zero, p)
     return {k: float(v) for k, v in report.items()}
+
+
+def interval_coverage(actual: pd.Series, lower: pd.Series, upper: pd.Series) -> float:
+    """Share of customers whose actual value lies in ``[lower, upper]``.
+
+    Raises
+    ------
+    ValueError
+        When ``actual`` lacks some of the customers of ``lower`` (misaligned indexes
+        would otherwise silently count as misses).
+    """
+    a = actual.reindex(lower.index)
+    if a.isna().any() or not lower.index.equals(upper.index):
+        raise ValueError("actual, lower and upper must cover the same customers (same index)")
+    return float(((a >= lower) & (a <= upper)).mean())

@@ -53,7 +53,7 @@ For each user *i* (independently):
    and delighted buyers write more), ``x`` being the weighted mean experience, about
    ``review_delay_days`` after the purchase and only while the user is alive. Its
    rating cuts ``rating_satisfaction_weight z + rating_experience_weight x + noise`` at
-   ``rating_cuts``; its text (:mod:`helpers.review_text`) mentions the aspects that
+   ``rating_cuts``; its text (:mod:`helpers.data.review_text`) mentions the aspects that
    stood out with a polarity from the aspect's experience, plus openers, fillers and
    closers in the overall tone, negations, contrasts and typos.
 
@@ -86,8 +86,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from helpers import review_text
-from helpers.schema import EVENT_COLUMNS
+from helpers.data import review_text
+from helpers.data.schema import EVENT_COLUMNS
 
 #: Product categories and their overall popularity (Dirichlet base measure).
 CATEGORIES: tuple[str, ...] = (
@@ -223,7 +223,7 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     Returns
     -------
     ShopSimResult
-        ``events``: canonical columns (:data:`helpers.schema.EVENT_COLUMNS`), ``ts``
+        ``events``: canonical columns (:data:`helpers.data.schema.EVENT_COLUMNS`), ``ts``
         UTC, sorted by ``user_id, ts, event_type``, covering ``start`` to the end of
         ``holdout_end``. ``truth``: one row per user with ``user_id, browse_only, lam,
         mu, satisfaction, mean_spend, birth, death, alive_at_cutoff,

@@ -40,7 +40,7 @@ __all__ = [
     "StudyResult",
     "budget_curve",
     "evaluate_policies",
-    "gap_closed",
+    "oracle_gap_share",
     "mean_interval",
     "policy_table",
     "run_study",
@@ -122,7 +122,7 @@ def paired_difference(per_seed: pd.DataFrame, a: str, b: str) -> tuple[float, fl
     return mean_interval((pa - pb.reindex(pa.index)).to_numpy())
 
 
-def gap_closed(table: pd.DataFrame, agents: tuple[str, ...] = RL_AGENTS) -> pd.DataFrame:
+def oracle_gap_share(table: pd.DataFrame, agents: tuple[str, ...] = RL_AGENTS) -> pd.DataFrame:
     """Share of the gap (best heuristic -> oracle) each agent closes.
 
     Heuristics are every row that is neither an agent nor ``"oracle"``.
@@ -362,7 +362,7 @@ def run_study(
         res.tables[key] = table
         res.tables[f"{key}_per_seed"] = per_seed
         res.tables[f"{key}_vs_best"] = pd.DataFrame(diffs)
-        res.tables[f"{key}_gap"] = gap_closed(table)
+        res.tables[f"{key}_gap"] = oracle_gap_share(table)
         res.timings[f"evaluate_{key}"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

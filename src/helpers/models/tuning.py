@@ -33,7 +33,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from helpers.deep_clv import DeepConfig, DeepInputs, train_deep
+from helpers.models.deep import DeepConfig, DeepInputs, train_deep
 
 #: A small default search space for CPU budgets.
 DEFAULT_SEARCH_SPACE: dict[str, Any] = {

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy.optimize import minimize, nnls
 from sklearn.linear_model import LogisticRegression
 
-from helpers.baselines import predictions_frame
+from helpers.models.baselines import predictions_frame
 
 _EPS = 1e-6
 

@@ -1,7 +1,7 @@
 """Reading SHAP attributions: global importance, summary plots, a customer's story.
 
 Attributions come from ``shap.TreeExplainer`` (LightGBM) and ``shap.GradientExplainer``
-(the deep model, :func:`helpers.deep_clv.explain_deep`); each is a frame of customers ×
+(the deep model, :func:`helpers.models.deep.explain_deep`); each is a frame of customers ×
 features whose row sums, plus the explainer's base value, give the model's output.
 
 References

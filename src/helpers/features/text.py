@@ -16,7 +16,7 @@
 * **Per-user features** (:func:`user_text_features`) from calibration-period text only,
   by vectorised group-bys.
 
-The embeddings come from :mod:`helpers.text_encoder` (Sentence-BERT mean pooling,
+The embeddings come from :mod:`helpers.features.text_encoder` (Sentence-BERT mean pooling,
 Reimers & Gurevych 2019, of a MiniLM encoder, Wang et al. 2020, a distilled BERT,
 Devlin et al. 2019).
 """

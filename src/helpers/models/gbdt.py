@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from helpers.baselines import predictions_frame
+from helpers.models.baselines import predictions_frame
+from helpers.models.crossfit import customer_folds
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -57,16 +58,8 @@ class GBDTResult:
     models: dict[str, list[lgb.Booster]] = field(repr=False, default_factory=dict)
 
     def predictions(self, name: str = "gbdt") -> pd.DataFrame:
-        """Tidy predictions table (see :func:`helpers.baselines.predictions_frame`)."""
+        """Tidy predictions table (see :func:`helpers.models.baselines.predictions_frame`)."""
         return predictions_frame(name, self.spend, p_zero=self.p_zero)
-
-
-def customer_folds(index: pd.Index, n_folds: int, seed: int) -> np.ndarray:
-    """Seeded fold id (0..n_folds-1) per customer, folds of equal size ±1."""
-    if n_folds < 2:
-        raise ValueError("n_folds must be at least 2")
-    rng = np.random.default_rng(seed)
-    return rng.permutation(len(index)) % n_folds
 
 
 def crossfit_gbdt(

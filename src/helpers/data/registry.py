@@ -1,14 +1,14 @@
 """One entry point to every dataset of the study: ``load_events`` / ``load_dataset``.
 
 =================  ============================================================
-``shopsim``        the embedded shop simulator (:mod:`helpers.shopsim`), with truth
+``shopsim``        the embedded shop simulator (:mod:`helpers.data.shopsim`), with truth
 ``cdnow``          the real CDNOW master file shipped with ``lifetimes``
 ``online_retail``  UCI Online Retail / Online Retail II, from ``path``
 ``events``         any CSV/Parquet event file, from ``path`` and a column ``mapping``
 =================  ============================================================
 
-Each load returns validated canonical events (:data:`helpers.schema.EVENT_SCHEMA`)
-and a :class:`~helpers.schema.QualityReport` that accounts for every input row.
+Each load returns validated canonical events (:data:`helpers.data.schema.EVENT_SCHEMA`)
+and a :class:`~helpers.data.schema.QualityReport` that accounts for every input row.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from helpers import loaders
-from helpers.schema import DataError, QualityReport, clean_events
-from helpers.shopsim import ShopSimConfig, simulate_shop
+from helpers.data import loaders
+from helpers.data.schema import DataError, QualityReport, clean_events
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
 
 DATASETS: tuple[str, ...] = ("shopsim", "cdnow", "online_retail", "events")
 
@@ -43,10 +43,10 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
     seed : int, optional
         Required by ``shopsim``; ignored by file-based datasets.
     **options
-        ``shopsim``: fields of :class:`~helpers.shopsim.ShopSimConfig`;
+        ``shopsim``: fields of :class:`~helpers.data.shopsim.ShopSimConfig`;
         ``cdnow``: optional ``path``; ``online_retail``: ``path``;
         ``events``: ``path``, ``mapping`` and the other arguments of
-        :func:`helpers.loaders.load_event_file`. The split keys ``cutoff`` and
+        :func:`helpers.data.loaders.load_event_file`. The split keys ``cutoff`` and
         ``holdout_end`` may be present and are ignored here (except by shopsim).
     """
     options = dict(options)

@@ -1,0 +1,1 @@
+"""Data layer: schema, loaders, dataset registry, split, EDA, the shop simulator."""

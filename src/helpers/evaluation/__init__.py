@@ -1,0 +1,1 @@
+"""Evaluation: metrics, leaderboard and diagnostics, SHAP explanations."""

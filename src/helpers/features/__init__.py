@@ -1,0 +1,1 @@
+"""Feature builders: behaviour aggregates, event sequences, selection, text."""
