@@ -109,6 +109,6 @@ def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
 
 def test_notebook_summary_of_the_study_notebooks():
     root = Path(__file__).resolve().parents[1]
-    for path in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted((root / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
         title, summary = notebook_summary(path)
         assert title.startswith(path.stem[:2]) and len(summary) > 20, path.name

@@ -42,7 +42,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["datasets"]["shopsim"]["n_users"] = 400
-    params["deep"].update(tuning_trials=2, ablations=["no_text"], shap_customers=20)
+    params["deep"].update(tuning_trials=2, ablations=["no_text"])
+    params["explain"].update(shap_customers=20, shap_background=20)
     params["deep"]["config"].update(max_epochs=2, patience=1)
     params["rl"].update(
         n_customers=200,
@@ -62,7 +63,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work
 
 
-STAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 
 
 def test_repro_renders_every_stage_then_is_a_no_op(scratch: Path):

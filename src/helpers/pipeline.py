@@ -18,7 +18,10 @@ rendered notebook, with each notebook's title and one-line summary.
 from __future__ import annotations
 
 import argparse
+import ast
+import copy
 import html
+import json
 import re
 import sys
 from collections.abc import Sequence
@@ -94,9 +97,73 @@ def notebook_summary(path: str | Path) -> tuple[str, str]:
     return Path(path).stem, ""
 
 
+def cell_assignments(source: str) -> dict[str, Any]:
+    """Literal values assigned at the top level of a parameters cell (name → value)."""
+    values: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                values[target.id] = ast.literal_eval(node.value)
+    return values
+
+
+def parameters_table(defaults: dict[str, Any], injected: dict[str, Any]) -> str:
+    """Markdown table of a run's parameters; values that differ from the defaults are bold."""
+    names = list(dict.fromkeys([*defaults, *injected]))
+    rows = ["| parameter | value in this run | notebook default |", "|---|---|---|"]
+    for name in names:
+        value = injected.get(name, defaults.get(name))
+        default = defaults.get(name, "—")
+        changed = name in injected and injected[name] != defaults.get(name)
+        shown = _cell(value)
+        rows.append(
+            f"| `{name}` | {'**' + shown + '**' if changed else shown} | "
+            f"{_cell(default) if changed else 'same'} |"
+        )
+    return "\n".join(rows)
+
+
+def _cell(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    text = text.replace("|", "\\|")
+    return text if len(text) <= 160 else text[:157] + "…"
+
+
+def report_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook as a reader sees it: the two parameter cells become one table.
+
+    Papermill leaves the notebook's own ``parameters`` cell (the defaults) and adds an
+    ``injected-parameters`` cell (the values of this run). Shown together they
+    contradict each other, so the report replaces both by one table, placed where the
+    defaults were, in which values that differ from the defaults are bold.
+    """
+    nb = copy.deepcopy(nb)
+    tagged = {
+        tag: next((c for c in nb.cells if tag in c.metadata.get("tags", [])), None)
+        for tag in ("parameters", "injected-parameters")
+    }
+    if tagged["parameters"] is None:
+        return nb
+    defaults = cell_assignments(tagged["parameters"].source)
+    injected = (
+        cell_assignments(tagged["injected-parameters"].source)
+        if tagged["injected-parameters"]
+        else {}
+    )
+    table = nbformat.v4.new_markdown_cell(
+        "**Parameters of this run** (from `params.yaml`; bold: differs from the notebook's "
+        "default)\n\n" + parameters_table(defaults, injected)
+    )
+    position = nb.cells.index(tagged["parameters"])
+    nb.cells = [c for c in nb.cells if c not in tagged.values()]
+    nb.cells.insert(position, table)
+    return nb
+
+
 def render_html(executed: Path, html_dir: Path) -> Path:
-    """Render an executed notebook to ``html_dir/<stem>.html``."""
-    nb = nbformat.read(str(executed), as_version=4)
+    """Render an executed notebook to ``html_dir/<stem>.html`` (see :func:`report_notebook`)."""
+    nb = report_notebook(nbformat.read(str(executed), as_version=4))
     body, _ = HTMLExporter().from_notebook_node(nb)
     html_dir.mkdir(parents=True, exist_ok=True)
     out = html_dir / f"{executed.stem}.html"
@@ -154,7 +221,7 @@ def write_index(
     root = Path(root)
     reports = root / reports_dir
     rows = []
-    for source in sorted((root / notebooks_dir).glob("[0-9][0-9]_*.ipynb")):
+    for source in sorted((root / notebooks_dir).glob("[0-9][0-9]*_*.ipynb")):
         rendered = reports / f"{source.stem}.html"
         if not rendered.exists():
             continue

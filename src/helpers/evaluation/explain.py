@@ -13,6 +13,10 @@ explainable AI for trees. Nature Machine Intelligence 2.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -80,3 +84,60 @@ def pick_customers(prediction: pd.Series, n: int = 3) -> list:
     ranked = prediction.sort_values()
     positions = np.unique(np.linspace(0, len(ranked) - 1, n).round().astype(int))[::-1]
     return [ranked.index[i] for i in positions]
+
+
+@dataclass(frozen=True)
+class ExplanationSample:
+    """Positions of the customers explained and of the explainer's background."""
+
+    explain: np.ndarray
+    background: np.ndarray
+
+
+def explanation_sample(
+    folds: np.ndarray, n_explain: int, seed: int, n_background: int = 200, fold: int = 0
+) -> ExplanationSample:
+    """Customers to explain (from ``fold``, unseen by that fold's models) and a background.
+
+    The explained customers are drawn from ``fold``, whose models never saw them; the
+    background (the reference distribution of expected gradients) from the other folds.
+    Both are sorted positions, drawn without replacement with ``default_rng(seed)``.
+    """
+    folds = np.asarray(folds)
+    rng = np.random.default_rng(seed)
+    inside = np.flatnonzero(folds == fold)
+    outside = np.flatnonzero(folds != fold)
+    if inside.size == 0 or outside.size == 0:
+        raise ValueError(f"fold {fold} and the other folds must both hold customers")
+    explain = np.sort(rng.choice(inside, size=min(n_explain, inside.size), replace=False))
+    background = np.sort(
+        rng.choice(outside, size=min(n_background, inside.size, outside.size), replace=False)
+    )
+    return ExplanationSample(explain=explain, background=background)
+
+
+def tree_shap(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Exact TreeSHAP values of a tree model on ``frame`` (same index and columns)."""
+    values = shap.TreeExplainer(model).shap_values(frame)
+    return pd.DataFrame(np.asarray(values), index=frame.index, columns=frame.columns)
+
+
+def save_explanation(
+    values: pd.DataFrame, data: pd.DataFrame, folder: str | Path, name: str
+) -> None:
+    """Write ``{name}_values.parquet`` and ``{name}_data.parquet`` (folder created)."""
+    if not values.index.equals(data.index):
+        raise ValueError("SHAP values and feature data must cover the same customers")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    values.to_parquet(folder / f"{name}_values.parquet")
+    data.to_parquet(folder / f"{name}_data.parquet")
+
+
+def load_explanation(folder: str | Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read what :func:`save_explanation` wrote: (values, data)."""
+    folder = Path(folder)
+    return (
+        pd.read_parquet(folder / f"{name}_values.parquet"),
+        pd.read_parquet(folder / f"{name}_data.parquet"),
+    )
