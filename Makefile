@@ -1,5 +1,8 @@
 # Two commands (see README):  `make study`  runs the study,  `make test`  runs the tests.
 # Both set up .venv first if needed; on a ready machine they install nothing.
+# `make test` is the fast tier (unit tests + one tiny end-to-end run, both cores);
+# `make test-all` adds the slow end-to-end runs (other datasets, degenerate data);
+# `make lint` checks ruff lint and format; CI (.ci/run) runs lint and test-all.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -9,14 +12,17 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: study test lint setup
+.PHONY: study test test-all lint setup
 
 study: $(READY)
 	dvc repro
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
 test: $(READY)
-	python -m pytest
+	python -m pytest -n 2 -m "not slow"
+
+test-all: $(READY)
+	python -m pytest -n 2
 
 lint: $(READY)
 	ruff check src tests notebooks benchmarks

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from helpers.data.loaders import (
+    BUILTIN_ONLINE_RETAIL,
     cdnow_path,
     load_cdnow,
     load_event_file,
@@ -112,9 +114,11 @@ RETAIL_DROPS = {
     "zero_price": 1,
     "duplicate": 1,
     "missing_user": 0,
+    "out_of_range_timestamp": 0,
     "unparseable_timestamp": 1,
     "future_timestamp": 1,
     "unknown_event_type": 0,
+    "unparseable_amount": 0,
     "missing_purchase_amount": 0,
     "non_positive_amount": 0,
 }
@@ -129,8 +133,6 @@ V2_COLUMNS = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Custo
 
 
 def _retail_frame() -> pd.DataFrame:
-    from io import StringIO
-
     return pd.read_csv(StringIO(RETAIL_V1.strip()), dtype=str)
 
 
@@ -228,8 +230,67 @@ def test_online_retail_non_numeric_quantity(tmp_path: Path) -> None:
 def test_online_retail_nothing_usable(tmp_path: Path) -> None:
     lines = RETAIL_V1.strip().splitlines()
     path = _write_csv(tmp_path / "retail.csv", "\n".join([lines[0], *lines[3:6]]))
-    with pytest.raises(DataError, match=re.escape(f"{path}: column 'user_id': no usable rows")):
+    with pytest.raises(DataError) as info:
         load_online_retail(path)
+    assert str(info.value) == (
+        f"{path}: no usable rows remain after cleaning: 3 rows in, all dropped"
+        " (cancellation: 2, missing_customer_id: 1)."
+    )
+
+
+def test_online_retail_out_of_range_years_are_counted(tmp_path: Path) -> None:
+    """Typos such as year 2999 or 1500 are dropped and counted, not a crash."""
+    typos = [
+        "536371,22086,PAPER CHAIN KIT,80,12/1/2999 9:00,2.55,13748.0,United Kingdom",
+        "536372,22632,HAND WARMER RED POLKA DOT,6,12/1/1500 9:01,1.85,17850.0,United Kingdom",
+    ]
+    path = _write_csv(tmp_path / "retail.csv", "\n".join([RETAIL_V1.strip(), *typos]))
+    events, report = load_online_retail(path, as_of=AS_OF)
+    assert report.dropped == {**RETAIL_DROPS, "out_of_range_timestamp": 2}
+    assert (report.rows_in, report.rows_kept, report.rows_dropped) == (17, 4, 13)
+    assert report.notes["out_of_range_timestamp_examples"] == [
+        "2999-12-01 09:00:00+00:00",
+        "1500-12-01 09:01:00+00:00",
+    ]
+    assert len(events) == 4
+
+
+def test_online_retail_parquet_in_the_uci_layout(tmp_path: Path) -> None:
+    frame = _retail_frame()
+    frame["InvoiceDate"] = pd.to_datetime(
+        frame["InvoiceDate"], format="%m/%d/%Y %H:%M", errors="coerce"
+    ).astype("datetime64[s]")
+    for column in ("Quantity", "UnitPrice"):
+        frame[column] = frame[column].astype(float)
+    frame["CustomerID"] = frame["CustomerID"].astype(float).astype("Int32")
+    path = tmp_path / "retail.parquet"
+    frame.to_parquet(path)
+    events, report = load_online_retail(path, as_of=AS_OF)
+    _check_retail(events, report, "online_retail")
+
+
+def test_builtin_online_retail_accounts_for_every_line() -> None:
+    """The shipped UCI file (541,909 lines): 391,150 kept, every other line by reason."""
+    assert BUILTIN_ONLINE_RETAIL.is_file()
+    events, report = load_online_retail(as_of=AS_OF)
+    assert report.source == "online_retail.parquet (built-in)"
+    assert (report.rows_in, report.rows_kept) == (541_909, 391_150)
+    assert {k: v for k, v in report.dropped.items() if v} == {
+        "cancellation": 9_288,
+        "negative_quantity_adjustment": 1_336,
+        "missing_customer_id": 133_361,
+        "non_product_line": 1_554,
+        "zero_price": 33,
+        "duplicate": 5_187,
+    }
+    assert report.rows_in == report.rows_kept + report.rows_dropped
+    assert report.notes["cancellation_invoices"] == 3_836
+    assert report.notes["countries"] == 37
+    assert events["user_id"].nunique() == 4_334
+    assert events["ts"].min() == pd.Timestamp("2010-12-01 08:26", tz="UTC")
+    assert events["ts"].max() == pd.Timestamp("2011-12-09 12:50", tz="UTC")
+    assert events["text"].notna().all()
+    assert events["rating"].isna().all()
 
 
 # --------------------------------------------------------------------------- event files
@@ -332,26 +393,150 @@ u3,2020-01-03 11:00,click,
 u3,2020-01-03 12:00,purchase,
 u3,2020-01-03 13:00,purchase,-4
 u4,2020-01-04 10:00,VIEW,
+u5,2999-01-05 10:00,view,
+u5,1500-01-05 10:00:30,purchase,3
 """
+DIRTY_DROPS = {
+    "missing_user": 1,
+    "out_of_range_timestamp": 2,
+    "unparseable_timestamp": 1,
+    "future_timestamp": 1,
+    "unknown_event_type": 2,
+    "unparseable_amount": 0,
+    "missing_purchase_amount": 1,
+    "non_positive_amount": 1,
+    "duplicate": 1,
+}
+
+
+def _check_dirty(events: pd.DataFrame, report) -> None:
+    assert report.dropped == DIRTY_DROPS
+    assert (report.rows_in, report.rows_kept, report.rows_dropped) == (12, 2, 10)
+    assert report.notes["unknown_event_labels"] == {"click": 2}
+    assert list(events["user_id"]) == ["u1", "u4"]
+    assert list(events["event_type"]) == ["purchase", "view"]
 
 
 def test_event_file_rows_counted_by_reason(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "dirty.csv", DIRTY)
     events, report = load_event_file(path, as_of=NOW)
-    assert report.dropped == {
-        "missing_user": 1,
-        "unparseable_timestamp": 1,
-        "future_timestamp": 1,
-        "unknown_event_type": 2,
-        "missing_purchase_amount": 1,
-        "non_positive_amount": 1,
-        "duplicate": 1,
-    }
-    assert report.rows_in == 10
-    assert report.rows_kept == 2
-    assert report.notes["unknown_event_labels"] == {"click": 2}
-    assert list(events["user_id"]) == ["u1", "u4"]
-    assert list(events["event_type"]) == ["purchase", "view"]
+    _check_dirty(events, report)
+    assert report.notes["out_of_range_timestamp_examples"] == [
+        "2999-01-05 10:00:00+00:00",
+        "1500-01-05 10:00:30+00:00",
+    ]
+
+
+def test_event_parquet_string_timestamps_out_of_range(tmp_path: Path) -> None:
+    frame = pd.read_csv(StringIO(DIRTY.strip()), dtype=str, keep_default_na=False)
+    path = tmp_path / "dirty.parquet"
+    frame.to_parquet(path)
+    events, report = load_event_file(path, as_of=NOW)
+    _check_dirty(events, report)
+
+
+def test_event_parquet_datetime_column_out_of_range(tmp_path: Path) -> None:
+    stamps = ["2020-01-01 10:00", "2999-01-01 00:00", "1500-06-01 00:00", "2020-01-02 09:00"]
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", "b", "c", "d"],
+            "ts": pd.Series(pd.to_datetime(stamps, format="%Y-%m-%d %H:%M"), dtype="M8[us]"),
+            "amount": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    path = tmp_path / "tx.parquet"
+    frame.to_parquet(path)
+    events, report = load_event_file(path, default_event_type="purchase", as_of=NOW)
+    assert report.dropped["out_of_range_timestamp"] == 2
+    assert (report.rows_in, report.rows_kept) == (4, 2)
+    assert list(events["user_id"]) == ["a", "d"]
+
+
+def test_event_file_epoch_and_yyyymmdd_out_of_range(tmp_path: Path) -> None:
+    ymd = _write_csv(tmp_path / "ymd.csv", "user_id,ts,amount\nu1,20200101,2\nu2,29990101,3\n")
+    events, report = load_event_file(ymd, default_event_type="purchase", as_of=NOW)
+    assert report.notes["ts_format"] == "%Y%m%d"
+    assert report.dropped["out_of_range_timestamp"] == 1
+    assert list(events["ts"]) == [pd.Timestamp("2020-01-01", tz="UTC")]
+    epoch = _write_csv(
+        tmp_path / "epoch.csv", "user_id,ts,amount\nu1,1577836800000,2\nu2,32503680000000,3\n"
+    )
+    events, report = load_event_file(epoch, default_event_type="purchase", as_of=NOW)
+    assert report.notes["ts_epoch_unit"] == "ms"
+    assert report.dropped["out_of_range_timestamp"] == 1
+    assert list(events["ts"]) == [pd.Timestamp("2020-01-01", tz="UTC")]
+
+
+# --------------------------------------------------------------------------- status labels
+
+STATUS_ORDERS = """
+customer,created,total,status
+c1,2021-03-01 10:00,19.99,Completed
+c1,2021-03-02 10:00,5.00,cancelled
+c2,2021-03-03 10:00,7.50,refunded
+c2,2021-03-04 10:00,8.00,completed
+c3,2021-03-05 10:00,1.00,on_hold
+"""
+STATUS_MAPPING = {"user_id": "customer", "ts": "created", "amount": "total", "event_type": "status"}
+
+
+def test_event_type_map_drop_excludes_labels_on_purpose(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "orders.csv", STATUS_ORDERS)
+    status_map = {"completed": "purchase", "Cancelled": "drop", "refunded": None}
+    events, report = load_event_file(path, STATUS_MAPPING, as_of=NOW, event_type_map=status_map)
+    assert report.dropped["excluded_event_label"] == 2
+    assert report.dropped["unknown_event_type"] == 1
+    assert (report.rows_in, report.rows_kept, report.rows_dropped) == (5, 2, 3)
+    assert report.notes["excluded_event_labels"] == {"cancelled": 1, "refunded": 1}
+    assert report.notes["event_types_renamed"] == {"completed": 2}
+    assert report.notes["unknown_event_labels"] == {"on_hold": 1}
+    assert list(events["amount"]) == [19.99, 8.0]
+
+
+# --------------------------------------------------------------------------- nothing usable
+
+
+def test_nothing_usable_without_an_amount_column(tmp_path: Path) -> None:
+    path = _write_csv(
+        tmp_path / "tx.csv", "customer,day,total\nc1,2021-03-01,9.5\nc2,2021-03-02,3\n"
+    )
+    mapping = {"user_id": "customer", "ts": "day"}
+    with pytest.raises(DataError) as info:
+        load_event_file(path, mapping, default_event_type="purchase", as_of=NOW)
+    assert str(info.value) == (
+        f"{path}: no usable rows remain after cleaning: 2 rows in, all dropped"
+        " (missing_purchase_amount: 2). Fix: every purchase needs an amount and no column"
+        " is mapped to 'amount': map it (e.g. `--mapping amount=<column>`, or"
+        " `mapping: {amount: <column>}` in params.yaml)."
+    )
+
+
+def test_nothing_usable_when_no_status_label_is_mapped(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "orders.csv", STATUS_ORDERS)
+    with pytest.raises(DataError) as info:
+        load_event_file(path, STATUS_MAPPING, as_of=NOW)
+    assert str(info.value) == (
+        f"{path}: no usable rows remain after cleaning: 5 rows in, all dropped"
+        " (unknown_event_type: 5). Fix: event labels 'completed' (2), 'cancelled' (1),"
+        " 'refunded' (1), 'on_hold' (1) are not one of view, cart, purchase, review: pass"
+        " `--event-type-map` (e.g. `--event-type-map completed=purchase`, or"
+        " `event_type_map: {completed: purchase}` in params.yaml; map a label to `drop` to"
+        " exclude it on purpose)."
+    )
+
+
+# --------------------------------------------------------------------------- amounts
+
+
+def test_rare_unparseable_amounts_are_dropped_and_counted(tmp_path: Path) -> None:
+    rows = [f"u{i},2021-03-01 10:{i % 60:02d},{i + 1}.50" for i in range(199)]
+    rows.append('u199,2021-03-01 11:00,"1.299,00"')  # 1 of 200 rows (0.5%)
+    path = _write_csv(tmp_path / "tx.csv", "\n".join(["user_id,ts,amount", *rows]))
+    events, report = load_event_file(path, default_event_type="purchase", as_of=NOW)
+    assert report.dropped["unparseable_amount"] == 1
+    assert (report.rows_in, report.rows_kept, report.rows_dropped) == (200, 199, 1)
+    assert report.notes["unparseable_amount_examples"] == ["1.299,00"]
+    assert "u199" not in set(events["user_id"])
 
 
 # --------------------------------------------------------------------------- bad input
@@ -445,9 +630,8 @@ def test_empty_files(tmp_path: Path) -> None:
 
 def test_non_numeric_amount(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "orders.csv", ORDERS.replace("5.00", "five"))
-    with pytest.raises(
-        DataError, match=_error(path, "amount", "non-numeric values (wrong type)", 2)
-    ):
+    problem = "non-numeric values (wrong type) in 1 of 5 rows (more than 1%: a wrong column"
+    with pytest.raises(DataError, match=_error(path, "amount", problem, 2)):
         load_event_file(path, MAPPING, event_type_map=EVENT_MAP)
     with pytest.raises(DataError, match=r"Example row 2: \{'user_id': '008', .*'amount': 'five'"):
         load_event_file(path, MAPPING, event_type_map=EVENT_MAP)

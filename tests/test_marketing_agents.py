@@ -102,3 +102,18 @@ def test_policy_table_and_ope(world):
     s = summ.set_index("estimator")
     assert s.loc["fqe", "rmse"] < 0.2 * est["true_value"].abs().mean()
     assert np.isfinite(s["rmse"]).all()
+
+
+def test_best_heuristic_ignores_agents_oracle_and_nobody_and_seeds_are_fresh():
+    from helpers.marketing import best_heuristic, evaluation_seeds
+
+    table = pd.DataFrame(
+        {
+            "policy": ["nobody", "rfm", "top_clv", "dqn", "oracle"],
+            "incremental_profit": [0.0, 1.6, 1.4, 9.0, 9.5],
+        }
+    )
+    assert best_heuristic(table)["policy"] == "rfm"
+    with pytest.raises(ValueError, match="no heuristic"):
+        best_heuristic(table[table["policy"].isin(["dqn", "oracle"])])
+    assert evaluation_seeds(42, 3) == [10_000_042, 10_000_043, 10_000_044]

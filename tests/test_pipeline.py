@@ -10,8 +10,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from helpers.pipeline import (
     StageFailed,
+    cell_assignments,
     notebook_parameters,
     notebook_summary,
+    report_notebook,
     run_stage,
     write_index,
 )
@@ -112,3 +114,30 @@ def test_notebook_summary_of_the_study_notebooks():
     for path in sorted((root / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
         title, summary = notebook_summary(path)
         assert title.startswith(path.stem[:2]) and len(summary) > 20, path.name
+
+
+def test_report_shows_one_parameters_table_and_drops_progress_bars():
+    nb = new_notebook()
+    defaults = new_code_cell("seed = 1\nrl = {'n': 10, 'effects': 'mid'}")
+    defaults.metadata["tags"] = ["parameters"]
+    injected = new_code_cell("seed = 1\nrl = {'n': 3, 'effects': 'mid'}")
+    injected.metadata["tags"] = ["injected-parameters"]
+    work = new_code_cell("x = 1")
+    work.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="fit:  50%|#####     | 1/2\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="UserWarning: real warning\n"),
+    ]
+    nb.cells = [new_markdown_cell("# T"), defaults, injected, work]
+    shown = report_notebook(nb)
+    assert [c.cell_type for c in shown.cells] == ["markdown", "markdown", "code"]
+    table = shown.cells[1].source
+    assert "| `rl.n` | **3** | 10 |" in table and "| `rl.effects` | 'mid' | same |" in table
+    assert "| `seed` | 1 | same |" in table
+    assert [o["text"] for o in shown.cells[2].outputs] == ["UserWarning: real warning\n"]
+    assert len(nb.cells) == 4, "the executed notebook itself is left unchanged"
+
+
+def test_cell_assignments_reads_literals_only():
+    assert cell_assignments("a = 1\nb = {'x': [1, 2]}\n# note\n") == {"a": 1, "b": {"x": [1, 2]}}
+    with pytest.raises(ValueError):
+        cell_assignments("a = len('x')")

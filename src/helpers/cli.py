@@ -3,9 +3,10 @@
 Commands
 --------
 validate
-    Load a data file with the chosen loader, print its data-quality report and a short
-    summary (users, events by type, date range); exit 0, or 2 with ``error: ...`` on
-    stderr when the input is unusable (:class:`~helpers.data.schema.DataError`).
+    Load a data file (for ``cdnow`` and ``online_retail``, the built-in copy when no path
+    is given) with the chosen loader, print its data-quality report and a short summary
+    (users, events by type, date range); exit 0, or 2 with ``error: ...`` on stderr when
+    the input is unusable (:class:`~helpers.data.schema.DataError`).
 
 More commands are added by writing ``_add_<name>(subparsers)`` that registers a
 subparser with ``set_defaults(func=...)`` and listing it in :data:`_COMMANDS`.
@@ -66,10 +67,10 @@ def format_summary(summary: dict[str, Any]) -> str:
 def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, QualityReport]:
     if args.dataset == "cdnow":
         return load_cdnow(args.path, as_of=args.as_of)
-    if args.path is None:
-        raise DataError(f"dataset '{args.dataset}' needs a PATH.")
     if args.dataset == "online_retail":
         return load_online_retail(args.path, as_of=args.as_of)
+    if args.path is None:
+        raise DataError(f"dataset '{args.dataset}' needs a PATH.")
     return load_event_file(
         args.path,
         mapping=args.mapping,
@@ -101,7 +102,10 @@ def _add_validate(subparsers: Any) -> None:
         description="Load PATH with the chosen loader and print the data-quality report.",
     )
     parser.add_argument(
-        "path", nargs="?", help="data file (optional for cdnow: the copy in lifetimes)"
+        "path",
+        nargs="?",
+        help="data file (optional for cdnow: the copy in lifetimes; for online_retail:"
+        " the built-in UCI file)",
     )
     parser.add_argument("--dataset", choices=DATASETS, default="events")
     parser.add_argument(
@@ -116,7 +120,8 @@ def _add_validate(subparsers: Any) -> None:
         type=_pairs,
         default=None,
         metavar="LABEL=TYPE,...",
-        help="e.g. addtocart=cart,transaction=purchase (events only)",
+        help="e.g. addtocart=cart,transaction=purchase,cancelled=drop (events only;"
+        " LABEL=drop excludes a label, counted as excluded_event_label)",
     )
     parser.add_argument(
         "--default-event-type", default=None, help="event type when the file has none"

@@ -108,8 +108,19 @@ def cell_assignments(source: str) -> dict[str, Any]:
     return values
 
 
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def parameters_table(defaults: dict[str, Any], injected: dict[str, Any]) -> str:
     """Markdown table of a run's parameters; values that differ from the defaults are bold."""
+    defaults, injected = _flat(defaults), _flat(injected)
     names = list(dict.fromkeys([*defaults, *injected]))
     rows = ["| parameter | value in this run | notebook default |", "|---|---|---|"]
     for name in names:
@@ -130,15 +141,30 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 160 else text[:157] + "…"
 
 
+#: stderr text that is progress, not information: tqdm bars and tqdm's widget warning.
+PROGRESS_LINE = re.compile(r"^\s*$|\d+%\||\d+/\d+ \[|IProgress not found|from \.autonotebook import")
+
+
+def _is_progress(output: nbformat.NotebookNode) -> bool:
+    if output.get("output_type") != "stream" or output.get("name") != "stderr":
+        return False
+    return all(PROGRESS_LINE.search(line) for line in re.split(r"[\r\n]", output["text"]))
+
+
 def report_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """The notebook as a reader sees it: the two parameter cells become one table.
 
-    Papermill leaves the notebook's own ``parameters`` cell (the defaults) and adds an
+    Progress bars written to stderr (useful live, noise in a report) are dropped; other
+    stderr output (warnings) stays. Papermill leaves the notebook's own ``parameters``
+    cell (the defaults) and adds an
     ``injected-parameters`` cell (the values of this run). Shown together they
     contradict each other, so the report replaces both by one table, placed where the
     defaults were, in which values that differ from the defaults are bold.
     """
     nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
     tagged = {
         tag: next((c for c in nb.cells if tag in c.metadata.get("tags", [])), None)
         for tag in ("parameters", "injected-parameters")

@@ -10,7 +10,8 @@ Public functions
 cdnow_path, load_cdnow
     The CDNOW master file shipped with ``lifetimes`` (purchases only).
 load_online_retail
-    UCI Online Retail and Online Retail II (Chen, Sain & Guo 2012), CSV or XLSX.
+    UCI Online Retail and Online Retail II (Chen, Sain & Guo 2012), CSV, XLSX or
+    Parquet; without a path, the built-in copy of Online Retail.
 load_event_file
     Any CSV/Parquet event or transaction file with a column mapping.
 pseudonymise
@@ -49,6 +50,7 @@ from helpers.data.schema import (
 )
 
 __all__ = [
+    "BUILTIN_ONLINE_RETAIL",
     "CDNOW_AS_OF",
     "NON_PRODUCT_STOCK_CODES",
     "cdnow_path",
@@ -60,6 +62,11 @@ __all__ = [
 
 #: The CDNOW panel ends 1998-06-30; its natural "as of" is the next midnight (UTC).
 CDNOW_AS_OF = pd.Timestamp("1998-07-01", tz="UTC")
+
+#: The UCI Online Retail file shipped with the package (541,909 invoice lines, original
+#: layout, CC0; built by ``tools/build_online_retail.py`` from the R package
+#: ``onlineretail`` by Allan Quadros).
+BUILTIN_ONLINE_RETAIL = Path(__file__).resolve().parent / "builtin" / "online_retail.parquet"
 
 #: Stock codes of Online Retail lines that are not products (postage, manual entries,
 #: discounts, carriage, samples, bad-debt adjustments, fees, tests, ...). Compared
@@ -111,6 +118,10 @@ _RETAIL_LAYOUTS: dict[str, dict[str, str]] = {
     },
 }
 _RETAIL_OPTIONAL = ("description", "country")
+
+# Drop reason of load_event_file: a label mapped to "drop" (or None) in event_type_map.
+EXCLUDED_EVENT_LABEL = "excluded_event_label"
+DROP = "drop"
 
 # Drop reasons specific to Online Retail, in the order they are applied.
 CANCELLATION = "cancellation"
@@ -240,10 +251,10 @@ def _parse_ts(values: pd.Series, unit: str | None, notes: dict[str, Any]) -> pd.
     """Parse timestamps fast; what cannot be parsed becomes NaT (counted downstream).
 
     Datetime columns pass through. Numbers (or all-digit strings) are epoch times in
-    ``unit`` (inferred from magnitude when None), except 8-digit values 19000101..
-    21001231 without a unit, which are ``YYYYMMDD`` dates. Strings are parsed with the
-    format inferred from the first value; leftovers are retried one by one
-    (``format="mixed"``). Ambiguous ``1/12/2010`` is read month-first (pandas' default,
+    ``unit`` (inferred from magnitude when None), except whole 8-digit values without a
+    unit, mostly within 19000101..21001231, which are ``YYYYMMDD`` dates. Strings are
+    parsed with the format inferred from the first value; leftovers are retried one by
+    one (``format="mixed"``). Ambiguous ``1/12/2010`` is read month-first (pandas' default,
     as in the UCI CSV). Naive times are taken as UTC.
     """
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -257,17 +268,22 @@ def _parse_ts(values: pd.Series, unit: str | None, notes: dict[str, Any]) -> pd.
         if len(digits) and digits.all():
             numbers = pd.to_numeric(text, errors="coerce").astype(float)
         else:
-            parsed = pd.to_datetime(text, errors="coerce", utc=True)
+            # Microseconds, not nanoseconds: a typo such as year 2999 still parses here and
+            # is counted as out of range by clean_events instead of raising.
+            parsed = pd.to_datetime(text, errors="coerce", utc=True).astype("datetime64[us, UTC]")
             retry = parsed.isna() & text.notna()
             if retry.any():
-                parsed = parsed.astype("datetime64[ns, UTC]")
                 parsed[retry] = pd.to_datetime(
                     text[retry], errors="coerce", utc=True, format="mixed"
-                ).astype("datetime64[ns, UTC]")
+                ).astype("datetime64[us, UTC]")
             return parsed
     present = numbers.dropna()
-    if unit is None and len(present) and present.between(19000101, 21001231).all():
-        if (present == np.round(present)).all():
+    if unit is None and len(present) and present.between(10000101, 99991231).all():
+        # 8-digit whole numbers are YYYYMMDD dates (as epoch seconds they would all fall in
+        # 1970-1973) as long as most are plausible; a typo like 29990101 is then one
+        # out-of-range date rather than a reason to read the whole column as epochs.
+        plausible = present.between(19000101, 21001231).mean() >= 0.5
+        if plausible and (present == np.round(present)).all():
             notes["ts_format"] = "%Y%m%d"
             ints = numbers.astype("Int64").astype(str)
             return pd.to_datetime(ints, format="%Y%m%d", errors="coerce", utc=True)
@@ -381,7 +397,7 @@ def _detect_retail_layout(frame: pd.DataFrame, source: str) -> tuple[str, dict[s
 
 
 def load_online_retail(
-    path: str | Path,
+    path: str | Path | None = None,
     as_of: pd.Timestamp | str | None = None,
     salt: str = "clv-study",
 ) -> tuple[pd.DataFrame, QualityReport]:
@@ -392,8 +408,9 @@ def load_online_retail(
     UK online gift retailer. Both layouts are detected from the columns:
     ``InvoiceNo, StockCode, Description, Quantity, InvoiceDate, UnitPrice, CustomerID,
     Country`` (Online Retail) and ``Invoice, ..., Price, Customer ID, Country``
-    (Online Retail II). CSV (UTF-8 or Latin-1) and XLSX are read; all sheets of a
-    workbook are concatenated (Online Retail II has one per year).
+    (Online Retail II). CSV (UTF-8 or Latin-1), XLSX and Parquet are read; all sheets
+    of a workbook are concatenated (Online Retail II has one per year). Without a path
+    the built-in copy of Online Retail is read (:data:`BUILTIN_ONLINE_RETAIL`).
 
     Each kept line becomes a purchase: ``user_id`` = pseudonymised customer id
     (``17850.0`` normalised to ``17850``, then :func:`pseudonymise` with ``salt``),
@@ -419,8 +436,8 @@ def load_online_retail(
 
     Parameters
     ----------
-    path : path
-        ``.csv`` or ``.xlsx`` file.
+    path : path, optional
+        ``.csv``, ``.xlsx`` or ``.parquet`` file; defaults to :data:`BUILTIN_ONLINE_RETAIL`.
     as_of : timestamp, optional
         Events after it are dropped as future; defaults to now.
     salt : str
@@ -437,16 +454,18 @@ def load_online_retail(
         Missing/unreadable/empty file, missing required column, non-numeric Quantity or
         price.
     """
-    path, suffix = _check_file(path, _CSV_SUFFIXES + _EXCEL_SUFFIXES)
-    source = str(path)
+    builtin = path is None
+    allowed = _CSV_SUFFIXES + _EXCEL_SUFFIXES + _PARQUET_SUFFIXES
+    path, suffix = _check_file(BUILTIN_ONLINE_RETAIL if builtin else path, allowed)
+    source = f"{path.name} (built-in)" if builtin else str(path)
     notes: dict[str, Any] = {}
     frame = _read_table(path, suffix, notes)
     layout_name, layout = _detect_retail_layout(frame, source)
     notes = {"layout": layout_name, **notes}
     col = layout
 
-    quantity = _parse_numeric(frame, col["quantity"], source)
-    price = _parse_numeric(frame, col["price"], source)
+    quantity, _ = _parse_numeric(frame, col["quantity"], source)
+    price, _ = _parse_numeric(frame, col["price"], source)
     value = quantity * price
     invoice = frame[col["invoice"]].astype(str).str.strip()
     customer = frame[col["customer_id"]].astype(str).str.strip()
@@ -529,8 +548,12 @@ def load_event_file(
         Events after it are dropped as future; defaults to now.
     event_type_map : dict, optional
         Renames source event labels (case-insensitive), e.g. ``{"addtocart": "cart",
-        "transaction": "purchase"}``; labels still unknown afterwards are dropped as
-        ``unknown_event_type`` and listed in ``notes["unknown_event_labels"]``.
+        "transaction": "purchase"}``. A label mapped to ``None`` (YAML ``null``) or
+        ``"drop"`` is excluded on purpose (e.g. order statuses ``cancelled``,
+        ``refunded``, ``pending``): its rows are dropped as ``excluded_event_label`` and
+        counted by label in ``notes["excluded_event_labels"]``. Labels still unknown
+        afterwards are dropped as ``unknown_event_type`` and listed in
+        ``notes["unknown_event_labels"]``.
     default_event_type : str, optional
         Event type of every row when the file has no event column (e.g. ``"purchase"``
         for a pure transaction file), and of rows whose event label is blank
@@ -606,10 +629,17 @@ def load_event_file(
             labels = labels.fillna(default_event_type)
         if event_type_map:
             lowered = {str(k).strip().lower(): v for k, v in event_type_map.items()}
-            renamed = labels.isin(list(lowered))
+            dropped = {k for k, v in lowered.items() if v is None or str(v).lower() == DROP}
+            excluded = labels.isin(list(dropped))
+            counts = labels[excluded].value_counts()
+            notes["excluded_event_labels"] = {str(k): int(v) for k, v in counts.items()}
+            report.drop(EXCLUDED_EVENT_LABEL, int(excluded.sum()))
+            renames = {k: str(v).strip() for k, v in lowered.items() if k not in dropped}
+            renamed = labels.isin(list(renames))
             counts = labels[renamed].value_counts()
             notes["event_types_renamed"] = {str(k): int(v) for k, v in counts.items()}
-            labels = labels.mask(renamed, labels.map(lowered))
+            labels = labels.mask(renamed, labels.map(renames))
+            raw, labels = raw.loc[~excluded], labels[~excluded]
         unknown_labels = labels[labels.notna() & ~labels.isin(EVENT_TYPES)]
         if len(unknown_labels):
             top = unknown_labels.value_counts().head(10)

@@ -3,7 +3,7 @@
 =================  ============================================================
 ``shopsim``        the embedded shop simulator (:mod:`helpers.data.shopsim`), with truth
 ``cdnow``          the real CDNOW master file shipped with ``lifetimes``
-``online_retail``  UCI Online Retail / Online Retail II, from ``path``
+``online_retail``  UCI Online Retail / Online Retail II, from ``path`` (null: built-in copy)
 ``events``         any CSV/Parquet event file, from ``path`` and a column ``mapping``
 =================  ============================================================
 
@@ -44,7 +44,8 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
         Required by ``shopsim``; ignored by file-based datasets.
     **options
         ``shopsim``: fields of :class:`~helpers.data.shopsim.ShopSimConfig`;
-        ``cdnow``: optional ``path``; ``online_retail``: ``path``;
+        ``cdnow``: optional ``path``; ``online_retail``: optional ``path`` (the
+        built-in UCI Online Retail file when missing or null);
         ``events``: ``path``, ``mapping`` and the other arguments of
         :func:`helpers.data.loaders.load_event_file`. The split keys ``cutoff`` and
         ``holdout_end`` may be present and are ignored here (except by shopsim).
@@ -66,13 +67,13 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
         options.pop(split_key, None)
     if dataset == "cdnow":
         events, report = loaders.load_cdnow(**options)
-    elif dataset in ("online_retail", "events"):
+    elif dataset == "online_retail":
+        options["path"] = options.get("path") or None  # null: the built-in UCI file
+        events, report = loaders.load_online_retail(**options)
+    elif dataset == "events":
         if not options.get("path"):
             raise DataError(f"dataset '{dataset}': set `path` to your file in params.yaml")
-        loader = (
-            loaders.load_online_retail if dataset == "online_retail" else loaders.load_event_file
-        )
-        events, report = loader(**options)
+        events, report = loaders.load_event_file(**options)
     else:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     return LoadedData(events=events, quality=report)

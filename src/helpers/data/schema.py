@@ -41,11 +41,17 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("user_id", "ts", "event_type")
 # Drop reasons used by clean_events (loaders may add their own, e.g. "cancellation").
 MISSING_USER = "missing_user"
 UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
+OUT_OF_RANGE_TIMESTAMP = "out_of_range_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
 NON_POSITIVE_AMOUNT = "non_positive_amount"
+UNPARSEABLE_AMOUNT = "unparseable_amount"
 MISSING_AMOUNT = "missing_purchase_amount"
 DUPLICATE = "duplicate"
+
+#: Largest share of rows whose ``amount`` may be unreadable (e.g. "1.299,00"): those rows
+#: are dropped as ``unparseable_amount``; more stop the load (a wrong column or type).
+MAX_UNPARSEABLE_SHARE = 0.01
 
 
 class DataError(ValueError):
@@ -191,26 +197,104 @@ def _to_nullable_str(values: pd.Series) -> pd.Series:
     return out.mask(out == "")
 
 
-def _parse_timestamps(values: pd.Series) -> pd.Series:
+#: The instants a ``datetime64[ns]`` column can hold (about 1677-09-21 .. 2262-04-11).
+TIMESTAMP_RANGE: tuple[pd.Timestamp, pd.Timestamp] = (
+    pd.Timestamp.min.tz_localize("UTC"),
+    pd.Timestamp.max.tz_localize("UTC"),
+)
+
+
+def _parse_timestamps(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """UTC nanosecond timestamps and a mask of the values outside their range.
+
+    Naive times are taken as UTC; unparseable values become NaT. Dates that parse but
+    lie outside :data:`TIMESTAMP_RANGE` (typos such as year 2999 or 1500) also become
+    NaT and are flagged in the mask, instead of raising ``OutOfBoundsDatetime``.
+    """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC").astype("datetime64[ns, UTC]")
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    return parsed.astype("datetime64[ns, UTC]")
+        parsed = values.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC")
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    low, high = TIMESTAMP_RANGE
+    outside = parsed.notna() & ((parsed < low) | (parsed > high))
+    parsed = parsed.mask(outside).astype("datetime64[ns, UTC]")
+    return parsed, outside.fillna(False).astype(bool)
 
 
-def _parse_numeric(raw: pd.DataFrame, column: str, source: str) -> pd.Series:
+def _parse_numeric(
+    raw: pd.DataFrame, column: str, source: str, max_bad_share: float = 0.0
+) -> tuple[pd.Series, pd.Series]:
+    """Floats of ``raw[column]`` and the mask of non-empty values that are not numbers.
+
+    Up to ``max_bad_share`` of the rows may be non-numeric (they become NaN and are
+    flagged in the mask, for the caller to drop and count); more raise a
+    :class:`DataError` naming the column and the first such row (a wrong column or type).
+    """
     values = raw[column]
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.astype(float)
+        return values.astype(float), pd.Series(False, index=raw.index)
     text = values.astype(str).str.strip()
     text = text.mask(text == "")
     numbers = pd.to_numeric(text, errors="coerce")
     bad = numbers.isna() & text.notna()
-    if bad.any():
-        raise data_error(source, column, "non-numeric values (wrong type)", raw.loc[bad].iloc[0])
-    return numbers.astype(float)
+    n_bad = int(bad.sum())
+    if n_bad > max_bad_share * len(raw):
+        problem = f"non-numeric values (wrong type) in {n_bad:,} of {len(raw):,} rows"
+        if max_bad_share:
+            problem += f" (more than {max_bad_share:.0%}: a wrong column or type?)"
+        raise data_error(source, column, problem, raw.loc[bad].iloc[0])
+    return numbers.astype(float), bad
+
+
+def _nothing_usable(
+    source: str,
+    report: QualityReport,
+    has_amount: bool,
+    unknown_labels: pd.Series,
+    as_of: pd.Timestamp,
+) -> str:
+    """Message for a load that kept no row: drop counts by reason, then how to fix it."""
+    counts = ", ".join(f"{reason}: {n:,}" for reason, n in report.dropped.items() if n)
+    message = (
+        f"{source}: no usable rows remain after cleaning: {report.rows_in:,} rows in,"
+        f" all dropped ({counts})."
+    )
+    fixes: list[str] = []
+    if report.dropped.get(MISSING_AMOUNT):
+        if has_amount:
+            fixes.append(
+                "every purchase needs an amount and the 'amount' column is empty: map `amount`"
+                " to the column holding the purchase value (e.g. `--mapping amount=<column>`,"
+                " or `mapping: {amount: <column>}` in params.yaml)"
+            )
+        else:
+            fixes.append(
+                "every purchase needs an amount and no column is mapped to 'amount': map it"
+                " (e.g. `--mapping amount=<column>`, or `mapping: {amount: <column>}` in"
+                " params.yaml)"
+            )
+    if report.dropped.get(UNKNOWN_EVENT_TYPE):
+        shown = ", ".join(f"'{k}' ({v:,})" for k, v in unknown_labels.head(5).items())
+        label = str(unknown_labels.index[0]) if len(unknown_labels) else "<label>"
+        fixes.append(
+            f"event labels {shown} are not one of {', '.join(EVENT_TYPES)}: pass"
+            f" `--event-type-map` (e.g. `--event-type-map {label}=purchase`, or"
+            f" `event_type_map: {{{label}: purchase}}` in params.yaml; map a label to `drop` to"
+            " exclude it on purpose)"
+        )
+    if report.dropped.get(MISSING_USER):
+        fixes.append("no row has a user id: map `user_id` (e.g. `--mapping user_id=<column>`)")
+    if report.dropped.get(UNPARSEABLE_TIMESTAMP) or report.dropped.get(OUT_OF_RANGE_TIMESTAMP):
+        fixes.append("timestamps could not be read: map `ts` (e.g. `--mapping ts=<column>`)")
+    if report.dropped.get(FUTURE_TIMESTAMP):
+        fixes.append(f"events lie after as_of {as_of.isoformat()}: pass a later `--as-of`")
+    if report.dropped.get(NON_POSITIVE_AMOUNT):
+        fixes.append("purchase amounts are zero or negative: check the column mapped to `amount`")
+    if fixes:
+        message += " Fix: " + "; ".join(fixes) + "."
+    return message
 
 
 def clean_events(
@@ -252,7 +336,18 @@ def clean_events(
     Raises
     ------
     DataError
-        Missing required column, non-numeric ``amount``/``quantity``, or no usable row.
+        Missing required column, non-numeric ``quantity``, non-numeric ``amount`` in
+        more than :data:`MAX_UNPARSEABLE_SHARE` of the rows, or no usable row (the
+        message then gives the drop counts by reason and how to fix the input).
+
+    Notes
+    -----
+    Rows are dropped by the first rule that matches: ``missing_user``,
+    ``out_of_range_timestamp`` (parses, but outside :data:`TIMESTAMP_RANGE`, e.g. year
+    2999), ``unparseable_timestamp``, ``future_timestamp``, ``unknown_event_type``,
+    ``unparseable_amount``, ``missing_purchase_amount``, ``non_positive_amount``, then
+    ``duplicate``. Examples of out-of-range timestamps and unreadable amounts go to
+    ``report.notes``.
     """
     if report is None:
         report = QualityReport(source=source, rows_in=len(raw))
@@ -263,7 +358,7 @@ def clean_events(
     raw = raw.reset_index(drop=True)
     out = pd.DataFrame(index=raw.index)
     out["user_id"] = _to_nullable_str(raw["user_id"])
-    out["ts"] = _parse_timestamps(raw["ts"])
+    out["ts"], out_of_range = _parse_timestamps(raw["ts"])
     out["event_type"] = _to_nullable_str(raw["event_type"]).str.lower()
     for column in ("item_id", "category", "text"):
         out[column] = (
@@ -271,9 +366,13 @@ def clean_events(
             if column in raw
             else pd.Series(np.nan, index=raw.index, dtype=str)
         )
-    out["amount"] = _parse_numeric(raw, "amount", source) if "amount" in raw else np.nan
+    bad_amount = pd.Series(False, index=raw.index)
+    if "amount" in raw:
+        out["amount"], bad_amount = _parse_numeric(raw, "amount", source, MAX_UNPARSEABLE_SHARE)
+    else:
+        out["amount"] = np.nan
     if "quantity" in raw:
-        quantity = _parse_numeric(raw, "quantity", source)
+        quantity, _ = _parse_numeric(raw, "quantity", source)
         fractional = quantity.notna() & (quantity != np.round(quantity))
         if fractional.any():
             raise data_error(
@@ -283,7 +382,7 @@ def clean_events(
     else:
         out["quantity"] = pd.array([pd.NA] * len(raw), dtype="Int64")
     if "rating" in raw:
-        rating = _parse_numeric(raw, "rating", source)
+        rating, _ = _parse_numeric(raw, "rating", source)
         off_scale = rating.notna() & ~rating.isin([1.0, 2.0, 3.0, 4.0, 5.0])
         if off_scale.any():
             raise data_error(
@@ -299,9 +398,11 @@ def clean_events(
     is_purchase = out["event_type"] == "purchase"
     rules: list[tuple[str, pd.Series]] = [
         (MISSING_USER, out["user_id"].isna()),
+        (OUT_OF_RANGE_TIMESTAMP, out_of_range),
         (UNPARSEABLE_TIMESTAMP, out["ts"].isna()),
         (FUTURE_TIMESTAMP, out["ts"] > now),
         (UNKNOWN_EVENT_TYPE, ~out["event_type"].isin(EVENT_TYPES)),
+        (UNPARSEABLE_AMOUNT, bad_amount),
         (MISSING_AMOUNT, is_purchase & out["amount"].isna()),
         (
             NON_POSITIVE_AMOUNT,
@@ -309,10 +410,17 @@ def clean_events(
         ),
     ]
     keep = pd.Series(True, index=out.index)
+    dropped: dict[str, pd.Series] = {}
     for reason, bad in rules:
         bad = bad.fillna(False).astype(bool) & keep
         report.drop(reason, int(bad.sum()))
+        dropped[reason] = bad
         keep &= ~bad
+    for reason, column in ((OUT_OF_RANGE_TIMESTAMP, "ts"), (UNPARSEABLE_AMOUNT, "amount")):
+        if dropped[reason].any():
+            examples = raw.loc[dropped[reason], column].head(3)
+            report.notes[f"{reason}_examples"] = [str(v) for v in examples]
+    unknown_labels = out.loc[dropped[UNKNOWN_EVENT_TYPE], "event_type"].value_counts()
     out = out.loc[keep]
     if allow_zero_amount:
         report.notes["zero_amount_purchases_kept"] = int(
@@ -326,8 +434,7 @@ def clean_events(
         report.notes["identical_rows_kept"] = int(out.duplicated(keep="first").sum())
 
     if out.empty:
-        example = raw.iloc[0] if len(raw) else None
-        raise data_error(source, "user_id", "no usable rows remain after cleaning", example)
+        raise DataError(_nothing_usable(source, report, "amount" in raw, unknown_labels, now))
     out = out.sort_values(["user_id", "ts", "event_type"], kind="stable").reset_index(drop=True)
     out = out[list(EVENT_COLUMNS)]
     report.rows_kept = len(out)

@@ -25,7 +25,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.data.schema import DataError
+
 ONE_DAY = pd.Timedelta(days=1)
+#: Longest holdout :func:`default_split` chooses (26 weeks).
+MAX_DEFAULT_HOLDOUT_DAYS = 26 * 7
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,11 @@ class Split:
         """The last calendar day of the holdout (``YYYY-MM-DD``)."""
         return (self.holdout_end - ONE_DAY).strftime("%Y-%m-%d")
 
-    def to_json(self, path: str | Path, dataset: str) -> None:
-        """Write the split (and the dataset it belongs to) for later stages."""
+    def to_json(self, path: str | Path, dataset: str, chosen_by: str | None = None) -> None:
+        """Write the split (and the dataset it belongs to) for later stages.
+
+        ``chosen_by`` (e.g. ``"params"`` or ``"data"``) is recorded when given.
+        """
         info = {
             "dataset": dataset,
             "cutoff": self.cutoff,
@@ -68,6 +75,8 @@ class Split:
             "holdout_end_exclusive": self.holdout_end.isoformat(),
             "holdout_days": self.holdout_days,
         }
+        if chosen_by is not None:
+            info["chosen_by"] = chosen_by
         Path(path).write_text(json.dumps(info, indent=2) + "\n")
 
     @classmethod
@@ -201,3 +210,174 @@ def replay_split(split: Split, first_day: pd.Timestamp) -> Split:
         raise ValueError("the calibration period is too short to replay the prediction problem")
     cutoff = split.calibration_end - pd.Timedelta(days=label_days) - ONE_DAY
     return Split.from_dates(cutoff.strftime("%Y-%m-%d"), split.cutoff)
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def _day(stamp: pd.Timestamp) -> str:
+    return stamp.strftime("%Y-%m-%d")
+
+
+def _purchase_day_range(events: pd.DataFrame) -> tuple[pd.Series, pd.Timestamp, pd.Timestamp]:
+    """Distinct UTC purchase days and the first and last day of any event.
+
+    Raises :class:`DataError` unless purchases fall on at least 2 distinct days.
+    """
+    days = events["ts"].dt.floor("D")
+    purchase_days = days[events["event_type"] == "purchase"].drop_duplicates().sort_values()
+    if len(purchase_days) < 2:
+        found = ", ".join(_day(d) for d in purchase_days) or "none"
+        raise DataError(
+            "cannot split calibration from holdout: the data need purchases on at least"
+            f" 2 distinct days, found {len(purchase_days)} ({found}). Check the file and"
+            " its mapping (purchase labels via event_type_map, the amount column)"
+        )
+    return purchase_days, days.min(), days.max()
+
+
+def default_split(events: pd.DataFrame, holdout_end: str | None = None) -> tuple[Split, str]:
+    """Calibration/holdout split chosen from the data, with a sentence saying why.
+
+    The holdout is the last third of the span of days (first to last day of data, both
+    inclusive), or 26 weeks if that is shorter, and at least one day; it ends with the
+    last day of data (or with ``holdout_end`` when given). The cutoff is the day before
+    the holdout starts.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events (see :mod:`helpers.data.schema`).
+    holdout_end : str, optional
+        Last holdout day to use instead of the last day of data.
+
+    Returns
+    -------
+    split, sentence
+        The split and a human sentence naming the days chosen and the rule.
+
+    Raises
+    ------
+    DataError
+        When there are purchases on fewer than 2 distinct days, or ``holdout_end`` is
+        not after the first day of data.
+    """
+    _, first, last = _purchase_day_range(events)
+    end = last if holdout_end is None else _utc_day(holdout_end)
+    if end <= first:
+        raise DataError(
+            f"holdout_end {_day(end)} is not after the first event ({_day(first)}):"
+            " there is nothing to split"
+        )
+    span_days = int((end - first) / ONE_DAY) + 1
+    third = span_days // 3
+    holdout_days = max(1, min(third, MAX_DEFAULT_HOLDOUT_DAYS))
+    cutoff = end - pd.Timedelta(days=holdout_days)
+    split = Split.from_dates(_day(cutoff), _day(end))
+    rule = (
+        "26 weeks, shorter than a third of the span"
+        if third > MAX_DEFAULT_HOLDOUT_DAYS
+        else "the last third of the span"
+    )
+    ends_with = "the last day of data" if holdout_end is None else "the configured holdout_end"
+    sentence = (
+        f"Split chosen from the data ({_day(first)} .. {_day(end)}, {span_days} days):"
+        f" holdout {_day(cutoff + ONE_DAY)} .. {_day(end)} ({holdout_days} days,"
+        f" {holdout_days / 7:.1f} weeks: {rule}, ending with {ends_with}),"
+        f" calibration up to the cutoff {_day(cutoff)}."
+    )
+    return split, sentence
+
+
+def choose_split(
+    events: pd.DataFrame,
+    cutoff: str | None,
+    holdout_end: str | None,
+    dataset: str = "dataset",
+) -> tuple[Split, str, str]:
+    """The split of a dataset block: configured days, or :func:`default_split` for nulls.
+
+    A configured ``cutoff`` must leave events on both sides: not before the first day of
+    data and before the last one. With ``cutoff`` null the data choose it (see
+    :func:`default_split`); with only ``holdout_end`` null it is the last day of data.
+    Either way both periods must hold at least one purchase.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events.
+    cutoff, holdout_end : str or None
+        The dataset block's values (``YYYY-MM-DD``); None = choose from the data.
+    dataset : str
+        Dataset name, used in messages (``datasets.<dataset>.cutoff``).
+
+    Returns
+    -------
+    split, sentence, chosen_by
+        The split, a sentence saying what was chosen and why, and ``"params"``,
+        ``"data"`` or ``"params+data"``.
+
+    Raises
+    ------
+    DataError
+        Naming what the data lack and which parameter to change.
+    """
+    param = f"datasets.{dataset}"
+    purchase_days, first, last = _purchase_day_range(events)
+    if cutoff is None:
+        split, sentence = default_split(events, holdout_end)
+        chosen_by = "data" if holdout_end is None else "params+data"
+        sentence += f" Set {param}.cutoff and holdout_end in params.yaml to choose other days."
+    else:
+        cut = _utc_day(cutoff)
+        if cut < first:
+            raise DataError(
+                f"{param}.cutoff {cutoff} is before the first event ({_day(first)}): the"
+                f" calibration period would be empty. Set {param}.cutoff to a day from"
+                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data"
+            )
+        if cut >= last:
+            raise DataError(
+                f"{param}.cutoff {cutoff} is on or after the last event ({_day(last)}): the"
+                f" holdout period would be empty. Set {param}.cutoff to a day from"
+                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data"
+            )
+        end = _day(last) if holdout_end is None else holdout_end
+        if _utc_day(end) <= cut:
+            raise DataError(
+                f"{param}.holdout_end {end} is not after {param}.cutoff {cutoff}:"
+                f" set holdout_end to a later day (the data end on {_day(last)}) or to null"
+            )
+        split = Split.from_dates(cutoff, end)
+        chosen_by = "params" if holdout_end is not None else "params+data"
+        ends = "" if holdout_end is not None else " (the last day of data)"
+        sentence = (
+            f"Split from params.yaml: calibration up to the cutoff {split.cutoff}, holdout"
+            f" {_day(split.calibration_end)} .. {split.last_holdout_day}{ends}"
+            f" ({split.holdout_days} days, {split.holdout_weeks:.1f} weeks); the data span"
+            f" {_day(first)} .. {_day(last)}."
+        )
+        if split.holdout_end - ONE_DAY > last:
+            gap = int((split.holdout_end - ONE_DAY - last) / ONE_DAY)
+            sentence += (
+                f" The data end {gap} days before holdout_end: holdout purchases after"
+                f" {_day(last)} are missing, not zero."
+            )
+    in_cal = purchase_days < split.calibration_end
+    in_hold = (purchase_days >= split.calibration_end) & (purchase_days < split.holdout_end)
+    for name, inside, where in (
+        ("calibration", in_cal, f"up to the cutoff {split.cutoff}"),
+        (
+            "holdout",
+            in_hold,
+            f"from {_day(split.calibration_end)} to {split.last_holdout_day}",
+        ),
+    ):
+        if not inside.any():
+            known = f"{_day(purchase_days.min())} .. {_day(purchase_days.max())}"
+            raise DataError(
+                f"no purchase in the {name} period ({where}); purchases fall on {known}."
+                f" Change {param}.cutoff / holdout_end in params.yaml (null chooses them"
+                " from the data)"
+            )
+    return split, sentence, chosen_by

@@ -4,7 +4,7 @@
   vectorised monthly MDP, budget allocator, gymnasium wrapper, no-action validation;
 * :mod:`.policies` -- marketer heuristics and the dynamic-programming oracle;
 * :mod:`.agents` -- tabular Q-learning / SARSA and a DQN (torch);
-* :mod:`.evaluation` -- paired-seed evaluation, budget curves, sweep, :func:`run_study`;
+* :mod:`.study` -- paired-seed evaluation, budget curves, sweep, :func:`run_study`;
 * :mod:`.ope` -- off-policy evaluation (PDIS, WPDIS, DR, FQE) against the true values.
 """
 
@@ -28,8 +28,11 @@ from .simulator import (
 )
 from .study import (
     StudyResult,
+    best_heuristic,
     budget_curve,
     evaluate_policies,
+    evaluate_raw_agents,
+    evaluation_seeds,
     oracle_gap_share,
     policy_table,
     run_study,
@@ -50,6 +53,9 @@ __all__ = [
     "Population",
     "SoftenedPolicy",
     "StudyResult",
+    "best_heuristic",
+    "evaluate_raw_agents",
+    "evaluation_seeds",
     "TabularAgent",
     "TreatmentEffects",
     "allocate",

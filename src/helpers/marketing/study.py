@@ -14,6 +14,7 @@ numbers, paired-t confidence intervals).
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,13 @@ from scipy import stats
 
 from .agents import train_dqn, train_tabular
 from .ope import SoftenedPolicy, ope_table
-from .policies import OneStepUpliftPolicy, OraclePolicy, fit_oracle_price, heuristic_policies
+from .policies import (
+    NobodyPolicy,
+    OneStepUpliftPolicy,
+    OraclePolicy,
+    fit_oracle_price,
+    heuristic_policies,
+)
 from .simulator import (
     ACTIONS,
     BTYDStateModel,
@@ -37,6 +44,9 @@ from .simulator import (
 from .simulator import FEATURE_INDEX as FI
 
 __all__ = [
+    "best_heuristic",
+    "evaluate_raw_agents",
+    "evaluation_seeds",
     "StudyResult",
     "budget_curve",
     "evaluate_policies",
@@ -267,8 +277,6 @@ def safe_improvement_check(
     des Combes 2019): with realised profits this noisy, a learned policy must prove it
     helps before it is deployed. Uses no test customer and no evaluation seed.
     """
-    from .policies import NobodyPolicy
-
     agent.disabled = False
     _, per_seed = evaluate_policies(
         population, {"nobody": NobodyPolicy(), "agent": agent}, effects, config, state_model, seeds
@@ -276,6 +284,44 @@ def safe_improvement_check(
     m, lo, hi = paired_difference(per_seed, "agent", "nobody")
     agent.disabled = not lo > 0
     return {"improvement": m, "ci_lo": lo, "ci_hi": hi, "disabled": agent.disabled}
+
+
+def evaluation_seeds(seed: int, n: int) -> list[int]:
+    """The fresh seeds policies are evaluated on (disjoint from the training seeds)."""
+    return [10**7 + seed + i for i in range(n)]
+
+
+def best_heuristic(table: pd.DataFrame) -> pd.Series:
+    """The row of the best marketer heuristic (not an RL agent, the oracle or "nobody")."""
+    heuristics = table.loc[~table["policy"].isin([*RL_AGENTS, "oracle", "nobody"])]
+    if heuristics.empty:
+        raise ValueError("the table holds no heuristic policy")
+    return heuristics.sort_values("incremental_profit").iloc[-1]
+
+
+def evaluate_raw_agents(
+    result: StudyResult,
+    population: Population,
+    effects: TreatmentEffects,
+    config: MarketingConfig,
+    state_model: BTYDStateModel,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Each trained agent as learned, with the safety switch ignored (``<name>_raw``).
+
+    Evaluated on the study's own evaluation seeds against "contact nobody", so a reader
+    sees what the safety check switched off and why. Returns the evaluation table and
+    the raw agents (copies; the study's agents are left as they are).
+    """
+    raw_agents = {}
+    for name, agent in result.agents.items():
+        raw = copy.copy(agent)
+        raw.disabled = False
+        raw_agents[f"{name}_raw"] = raw
+    policies = {"nobody": NobodyPolicy(), **raw_agents}
+    table, _ = evaluate_policies(
+        population, policies, effects, config, state_model, result.notes["eval_seeds"]
+    )
+    return table, raw_agents
 
 
 @dataclass
@@ -323,7 +369,7 @@ def run_study(
     cfg = config or MarketingConfig()
     eff = TreatmentEffects.preset(effects)
     res = StudyResult()
-    eval_seeds = [10**7 + seed + i for i in range(n_eval_seeds)]
+    eval_seeds = evaluation_seeds(seed, n_eval_seeds)
     spend_median = float(np.median(train_population.m0[train_population.x0 > 0]))
 
     t0 = time.perf_counter()
@@ -351,8 +397,7 @@ def run_study(
         t0 = time.perf_counter()
         pols = all_policies(pop, eff)
         table, per_seed = evaluate_policies(pop, pols, eff, cfg, state_model, eval_seeds)
-        heur = table.loc[~table["policy"].isin([*RL_AGENTS, "oracle", "nobody"])]
-        best = str(heur.sort_values("incremental_profit").iloc[-1]["policy"])
+        best = str(best_heuristic(table)["policy"])
         diffs = []
         for a in RL_AGENTS:
             m, lo, hi = paired_difference(per_seed, a, best)

@@ -31,7 +31,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers.models.baselines import predictions_frame
-from helpers.models.crossfit import customer_folds
+from helpers.models.crossfit import crossfit_splits, customer_folds, fold_array
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -71,7 +71,7 @@ def crossfit_gbdt(
     params: dict[str, Any] | None = None,
     max_rounds: int = 2000,
     early_stopping_rounds: int = 50,
-    folds: np.ndarray | None = None,
+    folds: np.ndarray | pd.Series | None = None,
 ) -> GBDTResult:
     """Cross-fitted LightGBM predictions of holdout spend and P(zero) for every customer.
 
@@ -89,9 +89,15 @@ def crossfit_gbdt(
         LightGBM parameters overriding :data:`DEFAULT_PARAMS`.
     max_rounds, early_stopping_rounds : int
         Boosting budget and patience on the held-apart customers.
-    folds : ndarray, optional
-        Fold id per customer (e.g. saved by stage 03); default
-        :func:`customer_folds` of the index with ``seed``.
+    folds : array or Series, optional
+        Fold id per customer (e.g. saved by stage 03; a Series is aligned on the
+        index); default :func:`customer_folds` of the index with ``seed``.
+
+    Notes
+    -----
+    The per-fold training and early-stopping customers come from
+    :func:`helpers.models.crossfit.crossfit_splits` (``seed``, ``valid_share``): the
+    same customers as the deep model's with the same folds, seed and share.
     """
     if not features.index.equals(holdout_spend.index):
         raise ValueError("features and holdout_spend must share the same customer index")
@@ -108,18 +114,13 @@ def crossfit_gbdt(
     x = features.to_numpy(dtype=float)
     if folds is None:
         folds = customer_folds(features.index, n_folds, seed)
-    folds = np.asarray(folds)
-    n_folds = int(folds.max()) + 1
-    rng = np.random.default_rng(seed + 1)
+    folds = fold_array(folds, features.index)
     out = {name: np.full(len(features), np.nan) for name in objectives}
     best: dict[str, list[int]] = {name: [] for name in objectives}
     models: dict[str, list[lgb.Booster]] = {name: [] for name in objectives}
     gains = []
-    for fold in range(n_folds):
-        test = folds == fold
-        train_idx = np.flatnonzero(~test)
-        valid_mask = rng.random(train_idx.size) < valid_share
-        fit_idx, valid_idx = train_idx[~valid_mask], train_idx[valid_mask]
+    for split in crossfit_splits(folds, seed, valid_share):
+        fold, test, fit_idx, valid_idx = split.fold, split.test, split.fit, split.valid
         for name, objective in objectives.items():
             y = targets[name]
             train_set = lgb.Dataset(x[fit_idx], y[fit_idx], feature_name=list(features.columns))

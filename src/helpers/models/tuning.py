@@ -33,6 +33,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from helpers.models.crossfit import tuning_split
 from helpers.models.deep import DeepConfig, DeepInputs, train_deep
 
 #: A small default search space for CPU budgets.
@@ -117,10 +118,7 @@ def tune_deep(
     """
     space = DEFAULT_SEARCH_SPACE if search_space is None else search_space
     share = base_config.valid_share if valid_share is None else valid_share
-    train_idx = np.asarray(train_idx)
-    rng = np.random.default_rng(seed + 2)
-    inner_valid = rng.random(train_idx.size) < share
-    fit_idx, valid_idx = train_idx[~inner_valid], train_idx[inner_valid]
+    fit_idx, valid_idx = tuning_split(train_idx, share, seed)
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, space)

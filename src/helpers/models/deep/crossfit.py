@@ -1,8 +1,25 @@
-"""Cross-fitted deep model over customer folds (the protocol of the GBDT)."""
+"""Cross-fitted deep model over customer folds (the protocol of the GBDT), serial or parallel.
+
+:func:`crossfit_deep` runs one configuration fold after fold. :func:`crossfit_deep_many`
+runs several independent configurations (the main model and its ablations) with their
+``(configuration, fold)`` trainings spread over worker processes; every training is
+seeded and single-threaded, so the results equal those of serial runs bit for bit.
+
+References
+----------
+Chernozhukov et al. (2018), Double/debiased machine learning (cross-fitting). Econ. J.
+Graham (1969), Bounds on multiprocessing timing anomalies (longest job first). SIAM J.
+Appl. Math.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import pickle
 import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,19 +28,26 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 
 from helpers.features.behaviour import FeatureScaler
 from helpers.features.sequences import SequenceBatch
 from helpers.models.baselines import predictions_frame
+from helpers.models.crossfit import FoldSplit, crossfit_splits, fold_array
 from helpers.models.deep.checkpoints import save_checkpoint
 from helpers.models.deep.config import DeepConfig
-from helpers.models.deep.inputs import prepare_inputs
+from helpers.models.deep.inputs import DeepInputs, prepare_inputs
 from helpers.models.deep.training import TrainedDeep, pick_device, predict_deep, train_deep
 
 
 @dataclass
 class DeepResult:
-    """Out-of-fold deep-model predictions for every customer, with training records."""
+    """Out-of-fold deep-model predictions for every customer, with training records.
+
+    ``fit_seconds``: wall time of :func:`crossfit_deep`; for a run of
+    :func:`crossfit_deep_many`, the summed time of its folds (they ran interleaved with
+    other configurations).
+    """
 
     table: pd.DataFrame
     curves: pd.DataFrame
@@ -54,6 +78,125 @@ class DeepResult:
         frame = self.table[["q10", "q90"]].rename_axis("user_id").reset_index()
         frame.insert(1, "model", name)
         return frame
+
+
+@dataclass
+class _FoldFit:
+    """What one fold's training gives back (picklable: the model is on the CPU)."""
+
+    fold: int
+    table: pd.DataFrame
+    curve: pd.DataFrame
+    best_epoch: int
+    trained: TrainedDeep
+    seconds: float
+
+
+def _inputs(
+    batch: SequenceBatch,
+    tabular: pd.DataFrame | None,
+    text: pd.DataFrame | None,
+    review_sentiment: np.ndarray | None,
+    config: DeepConfig,
+) -> DeepInputs:
+    return prepare_inputs(
+        batch,
+        tabular if config.use_tabular else None,
+        text if config.use_text else None,
+        review_sentiment=review_sentiment,
+        max_len=config.max_len,
+        use_browsing=config.use_browsing,
+    )
+
+
+def _input_key(config: DeepConfig) -> tuple:
+    """The config fields :func:`_inputs` depends on (inputs are shared across equal keys)."""
+    return (config.use_tabular, config.use_text, config.max_len, config.use_browsing)
+
+
+def _target_arrays(targets: pd.DataFrame, users: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    spend = targets["holdout_spend"].reindex(users).to_numpy(dtype=float)
+    if np.isnan(spend).any():
+        raise KeyError("targets lack some customers of the sequence batch")
+    if "holdout_zero" in targets:
+        zero = targets["holdout_zero"].reindex(users).to_numpy(dtype=float)
+    else:
+        zero = (spend <= 0).astype(float)
+    return spend, zero
+
+
+def _fold_scaler(
+    scalers: Mapping[Any, dict[str, Any]] | None, fold: int, inputs: DeepInputs
+) -> FeatureScaler | None:
+    if scalers is None or not inputs.tabular.shape[1]:
+        return None
+    saved = scalers.get(fold, scalers.get(str(fold)))
+    return FeatureScaler.from_dict(saved) if saved is not None else None
+
+
+def _fit_fold(
+    inputs: DeepInputs,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    split: FoldSplit,
+    config: DeepConfig,
+    seed: int,
+    scalers: Mapping[Any, dict[str, Any]] | None,
+    device: torch.device,
+    progress: bool,
+    live_dir: str | Path | None,
+) -> _FoldFit:
+    """Train fold ``split.fold`` (seed ``seed + fold``) and predict its customers."""
+    start = time.perf_counter()
+    trained = train_deep(
+        inputs,
+        spend,
+        zero,
+        split.fit,
+        split.valid,
+        config,
+        seed=seed + split.fold,
+        device=device,
+        progress=progress,
+        live_dir=None if live_dir is None else Path(live_dir) / f"fold_{split.fold}",
+        tabular_scaler=_fold_scaler(scalers, split.fold, inputs),
+        desc=f"fold {split.fold}",
+    )
+    table = predict_deep(trained, inputs, split.test)
+    trained.model.to("cpu")
+    return _FoldFit(
+        fold=split.fold,
+        table=table,
+        curve=trained.curve.assign(fold=split.fold),
+        best_epoch=trained.best_epoch,
+        trained=trained,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _assemble(
+    fits: list[_FoldFit],
+    users: pd.Index,
+    config: DeepConfig,
+    device: torch.device | str,
+    fit_seconds: float,
+    checkpoint_dir: str | Path | None,
+) -> DeepResult:
+    fits = sorted(fits, key=lambda f: f.fold)
+    if checkpoint_dir is not None:
+        for fit in fits:
+            save_checkpoint(fit.trained, Path(checkpoint_dir) / f"fold_{fit.fold}.pt")
+    return DeepResult(
+        table=pd.concat([f.table for f in fits]).reindex(users),
+        curves=pd.concat([f.curve for f in fits], ignore_index=True)[
+            ["fold", "epoch", "train_loss", "valid_loss", "seconds"]
+        ],
+        best_epochs=[f.best_epoch for f in fits],
+        fit_seconds=fit_seconds,
+        device=str(device),
+        config=config,
+        models=[f.trained for f in fits],
+    )
 
 
 def crossfit_deep(
@@ -87,8 +230,10 @@ def crossfit_deep(
         Fold id per customer (Series: aligned on user_id; array: batch order).
     config : DeepConfig
     seed : int
-        Fold ``k`` trains with ``seed + k``; the early-stopping split uses
-        ``default_rng(seed + 1)`` exactly as :func:`helpers.models.gbdt.crossfit_gbdt`.
+        Fold ``k`` trains with ``seed + k``. Training and early-stopping customers come
+        from :func:`helpers.models.crossfit.crossfit_splits` with ``seed`` and
+        ``config.valid_share`` — the same customers as
+        :func:`helpers.models.gbdt.crossfit_gbdt` with the same folds, seed and share.
     review_sentiment : array, optional
         ``texts["sentiment"]`` (see :func:`prepare_inputs`).
     scalers : dict, optional
@@ -96,76 +241,230 @@ def crossfit_deep(
         in ``feature_scalers.json``); default: fit per fold on its training customers.
     live_dir, checkpoint_dir : path, optional
         DVCLive logs in ``<live_dir>/fold_<k>``; checkpoints ``fold_<k>.pt`` (+ ``.json``).
+
+    See Also
+    --------
+    crossfit_deep_many : several configurations at once, in parallel processes.
     """
     start = time.perf_counter()
-    inputs = prepare_inputs(
-        batch,
-        tabular if config.use_tabular else None,
-        text if config.use_text else None,
-        review_sentiment=review_sentiment,
-        max_len=config.max_len,
-        use_browsing=config.use_browsing,
-    )
-    users = inputs.user_ids
-    spend = targets["holdout_spend"].reindex(users).to_numpy(dtype=float)
-    if np.isnan(spend).any():
-        raise KeyError("targets lack some customers of the sequence batch")
-    if "holdout_zero" in targets:
-        zero = targets["holdout_zero"].reindex(users).to_numpy(dtype=float)
-    else:
-        zero = (spend <= 0).astype(float)
-    if isinstance(folds, pd.Series):
-        folds = folds.reindex(users).to_numpy()
-    folds = np.asarray(folds)
-    if len(folds) != len(users) or pd.isna(folds).any():
-        raise ValueError("folds must give one fold id per customer")
-    folds = folds.astype(int)
-    n_folds = int(folds.max()) + 1
-    rng = np.random.default_rng(seed + 1)
+    inputs = _inputs(batch, tabular, text, review_sentiment, config)
+    spend, zero = _target_arrays(targets, inputs.user_ids)
+    folds = fold_array(folds, inputs.user_ids)
     device = pick_device(device)
-    parts, curves, best_epochs, models = [], [], [], []
-    for fold in range(n_folds):
-        test = folds == fold
-        train_idx = np.flatnonzero(~test)
-        valid_mask = rng.random(train_idx.size) < config.valid_share
-        fit_idx, valid_idx = train_idx[~valid_mask], train_idx[valid_mask]
-        scaler = None
-        if scalers is not None and inputs.tabular.shape[1]:
-            saved = scalers.get(fold, scalers.get(str(fold)))
-            scaler = FeatureScaler.from_dict(saved) if saved is not None else None
-        trained = train_deep(
-            inputs,
-            spend,
-            zero,
-            fit_idx,
-            valid_idx,
-            config,
-            seed=seed + fold,
-            device=device,
-            progress=progress,
-            live_dir=None if live_dir is None else Path(live_dir) / f"fold_{fold}",
-            tabular_scaler=scaler,
-            desc=f"fold {fold}",
-        )
-        parts.append(predict_deep(trained, inputs, np.flatnonzero(test)))
-        curves.append(trained.curve.assign(fold=fold))
-        best_epochs.append(trained.best_epoch)
-        if checkpoint_dir is not None:
-            save_checkpoint(trained, Path(checkpoint_dir) / f"fold_{fold}.pt")
-        trained.model.to("cpu")
-        models.append(trained)
-    table = pd.concat(parts).reindex(users)
-    return DeepResult(
-        table=table,
-        curves=pd.concat(curves, ignore_index=True)[
-            ["fold", "epoch", "train_loss", "valid_loss", "seconds"]
-        ],
-        best_epochs=best_epochs,
-        fit_seconds=time.perf_counter() - start,
-        device=str(device),
-        config=config,
-        models=models,
+    fits = [
+        _fit_fold(inputs, spend, zero, split, config, seed, scalers, device, progress, live_dir)
+        for split in crossfit_splits(folds, seed, config.valid_share)
+    ]
+    return _assemble(
+        fits, inputs.user_ids, config, device, time.perf_counter() - start, checkpoint_dir
     )
+
+
+# --- several configurations in parallel processes ----------------------------------------
+
+#: Per-process state of a worker of :func:`crossfit_deep_many`: the shared data (sent
+#: once, when the worker starts) and the model inputs built from it, by input key.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(data: dict[str, Any], torch_threads: int) -> None:
+    torch.set_num_threads(torch_threads)
+    _WORKER.clear()
+    _WORKER.update(data=data, inputs={})
+
+
+def _worker_inputs(config: DeepConfig) -> tuple[DeepInputs, np.ndarray, np.ndarray]:
+    key = _input_key(config)
+    if key not in _WORKER["inputs"]:
+        d = _WORKER["data"]
+        inputs = _inputs(d["batch"], d["tabular"], d["text"], d["review_sentiment"], config)
+        _WORKER["inputs"][key] = (inputs, *_target_arrays(d["targets"], inputs.user_ids))
+    return _WORKER["inputs"][key]
+
+
+def _run_task(
+    name: str,
+    config: DeepConfig,
+    split: FoldSplit,
+    seed: int,
+    live_dir: str | None,
+) -> tuple[str, bytes]:
+    """One ``(configuration, fold)`` training in a worker; the result comes back pickled."""
+    inputs, spend, zero = _worker_inputs(config)
+    d = _WORKER["data"]
+    fit = _fit_fold(
+        inputs, spend, zero, split, config, seed, d["scalers"], d["device"], False, live_dir
+    )
+    # plain pickle: tensors travel as bytes, not as shared-memory handles
+    return name, pickle.dumps(fit, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def relative_cost(config: DeepConfig) -> float:
+    """Rough relative training time of a configuration (for scheduling only).
+
+    Longest jobs are started first so the last ones to finish are short (Graham 1969).
+    Ratios measured on CPU: a Transformer costs ~1.3 GRU, an LSTM ~1.1; dropping
+    browsing events shortens sequences several-fold.
+    """
+    cost = {"gru": 1.0, "lstm": 1.1, "transformer": 1.3}[config.encoder]
+    if not config.use_sequence:
+        cost = 0.2
+    elif not config.use_browsing:
+        cost *= 0.3
+    return cost * (config.max_len or 50) / 32
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily ``torch.set_num_threads(n)`` (``None``: leave as is)."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def crossfit_deep_many(
+    batch: SequenceBatch,
+    tabular: pd.DataFrame | None,
+    text: pd.DataFrame | None,
+    targets: pd.DataFrame,
+    folds: np.ndarray | pd.Series,
+    configs: Mapping[str, DeepConfig],
+    seed: int,
+    review_sentiment: np.ndarray | None = None,
+    scalers: dict[Any, dict[str, Any]] | None = None,
+    live_dirs: Mapping[str, str | Path] | None = None,
+    checkpoint_dirs: Mapping[str, str | Path] | None = None,
+    n_jobs: int = 2,
+    threads: int | None = 1,
+    progress: bool = True,
+    device: str | torch.device | None = None,
+    mp_context: str = "spawn",
+) -> dict[str, DeepResult]:
+    """:func:`crossfit_deep` for several configurations, trainings run in parallel.
+
+    The ``len(configs) * n_folds`` trainings (one per configuration and fold) are
+    independent; they are spread over ``n_jobs`` worker processes, longest first
+    (:func:`relative_cost`). Each trains exactly as :func:`crossfit_deep` does (same
+    splits, seeds and scalers) with ``threads`` torch threads, so every result equals
+    the serial ``crossfit_deep(..., config, seed)`` run with the same thread count.
+
+    Parameters
+    ----------
+    batch, tabular, text, targets, folds, seed, review_sentiment, scalers
+        As in :func:`crossfit_deep` (shared by all configurations).
+    configs : mapping of str to DeepConfig
+        Name → configuration, e.g. ``{"deep": best, "deep_mse": best.replace(loss="mse")}``.
+    live_dirs, checkpoint_dirs : mapping of str to path, optional
+        DVCLive / checkpoint directory for the named configurations (others get none).
+    n_jobs : int
+        Worker processes (``1``: serial, in this process). On a 2-core CPU use 2 with
+        ``threads=1``; on one GPU, 1.
+    threads : int or None
+        ``torch.set_num_threads`` of each training (``None``: keep this process's value,
+        serial only).
+    mp_context : str
+        ``"spawn"`` (default: safe with torch, in notebooks and on every OS) or
+        ``"forkserver"``.
+
+    Returns
+    -------
+    dict of str to DeepResult
+        In the order of ``configs``.
+    """
+    if not configs:
+        return {}
+    configs = dict(configs)
+    live_dirs, checkpoint_dirs = dict(live_dirs or {}), dict(checkpoint_dirs or {})
+    unknown = (set(live_dirs) | set(checkpoint_dirs)) - set(configs)
+    if unknown:
+        raise KeyError(f"directories given for unknown configurations {sorted(unknown)}")
+    if n_jobs <= 1:
+        with torch_threads(threads):
+            return {
+                name: crossfit_deep(
+                    batch,
+                    tabular,
+                    text,
+                    targets,
+                    folds,
+                    config,
+                    seed,
+                    review_sentiment=review_sentiment,
+                    scalers=scalers,
+                    live_dir=live_dirs.get(name),
+                    checkpoint_dir=checkpoint_dirs.get(name),
+                    progress=progress,
+                    device=device,
+                )
+                for name, config in configs.items()
+            }
+
+    device = pick_device(device)
+    users = pd.Index(batch.user_ids.astype(str), name="user_id")
+    folds = fold_array(folds, users)
+    _target_arrays(targets, users)  # fail here, not in a worker
+    tasks = [
+        (name, config, split)
+        for name, config in configs.items()
+        for split in crossfit_splits(folds, seed, config.valid_share)
+    ]
+    tasks.sort(key=lambda task: -relative_cost(task[1]))  # stable: folds stay in order
+    data = {
+        "batch": batch,
+        "tabular": tabular,
+        "text": text,
+        "targets": targets,
+        "review_sentiment": review_sentiment,
+        "scalers": scalers,
+        "device": device,
+    }
+    fits: dict[str, list[_FoldFit]] = {name: [] for name in configs}
+    bar = tqdm(total=len(tasks), desc="deep models", disable=not progress, leave=False)
+    with ProcessPoolExecutor(
+        max_workers=min(n_jobs, len(tasks)),
+        mp_context=multiprocessing.get_context(mp_context),
+        initializer=_init_worker,
+        initargs=(data, 1 if threads is None else threads),
+    ) as pool:
+        pending = {
+            pool.submit(
+                _run_task,
+                name,
+                config,
+                split,
+                seed,
+                None if name not in live_dirs else str(live_dirs[name]),
+            )
+            for name, config, split in tasks
+        }
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name, payload = future.result()
+                    fits[name].append(pickle.loads(payload))
+                    bar.update()
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+    return {
+        name: _assemble(
+            fits[name],
+            users,
+            config,
+            device,
+            sum(f.seconds for f in fits[name]),
+            checkpoint_dirs.get(name),
+        )
+        for name, config in configs.items()
+    }
 
 
 def plot_loss_curves(curves: pd.DataFrame, title: str = "Deep model") -> plt.Figure:

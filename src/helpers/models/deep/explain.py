@@ -12,7 +12,7 @@ from torch import nn
 
 from helpers.models.deep.inputs import DeepInputs
 from helpers.models.deep.network import DeepCLVModel
-from helpers.models.deep.training import _MODEL_KEYS, TrainedDeep, _Rows, _tensors
+from helpers.models.deep.training import _MODEL_KEYS, TrainedDeep, _tensors
 from helpers.models.ziln import (
     ziln_log_expected_value,
 )
@@ -85,10 +85,11 @@ def explain_deep(
     if target not in ("log_value", "value", "churn"):
         raise ValueError("target must be 'log_value', 'value' or 'churn'")
     model = copy.deepcopy(trained.model).to("cpu").eval()
-    data = _Rows(_tensors(inputs, trained.tabular_scaler, trained.text_scaler))
+    data = _tensors(inputs, trained.tabular_scaler, trained.text_scaler)
 
     def head_inputs(rows: np.ndarray) -> torch.Tensor:
-        batch = data[list(np.asarray(rows))]
+        index = torch.as_tensor(np.asarray(rows), dtype=torch.long)
+        batch = {k: v[index] for k, v in data.items()}
         with torch.no_grad():
             return model.head_input(*(batch[k] for k in _MODEL_KEYS)).float()
 

@@ -8,15 +8,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, Dataset, SubsetRandomSampler
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from helpers.features.behaviour import FeatureScaler
 from helpers.models.deep.config import DeepConfig
@@ -49,20 +47,6 @@ def _deterministic(device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=warn_only)
-
-
-class _Rows(Dataset):
-    """Batches by index list (one tensor gather per batch, not per customer)."""
-
-    def __init__(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(next(iter(self.tensors.values())))
-
-    def __getitem__(self, index: list[int]) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(index, dtype=torch.long)
-        return {k: v[idx] for k, v in self.tensors.items()}
 
 
 def _scaled(frame: pd.DataFrame, scaler: FeatureScaler | None) -> np.ndarray:
@@ -112,24 +96,33 @@ def _tensors(
     return out
 
 
-def _loader(
-    data: _Rows,
+def _batches(
+    data: dict[str, torch.Tensor],
     idx: np.ndarray,
     batch_size: int,
-    device: torch.device,
-    generator: torch.Generator | None,
-) -> DataLoader:
+    generator: torch.Generator | None = None,
+) -> Iterator[dict[str, torch.Tensor]]:
+    """Mini-batches of rows ``idx`` of ``data`` (one gather per tensor and batch).
+
+    With a ``generator`` the rows are shuffled by ``torch.randperm`` each call — the
+    order ``SubsetRandomSampler`` + ``BatchSampler`` would give, without a DataLoader's
+    per-batch Python lists and collation. The index tensor lives on ``data``'s device.
+    """
+    if len(data) == 0 or len(idx) == 0:
+        return
+    device = next(iter(data.values())).device
+    order = torch.as_tensor(np.asarray(idx), dtype=torch.long)
     if generator is not None:
-        sampler: Any = SubsetRandomSampler(idx.tolist(), generator=generator)
-    else:
-        sampler = idx.tolist()
-    return DataLoader(
-        data,
-        sampler=BatchSampler(sampler, batch_size=batch_size, drop_last=False),
-        batch_size=None,
-        pin_memory=device.type == "cuda",
-        num_workers=0,
-    )
+        order = order[torch.randperm(len(order), generator=generator)]
+    order = order.to(device)
+    for begin in range(0, len(order), batch_size):
+        rows = order[begin : begin + batch_size]
+        yield {k: v.index_select(0, rows) for k, v in data.items()}
+
+
+def _on_device(data: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """All rows moved once to ``device`` (small: customers × events × a few channels)."""
+    return {k: v.to(device) for k, v in data.items()}
 
 
 _MODEL_KEYS = ("tokens", "cont", "lengths", "tabular", "text")
@@ -243,7 +236,7 @@ def train_deep(
         text_scaler = _fit_scaler(inputs.text, train_users)
     spend = np.asarray(spend, dtype=np.float32)
     zero = np.asarray(zero, dtype=np.float32)
-    data = _Rows(_tensors(inputs, tabular_scaler, text_scaler, spend, zero))
+    data = _on_device(_tensors(inputs, tabular_scaler, text_scaler, spend, zero), device)
     live = None
     if live_dir is not None:
         from dvclive import Live
@@ -262,16 +255,15 @@ def train_deep(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         generator = torch.Generator().manual_seed(seed)
-        train_loader = _loader(data, fit_idx, config.batch_size, device, generator)
-        valid_loader = _loader(data, valid_idx, max(config.batch_size, 1024), device, None)
+        valid_size = max(config.batch_size, 1024)
         best, best_state, best_epoch, stale = np.inf, None, 0, 0
         epochs = tqdm(range(config.max_epochs), desc=desc, disable=not progress, leave=False)
         for epoch in epochs:
             tick = time.perf_counter()
             model.train()
             total, count = 0.0, 0
-            for batch in train_loader:
-                loss, n = _batch_loss(model, batch, device, config)
+            for batch in _batches(data, fit_idx, config.batch_size, generator):
+                loss, n = _batch_loss(model, batch, config)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
@@ -280,7 +272,7 @@ def train_deep(
                 total += float(loss.detach()) * n
                 count += n
             train_loss = total / count
-            valid_loss = _evaluate(model, valid_loader, device, config)
+            valid_loss = _evaluate(model, _batches(data, valid_idx, valid_size), config)
             seconds = time.perf_counter() - tick
             rows.append((epoch, train_loss, valid_loss, seconds))
             epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}")
@@ -317,23 +309,22 @@ def train_deep(
 
 @torch.no_grad()
 def _evaluate(
-    model: DeepCLVModel, loader: DataLoader, device: torch.device, config: DeepConfig
+    model: DeepCLVModel, batches: Iterator[dict[str, torch.Tensor]], config: DeepConfig
 ) -> float:
     model.eval()
     total, count = 0.0, 0
-    for batch in loader:
-        loss, n = _batch_loss(model, batch, device, config)
+    for batch in batches:
+        loss, n = _batch_loss(model, batch, config)
         total += float(loss) * n
         count += n
     return total / count
 
 
 def _batch_loss(
-    model: DeepCLVModel, batch: dict, device: torch.device, config: DeepConfig
+    model: DeepCLVModel, batch: dict[str, torch.Tensor], config: DeepConfig
 ) -> tuple[torch.Tensor, int]:
-    """Mean loss of one batch (moved to ``device``, autocast on CUDA) and its size."""
-    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-    with _autocast(device, config):
+    """Mean loss of one batch (already on the model's device; autocast on CUDA) and its size."""
+    with _autocast(batch["spend"].device, config):
         value, churn = model(*(batch[k] for k in _MODEL_KEYS))
     return _loss(model, value, churn, batch["spend"], batch["zero"]), len(batch["spend"])
 
@@ -355,10 +346,9 @@ def predict_deep(
     idx = np.arange(len(inputs)) if idx is None else np.asarray(idx)
     model = trained.model.eval()
     device = next(model.parameters()).device
-    data = _Rows(_tensors(inputs, trained.tabular_scaler, trained.text_scaler))
+    data = _on_device(_tensors(inputs, trained.tabular_scaler, trained.text_scaler), device)
     values, churns = [], []
-    for batch in _loader(data, idx, batch_size, device, None):
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    for batch in _batches(data, idx, batch_size):
         with _autocast(device, trained.config):
             value, churn = model(*(batch[k] for k in _MODEL_KEYS))
         values.append(value.float().cpu())

@@ -1,0 +1,75 @@
+"""Shared pieces of the end-to-end tests: a scratch copy of the study, tiny params, DVC."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
+
+
+def dvc(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``dvc ARGS`` with the test's Python environment on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    if check:
+        assert done.returncode == 0, f"dvc {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def tiny(params: dict[str, Any]) -> dict[str, Any]:
+    """Shrink the expensive knobs so a whole run takes about a minute."""
+    params["datasets"]["shopsim"]["n_users"] = 400
+    params["deep"].update(tuning_trials=2, ablations=["no_text"])
+    params["deep"]["config"].update(max_epochs=2, patience=1)
+    params["explain"].update(shap_customers=20, shap_background=20)
+    params["rl"].update(
+        n_customers=200,
+        n_eval_seeds=3,
+        tabular_episodes=4,
+        dqn_episodes=2,
+        sweep_tabular_episodes=2,
+        sweep_dqn_episodes=1,
+        n_curve_seeds=2,
+        ope_customers=100,
+        ope_truth_seeds=1,
+        validation_seeds=2,
+    )
+    return params
+
+
+def scratch_study(work: Path, change: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Copy the study (code, notebooks, dvc.yaml, tiny params) into ``work``; init DVC."""
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, work / name)
+    for folder in ("notebooks", "src"):
+        shutil.copytree(
+            ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    params = tiny(yaml.safe_load((work / "params.yaml").read_text()))
+    if change is not None:
+        change(params)
+    write_params(work, params)
+    dvc(["init", "--no-scm", "-q"], work)
+    dvc(["config", "core.analytics", "false"], work)
+    return work
+
+
+def read_params(work: Path) -> dict[str, Any]:
+    return yaml.safe_load((work / "params.yaml").read_text())
+
+
+def write_params(work: Path, params: dict[str, Any]) -> None:
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
