@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +75,41 @@ def read_params(work: Path) -> dict[str, Any]:
 
 def write_params(work: Path, params: dict[str, Any]) -> None:
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def shop_events(n_customers: int, seed: int) -> pd.DataFrame:
+    """A plain event file: views, carts, purchases and reviews over 2023-01 … 2024-06.
+
+    Each customer buys 1–6 times at seeded random days, views before buying, and
+    reviews some purchases; three categories. The degenerate cases below start from it.
+    """
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2023-01-01")
+    rows = []
+    for c in range(n_customers):
+        user = f"u{c:04d}"
+        for day in np.sort(rng.choice(545, size=rng.integers(1, 7), replace=False)):
+            ts = start + pd.Timedelta(days=int(day), hours=int(rng.integers(8, 20)))
+            category = f"cat{rng.integers(3)}"
+            rows.append((user, ts - pd.Timedelta(hours=1), "view", None, category, None, None))
+            rows.append((user, ts, "purchase", float(rng.gamma(2.0, 20.0)), category, None, None))
+            if rng.random() < 0.3:
+                rating = int(rng.integers(1, 6))
+                text = "great value, fast delivery" if rating >= 4 else "broke after a week"
+                rows.append(
+                    (user, ts + pd.Timedelta(days=3), "review", None, category, text, rating)
+                )
+    columns = ["user_id", "ts", "event_type", "amount", "category", "text", "rating"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    return frame
+
+
+def use_event_file(
+    params: dict[str, Any], path: Path, cutoff: str | None, holdout_end: str | None
+) -> None:
+    """Point the study at an event file with the canonical column names."""
+    params["base"]["dataset"] = "events"
+    block = params["datasets"]["events"]
+    block.update(path=str(path), cutoff=cutoff, holdout_end=holdout_end)
+    block["mapping"] = {c: c for c in ("user_id", "ts", "event_type", "amount")}

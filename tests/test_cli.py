@@ -81,7 +81,7 @@ def test_validate_nonexistent_file(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().err == f"error: {path}: file not found.\n"
 
 
-def test_validate_needs_path_except_for_cdnow(capsys) -> None:
+def test_validate_needs_path_except_for_built_in_datasets(capsys) -> None:
     assert cli.main(["validate"]) == 2
     assert capsys.readouterr().err == "error: dataset 'events' needs a PATH.\n"
 
@@ -103,3 +103,69 @@ def test_bad_arguments_exit_2(capsys) -> None:
     with pytest.raises(SystemExit) as info:
         cli.main([])
     assert info.value.code == 2
+
+
+def test_validate_built_in_online_retail(capsys) -> None:
+    assert cli.main(["validate", "--dataset", "online_retail", "--as-of", "2012-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "Data-quality report for online_retail.parquet (built-in)\n" in out
+    assert "  rows in          541,909\n  rows kept        391,150\n" in out
+    assert "  dropped: missing_customer_id             133,361\n" in out
+    assert "  users              4,334\n" in out
+    assert "  date range  2010-12-01 .. 2011-12-09" in out
+
+
+def test_validate_counts_out_of_range_years(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "typos.csv"
+    path.write_text(
+        "user_id,ts,event_type,amount\n"
+        "u1,2021-03-01 10:00,purchase,10\n"
+        "u2,2999-03-01 10:00,purchase,5\n"
+        "u3,1500-03-01 10:00,view,\n"
+    )
+    assert cli.main(["validate", str(path), "--as-of", "2024-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "  rows in                3\n  rows kept              1\n" in out
+    assert "  dropped: out_of_range_timestamp                2\n" in out
+
+
+def test_validate_purchase_file_without_amount(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "tx.csv"
+    path.write_text("customer,day,total\nc1,2021-03-01,9.5\nc2,2021-03-02,3\n")
+    argv = ["validate", str(path), "--mapping", "user_id=customer,ts=day"]
+    assert cli.main([*argv, "--default-event-type", "purchase"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"error: {path}: no usable rows remain after cleaning: 2 rows in, all dropped"
+        " (missing_purchase_amount: 2). Fix: every purchase needs an amount and no column"
+        " is mapped to 'amount': map it (e.g. `--mapping amount=<column>`, or"
+        " `mapping: {amount: <column>}` in params.yaml).\n"
+    )
+    fixed = ["validate", str(path), "--mapping", "user_id=customer,ts=day,amount=total"]
+    assert cli.main([*fixed, "--default-event-type", "purchase"]) == 0
+    assert "  rows kept              2\n" in capsys.readouterr().out
+
+
+def test_validate_unmapped_status_labels_then_mapped(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "customer,created,total,status\n"
+        "c1,2021-03-01 10:00,19.99,completed\n"
+        "c1,2021-03-02 10:00,5.00,cancelled\n"
+        "c2,2021-03-04 10:00,8.00,completed\n"
+    )
+    argv = ["validate", str(path), "--mapping", "user_id=customer,ts=created,amount=total"]
+    argv[-1] += ",event_type=status"
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {path}: no usable rows remain after cleaning: 3 rows in, all dropped"
+        " (unknown_event_type: 3). Fix: event labels 'completed' (2), 'cancelled' (1) are"
+        " not one of view, cart, purchase, review: pass `--event-type-map` (e.g."
+        " `--event-type-map completed=purchase`, or `event_type_map: {completed: purchase}`"
+        " in params.yaml; map a label to `drop` to exclude it on purpose).\n"
+    )
+    assert cli.main([*argv, "--event-type-map", "completed=purchase,cancelled=drop"]) == 0
+    out = capsys.readouterr().out
+    assert "  rows in                3\n  rows kept              2\n" in out
+    assert "  dropped: excluded_event_label                  1\n" in out

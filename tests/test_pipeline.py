@@ -1,5 +1,6 @@
 """The stage runner: Papermill execution with injected parameters, HTML, failures, index."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -103,8 +104,19 @@ def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
     write_notebook(project / "notebooks" / "10_not_run.ipynb", "pass", title="# 10 · Not run")
     (project / "reports").mkdir()
     (project / "reports" / "09_tiny.html").write_text("<html></html>")
+    executed = project / "reports" / "executed" / "09_tiny.ipynb"
+    write_notebook(executed, "print('the key number is 42')")
+    nb = nbformat.read(str(executed), as_version=4)
+    nb.cells[2].metadata["tags"] = ["headline"]
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="Key: 42.\n")]
+    nbformat.write(nb, str(executed))
+    (project / "reports" / "metrics").mkdir()
+    board = {"gbdt": {"gini": 0.8, "mae": 50.0, "top10_capture": 0.4}, "gap_metric": "gini"}
+    (project / "reports" / "metrics" / "leaderboard.json").write_text(json.dumps(board))
     index = write_index(project).read_text()
     assert '<a href="09_tiny.html">09 · Tiny stage</a>' in index
+    assert "<p class='key'>Key: 42.</p>" in index
+    assert "<tr><td>gbdt</td><td>0.800</td><td>50.0</td><td>0.400</td></tr>" in index
     assert "A one-line summary of the tiny stage." in index
     assert "10 · Not run" not in index
 

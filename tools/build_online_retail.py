@@ -13,7 +13,7 @@ InvoiceNo    string                 "C..." = cancellation
 StockCode    string
 Description  string (nullable)
 Quantity     int32                  negative on cancellations and adjustments
-InvoiceDate  datetime64[s] (naive)  the original UK wall-clock time
+InvoiceDate  timestamp (naive, ms)   the original UK wall-clock time, whole minutes
 UnitPrice    float64                pounds sterling
 CustomerID   Int32 (nullable)       missing on 135,080 lines
 Country      string

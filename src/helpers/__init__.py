@@ -1,0 +1,1 @@
+"""Tested logic of the CLV study, laid out like the pipeline (see the README)."""

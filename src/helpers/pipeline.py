@@ -25,6 +25,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,9 @@ def _cell(value: Any) -> str:
 
 
 #: stderr text that is progress, not information: tqdm bars and tqdm's widget warning.
-PROGRESS_LINE = re.compile(r"^\s*$|\d+%\||\d+/\d+ \[|IProgress not found|from \.autonotebook import")
+PROGRESS_LINE = re.compile(
+    r"^\s*$|\d+%\||\d+/\d+ \[|IProgress not found|from \.autonotebook import"
+)
 
 
 def _is_progress(output: nbformat.NotebookNode) -> bool:
@@ -240,10 +243,75 @@ def run_stage(
     return out
 
 
+HEADLINE_TAG = "headline"
+
+
+def headline(executed: Path) -> str:
+    """The text output of the executed notebook's cell tagged ``headline`` ("" if none).
+
+    A notebook tags the cell that states its key finding (usually a checked
+    :func:`helpers.claims.claim`); the index quotes it, so the abstract always carries
+    the numbers of the last run.
+    """
+    if not executed.is_file():
+        return ""
+    nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:
+        if HEADLINE_TAG not in cell.metadata.get("tags", []):
+            continue
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            text = data.get("text/markdown") or data.get("text/plain") or output.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if text.strip():
+                return text.strip().strip("'\"")
+    return ""
+
+
+def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
+    path = metrics_dir / "leaderboard.json"
+    if not path.is_file():
+        return ""
+    board = json.loads(path.read_text())
+    models = {k: v for k, v in board.items() if isinstance(v, dict) and "gini" in v}
+    ranked = sorted(models.items(), key=lambda kv: -(kv[1].get("gini") or float("-inf")))
+    cells = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{m.get('gini', float('nan')):.3f}</td>"
+        f"<td>{m.get('mae', float('nan')):,.1f}</td>"
+        f"<td>{m.get('top10_capture', float('nan')):.3f}</td></tr>"
+        for name, m in ranked[:top]
+    )
+    return (
+        "<h2>Top of the leaderboard</h2><table><tr><th>model</th><th>normalised Gini ↑</th>"
+        "<th>MAE (currency) ↓</th><th>top-10 % capture ↑</th></tr>"
+        f"{cells}</table><p class='note'>Holdout spend of every modelled customer; "
+        "all metrics and models in <a href='06_evaluate.html'>06 · evaluate</a>.</p>"
+    )
+
+
+def _dataset_line(metrics_dir: Path) -> str:
+    path = metrics_dir / "data_quality.json"
+    if not path.is_file():
+        return ""
+    quality = json.loads(path.read_text())
+    notes = quality.get("notes", {})
+    split = notes.get("split", {})
+    when = f", calibration to {split['cutoff']}, holdout to {split['holdout_end']}" if split else ""
+    return (
+        f"<p><b>Data:</b> {html.escape(str(quality.get('source', '')))} — "
+        f"{quality.get('rows_kept', 0):,} of {quality.get('rows_in', 0):,} rows kept"
+        f"{html.escape(when)}.</p>"
+    )
+
+
 def write_index(
     root: str | Path, reports_dir: str = "reports", notebooks_dir: str = "notebooks"
 ) -> Path:
-    """Write ``reports/index.html`` linking every rendered notebook with title and summary."""
+    """Write ``reports/index.html``: the study's abstract, then links to every notebook.
+
+    The abstract holds the dataset and run date, the top of the leaderboard, the
+    headline figure and each notebook's headline (see :func:`headline`).
+    """
     root = Path(root)
     reports = root / reports_dir
     rows = []
@@ -252,19 +320,36 @@ def write_index(
         if not rendered.exists():
             continue
         title, summary = notebook_summary(source)
+        key = headline(reports / EXECUTED_DIR / f"{source.stem}.ipynb")
         rows.append(
             f'<li><a href="{html.escape(rendered.name)}">{html.escape(title)}</a>'
-            f"<p>{html.escape(summary)}</p></li>"
+            f"<p>{html.escape(summary)}</p>"
+            + (f"<p class='key'>{html.escape(key)}</p>" if key else "")
+            + "</li>"
         )
+    figure = reports / "figures" / "06_evaluate" / "gains.png"
+    shown = (
+        f"<figure><img src='{figure.relative_to(reports)}' alt='gains curves'>"
+        "<figcaption>Gains curves: share of holdout spend captured when customers are "
+        "contacted in the order each model ranks them (higher and further left is "
+        "better).</figcaption></figure>"
+        if figure.is_file()
+        else ""
+    )
+    run_date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
         "<!doctype html>\n<html><head><meta charset='utf-8'>"
         "<title>CLV study — reports</title>"
-        "<style>body{font-family:sans-serif;max-width:48rem;margin:2rem auto;}"
-        "li{margin-bottom:1rem}p{margin:.2rem 0;color:#444}</style></head><body>"
+        "<style>body{font-family:sans-serif;max-width:52rem;margin:2rem auto;line-height:1.4}"
+        "li{margin-bottom:1rem}p{margin:.2rem 0;color:#444}p.key{color:#063;font-weight:600}"
+        "table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ddd;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+        ".note{font-size:.9rem}</style></head><body>"
         "<h1>Customer lifetime value study — reports</h1>"
-        "<p>Each page is a notebook executed by <code>dvc repro</code> with the values in "
+        f"<p>Run of {run_date}, by <code>dvc repro</code> with the values in "
         "<code>params.yaml</code>.</p>"
-        f"<ol>{''.join(rows)}</ol></body></html>\n"
+        f"{_dataset_line(reports / 'metrics')}{_leaderboard_rows(reports / 'metrics')}{shown}"
+        f"<h2>The notebooks, in order</h2><ol>{''.join(rows)}</ol></body></html>\n"
     )
     reports.mkdir(parents=True, exist_ok=True)
     out = reports / "index.html"

@@ -25,11 +25,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from helpers.data.schema import DataError
-
 ONE_DAY = pd.Timedelta(days=1)
 #: Longest holdout :func:`default_split` chooses (26 weeks).
 MAX_DEFAULT_HOLDOUT_DAYS = 26 * 7
+
+
+class SplitError(ValueError):
+    """The data cannot be split as configured.
+
+    Like :class:`helpers.data.schema.DataError`, the message says what the data lack
+    and which parameter to change. (Defined here, not imported, so that the stages
+    reading ``split.json`` do not depend on the cleaning code.)
+    """
 
 
 @dataclass(frozen=True)
@@ -222,21 +229,44 @@ def _day(stamp: pd.Timestamp) -> str:
 def _purchase_day_range(events: pd.DataFrame) -> tuple[pd.Series, pd.Timestamp, pd.Timestamp]:
     """Distinct UTC purchase days and the first and last day of any event.
 
-    Raises :class:`DataError` unless purchases fall on at least 2 distinct days.
+    Raises :class:`SplitError` unless purchases fall on at least 2 distinct days.
     """
     days = events["ts"].dt.floor("D")
     purchase_days = days[events["event_type"] == "purchase"].drop_duplicates().sort_values()
     if len(purchase_days) < 2:
         found = ", ".join(_day(d) for d in purchase_days) or "none"
-        raise DataError(
+        raise SplitError(
             "cannot split calibration from holdout: the data need purchases on at least"
             f" 2 distinct days, found {len(purchase_days)} ({found}). Check the file and"
-            " its mapping (purchase labels via event_type_map, the amount column)"
+            " its mapping (purchase labels via event_type_map, the amount column)."
         )
     return purchase_days, days.min(), days.max()
 
 
-def default_split(events: pd.DataFrame, holdout_end: str | None = None) -> tuple[Split, str]:
+@dataclass(frozen=True)
+class SplitChoice:
+    """A split with the sentence that says what was chosen and why.
+
+    ``chosen_by`` is ``"params"`` (both days configured), ``"data"`` (both chosen from
+    the data) or ``"params+data"`` (one of each).
+    """
+
+    split: Split
+    sentence: str
+    chosen_by: str
+
+    def to_note(self) -> dict[str, str | int]:
+        """The choice as a data-quality note (JSON-ready)."""
+        return {
+            "cutoff": self.split.cutoff,
+            "holdout_end": self.split.last_holdout_day,
+            "holdout_days": self.split.holdout_days,
+            "chosen_by": self.chosen_by,
+            "sentence": self.sentence,
+        }
+
+
+def default_split(events: pd.DataFrame, holdout_end: str | None = None) -> SplitChoice:
     """Calibration/holdout split chosen from the data, with a sentence saying why.
 
     The holdout is the last third of the span of days (first to last day of data, both
@@ -253,21 +283,21 @@ def default_split(events: pd.DataFrame, holdout_end: str | None = None) -> tuple
 
     Returns
     -------
-    split, sentence
+    SplitChoice
         The split and a human sentence naming the days chosen and the rule.
 
     Raises
     ------
-    DataError
+    SplitError
         When there are purchases on fewer than 2 distinct days, or ``holdout_end`` is
         not after the first day of data.
     """
     _, first, last = _purchase_day_range(events)
     end = last if holdout_end is None else _utc_day(holdout_end)
     if end <= first:
-        raise DataError(
+        raise SplitError(
             f"holdout_end {_day(end)} is not after the first event ({_day(first)}):"
-            " there is nothing to split"
+            " there is nothing to split."
         )
     span_days = int((end - first) / ONE_DAY) + 1
     third = span_days // 3
@@ -286,7 +316,7 @@ def default_split(events: pd.DataFrame, holdout_end: str | None = None) -> tuple
         f" {holdout_days / 7:.1f} weeks: {rule}, ending with {ends_with}),"
         f" calibration up to the cutoff {_day(cutoff)}."
     )
-    return split, sentence
+    return SplitChoice(split, sentence, "data" if holdout_end is None else "params+data")
 
 
 def choose_split(
@@ -294,7 +324,7 @@ def choose_split(
     cutoff: str | None,
     holdout_end: str | None,
     dataset: str = "dataset",
-) -> tuple[Split, str, str]:
+) -> SplitChoice:
     """The split of a dataset block: configured days, or :func:`default_split` for nulls.
 
     A configured ``cutoff`` must leave events on both sides: not before the first day of
@@ -313,40 +343,42 @@ def choose_split(
 
     Returns
     -------
-    split, sentence, chosen_by
-        The split, a sentence saying what was chosen and why, and ``"params"``,
-        ``"data"`` or ``"params+data"``.
+    SplitChoice
+        The split, a sentence saying what was chosen and why, and who chose it.
 
     Raises
     ------
-    DataError
+    SplitError
         Naming what the data lack and which parameter to change.
     """
     param = f"datasets.{dataset}"
     purchase_days, first, last = _purchase_day_range(events)
     if cutoff is None:
-        split, sentence = default_split(events, holdout_end)
-        chosen_by = "data" if holdout_end is None else "params+data"
-        sentence += f" Set {param}.cutoff and holdout_end in params.yaml to choose other days."
+        choice = default_split(events, holdout_end)
+        split, chosen_by = choice.split, choice.chosen_by
+        sentence = (
+            f"{choice.sentence} Set {param}.cutoff and holdout_end in params.yaml to choose"
+            " other days."
+        )
     else:
         cut = _utc_day(cutoff)
         if cut < first:
-            raise DataError(
+            raise SplitError(
                 f"{param}.cutoff {cutoff} is before the first event ({_day(first)}): the"
                 f" calibration period would be empty. Set {param}.cutoff to a day from"
-                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data"
+                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data."
             )
         if cut >= last:
-            raise DataError(
+            raise SplitError(
                 f"{param}.cutoff {cutoff} is on or after the last event ({_day(last)}): the"
                 f" holdout period would be empty. Set {param}.cutoff to a day from"
-                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data"
+                f" {_day(first)} to {_day(last - ONE_DAY)}, or to null to choose it from the data."
             )
         end = _day(last) if holdout_end is None else holdout_end
         if _utc_day(end) <= cut:
-            raise DataError(
+            raise SplitError(
                 f"{param}.holdout_end {end} is not after {param}.cutoff {cutoff}:"
-                f" set holdout_end to a later day (the data end on {_day(last)}) or to null"
+                f" set holdout_end to a later day (the data end on {_day(last)}) or to null."
             )
         split = Split.from_dates(cutoff, end)
         chosen_by = "params" if holdout_end is not None else "params+data"
@@ -375,9 +407,9 @@ def choose_split(
     ):
         if not inside.any():
             known = f"{_day(purchase_days.min())} .. {_day(purchase_days.max())}"
-            raise DataError(
+            raise SplitError(
                 f"no purchase in the {name} period ({where}); purchases fall on {known}."
                 f" Change {param}.cutoff / holdout_end in params.yaml (null chooses them"
-                " from the data)"
+                " from the data)."
             )
-    return split, sentence, chosen_by
+    return SplitChoice(split, sentence, chosen_by)

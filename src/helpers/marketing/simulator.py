@@ -35,6 +35,13 @@ Pareto/NBD posterior is exactly ``lam ~ Gamma(r + x, alpha + T)``,
 their traits do not matter. Spend: ``nu ~ Gamma(q + p x, v + x m)`` (rate), mean spend
 ``p / nu``. On shopsim :func:`population_from_truth` uses the simulator's true traits.
 
+When the calibration data show no dropout, the BTYD fits reduce to the NBD
+(:mod:`helpers.models.btyd`, ``reduced_to == "nbd"``): family ``"nbd"`` then draws
+``lam ~ Gamma(r + x, alpha + T)``, everybody alive, with a zero dropout hazard (a
+``"pareto"`` population with ``mu = 0``). :func:`choose_state_model` picks the model
+the simulator is built on from whatever fits exist. When Gamma-Gamma could not be
+fitted (``gg_params = {"mean_spend": m}``), every customer's mean spend is ``m``.
+
 Treatment effects (explicit assumptions, :class:`TreatmentEffects`)
 -------------------------------------------------------------------
 With ``k`` contacts in the last three months and ``rec`` months since the last purchase,
@@ -66,6 +73,7 @@ Schmittlein, D. C., Morrison, D. G. & Colombo, R. (1987), Management Science 33(
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -89,6 +97,7 @@ __all__ = [
     "Population",
     "TreatmentEffects",
     "allocate",
+    "choose_state_model",
     "population_from_btyd",
     "population_from_truth",
     "run_policy",
@@ -359,23 +368,29 @@ def population_from_btyd(
     ----------
     summary : DataFrame
         :func:`helpers.models.btyd.btyd_summary` output (weeks; calibration columns used).
-    family : {"pareto", "bgnbd"}
-        Baseline behaviour model; ``params`` are its fitted parameters (``r, alpha, s,
-        beta`` or ``r, alpha, a, b``, time unit weeks).
+    family : {"pareto", "bgnbd", "nbd"}
+        Baseline behaviour model (``"pareto_nbd"`` is accepted for ``"pareto"``);
+        ``params`` are its fitted parameters (``r, alpha, s, beta``, ``r, alpha, a, b``
+        or, for the no-dropout NBD, ``r, alpha``; time unit weeks).
     gg_params : dict
-        Gamma-Gamma ``p, q, v``.
+        Gamma-Gamma ``p, q, v``, or ``mean_spend`` (the fallback of
+        :func:`helpers.models.btyd.fit_spend_model`: everybody's mean spend).
     seed : int
         Seed of the draws.
 
     Notes
     -----
     Alive at the cutoff ~ Bernoulli(P(alive)); given alive the posteriors are exact
-    (see the module notes). Rates are converted from weeks to months.
+    (see the module notes). Rates are converted from weeks to months. An ``"nbd"``
+    population is a ``"pareto"`` one with a zero dropout hazard (nobody ever leaves).
     """
+    family = "pareto" if family == "pareto_nbd" else family
+    if family not in ("pareto", "bgnbd", "nbd"):
+        raise ValueError(f"family must be 'pareto', 'bgnbd' or 'nbd', got {family!r}")
     rng = np.random.default_rng(seed)
     x, t_x, age, m = _history(summary)
     n = len(x)
-    state = BTYDStateModel(family if family == "bgnbd" else "pareto_nbd", params, gg_params)
+    state = BTYDStateModel(_STATE_FAMILY[family], params, gg_params)
     alive = rng.random(n) < state.p_alive(x, t_x, age)
     r, alpha = params["r"], params["alpha"]
     lam = rng.gamma(r + x, 1.0 / (alpha + age)) * MONTH_WEEKS
@@ -384,22 +399,106 @@ def population_from_btyd(
     elif family == "bgnbd":
         dropout = rng.beta(params["a"], params["b"] + x)
     else:
-        raise ValueError(f"family must be 'pareto' or 'bgnbd', got {family!r}")
-    p, q, v = gg_params["p"], gg_params["q"], gg_params["v"]
-    nu = rng.gamma(q + p * x, 1.0 / (v + x * m))
+        dropout = np.zeros(n)
+    if "mean_spend" in gg_params:
+        mean_spend = np.full(n, float(gg_params["mean_spend"]))
+        spend_shape = 5.0  # no Gamma-Gamma fit: the Population default shape
+    else:
+        p, q, v = gg_params["p"], gg_params["q"], gg_params["v"]
+        mean_spend = p / rng.gamma(q + p * x, 1.0 / (v + x * m))
+        spend_shape = float(p)
     return Population(
         user_id=summary.index.to_numpy().astype(str),
-        family=family,
+        family="bgnbd" if family == "bgnbd" else "pareto",
         lam=lam,
         dropout=dropout,
-        mean_spend=p / nu,
+        mean_spend=mean_spend,
         alive0=alive,
         x0=x,
         t_x0=t_x,
         T0=age,
         m0=m,
-        spend_shape=float(p),
-        source=f"{family} posterior draws",
+        spend_shape=spend_shape,
+        source=f"{family} posterior draws" + (" (no dropout)" if family == "nbd" else ""),
+    )
+
+
+_STATE_FAMILY = {"pareto": "pareto_nbd", "bgnbd": "bgnbd", "nbd": "nbd"}
+_FIT_LABELS = {"pareto_nbd": "Pareto/NBD", "bgnbd": "BG/NBD", "nbd": "NBD"}
+
+
+def _fit_dict(fit: Any) -> dict[str, Any] | None:
+    """A fit as a plain dict (``BTYDFit.to_dict()`` or JSON); None when not fitted."""
+    data = fit.to_dict() if hasattr(fit, "to_dict") else fit
+    if not isinstance(data, Mapping) or not data.get("params"):
+        return None
+    return dict(data)
+
+
+def choose_state_model(
+    fits: Mapping[str, Any], prefer: Sequence[str] = ("pareto_nbd", "bgnbd")
+) -> tuple[str, str]:
+    """Pick the transaction model the simulator and its state are built on.
+
+    The first model of ``prefer`` that was fitted as itself; else, when the fits landed
+    at the no-dropout boundary, the reduced NBD (the first of ``prefer`` reduced to it,
+    or a plain ``"nbd"`` fit).
+
+    Parameters
+    ----------
+    fits : mapping
+        ``{name: BTYDFit.to_dict()}`` as in ``btyd_fits.json`` (or ``BTYDFit`` objects);
+        models that were not fitted are absent (or have no ``params``).
+    prefer : sequence of str
+        Order of preference; the default prefers Pareto/NBD, whose constant dropout
+        hazard is the simulator's monthly survival. Pass ``("bgnbd", "pareto_nbd")`` for
+        the differently specified alternative simulator.
+
+    Returns
+    -------
+    key : str
+        The key of ``fits`` to build on; ``BTYDStateModel.from_fit(fits[key], ...)``.
+    reason : str
+        One sentence for the report saying which model and why.
+
+    Raises
+    ------
+    ValueError
+        When no BTYD transaction model is among ``fits``.
+    """
+    usable = {k: d for k in (*prefer, "nbd") if k in fits and (d := _fit_dict(fits[k]))}
+    if not usable:
+        raise ValueError(
+            f"no fitted BTYD transaction model among {sorted(fits)}; the simulator needs "
+            f"one of {[*prefer, 'nbd']}"
+        )
+
+    def why_not(key: str) -> str:
+        label = _FIT_LABELS.get(key, key)
+        if key not in usable:
+            return f"{label} was not fitted"
+        return f"{label} reduced to the NBD"
+
+    for rank, key in enumerate(prefer):
+        data = usable.get(key)
+        if data is not None and not data.get("reduced_to") and key != "nbd":
+            skipped = [why_not(k) for k in prefer[:rank]]
+            because = f", because {' and '.join(skipped)}" if skipped else ""
+            values = ", ".join(f"{k}={v:.3g}" for k, v in data["params"].items())
+            return key, (
+                f"The simulator is built on {_FIT_LABELS.get(key, key)} ({values}){because}."
+            )
+    key = next(k for k in (*prefer, "nbd") if k in usable)
+    data = usable[key]
+    values = ", ".join(f"{k}={v:.3g}" for k, v in data["params"].items())
+    reasons = [why_not(k) for k in prefer if k != key]
+    if key != "nbd":
+        reasons.insert(0, why_not(key))
+    note = str(data.get("note", "")).strip()
+    return key, (
+        f"The simulator is built on the NBD ({values}; no dropout: every customer stays "
+        f"active over the horizon), because {' and '.join(reasons)}"
+        + (f": {note}" if note else ".")
     )
 
 
@@ -440,32 +539,54 @@ class BTYDStateModel:
 
     Parameters
     ----------
-    family : {"pareto_nbd", "bgnbd"}
-        Transaction model fitted on calibration data; ``params`` in weeks.
+    family : {"pareto_nbd", "bgnbd", "nbd"}
+        Transaction model fitted on calibration data; ``params`` in weeks. ``"nbd"`` is
+        the no-dropout model a boundary fit reduces to (``params`` ``r, alpha``).
     params, gg_params : dict
-        Fitted parameters (``BTYDFit.params``).
+        Fitted parameters (``BTYDFit.params``); ``gg_params`` may be ``{"mean_spend": m}``
+        (the Gamma-Gamma fallback).
 
     Notes
     -----
     BG/NBD: P(alive) and E[purchases in t] of Fader, Hardie & Lee (2005), eqs. (10), (13).
     Pareto/NBD: P(alive) of Fader & Hardie's note 009 via ``lifetimes``'
     ``ParetoNBDFitter._log_A_0``; E[purchases] = (r+x)(beta+T)/((alpha+T)(s-1))
-    [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive). Spend: Gamma-Gamma conditional mean.
+    [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive). NBD: P(alive) = 1,
+    E[purchases] = (r+x)/(alpha+T) t. Spend: Gamma-Gamma conditional mean.
     """
 
     def __init__(self, family: str, params: dict[str, float], gg_params: dict[str, float]):
-        if family not in ("pareto_nbd", "bgnbd"):
-            raise ValueError(f"family must be 'pareto_nbd' or 'bgnbd', got {family!r}")
+        if family not in ("pareto_nbd", "bgnbd", "nbd"):
+            raise ValueError(f"family must be 'pareto_nbd', 'bgnbd' or 'nbd', got {family!r}")
         self.family = family
         self.params = {k: float(v) for k, v in params.items()}
         self.gg_params = {k: float(v) for k, v in gg_params.items()}
+
+    @classmethod
+    def from_fit(cls, fit: Any, gg_fit: Any) -> BTYDStateModel:
+        """Build from a fit (``BTYDFit`` or its ``to_dict()``, e.g. from ``btyd_fits.json``).
+
+        A fit reduced to the NBD (``reduced_to == "nbd"``) gives the ``"nbd"`` family.
+        """
+        data, gg = _fit_dict(fit), _fit_dict(gg_fit)
+        if data is None or gg is None:
+            raise ValueError("from_fit needs a fitted transaction model and a spend model")
+        family = "nbd" if data.get("reduced_to") == "nbd" else data["name"]
+        return cls(family, data["params"], gg["params"])
+
+    @property
+    def population_family(self) -> str:
+        """The matching ``family`` of :func:`population_from_btyd`."""
+        return {"pareto_nbd": "pareto", "bgnbd": "bgnbd", "nbd": "nbd"}[self.family]
 
     def p_alive(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
         """P(alive at ``age``) given ``x`` repeat purchases, the last at ``t_x`` (weeks)."""
         x, t_x, age = (np.asarray(v, float) for v in (x, t_x, age))
         pr = self.params
         with np.errstate(all="ignore"):
-            if self.family == "bgnbd":
+            if self.family == "nbd":
+                out = np.ones(np.broadcast(x, t_x, age).shape)
+            elif self.family == "bgnbd":
                 r, alpha, a, b = pr["r"], pr["alpha"], pr["a"], pr["b"]
                 log_ratio = (
                     np.log(a) - np.log(np.maximum(b + x - 1, 1e-12))
@@ -494,7 +615,9 @@ class BTYDStateModel:
         pr = self.params
         alive = self.p_alive(x, t_x, age) if alive is None else alive
         with np.errstate(all="ignore"):
-            if self.family == "bgnbd":
+            if self.family == "nbd":
+                e = (pr["r"] + np.asarray(x, float)) / (pr["alpha"] + np.asarray(age, float)) * t
+            elif self.family == "bgnbd":
                 r, alpha, a, b = pr["r"], pr["alpha"], pr["a"], pr["b"]
                 # E[N(t) | alive] = (a+b+x-1)/(a-1) [1 - ((alpha+T)/(alpha+T+t))^(r+x)
                 # 2F1(r+x, b+x; a+b+x-1; t/(alpha+T+t))] (FHL 2005 eq. 10 / P(alive));
@@ -526,8 +649,12 @@ class BTYDStateModel:
 
     def expected_spend_per_purchase(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Gamma-Gamma conditional mean spend (population mean when ``x = 0``)."""
-        p, q, v = self.gg_params["p"], self.gg_params["q"], self.gg_params["v"]
         x = np.asarray(x, float)
+        if "mean_spend" in self.gg_params:
+            return np.full(
+                np.broadcast(x, np.asarray(m, float)).shape, self.gg_params["mean_spend"]
+            )
+        p, q, v = self.gg_params["p"], self.gg_params["q"], self.gg_params["v"]
         w = p * x / (p * x + q - 1)
         return (1 - w) * v * p / (q - 1) + w * np.asarray(m, float)
 

@@ -11,6 +11,16 @@ weights of the network that predicts them) — the usual compromise on a small b
 fully nested tuning costs ``n_folds`` times as much. No holdout prediction of any
 cross-fitted model enters the objective.
 
+Parallel trials with serial results (``n_jobs > 1``): TPE's first ``n_startup_trials``
+configurations are drawn at random, independently of earlier results, so they are
+known in advance. They are trained in worker processes at once, to the end (no
+pruning), and the study is then run as usual, replaying their recorded validation
+losses epoch by epoch: the median pruner stops a replayed trial at the epoch it would
+have stopped the real one (training is deterministic, so the losses up to that epoch
+are the same). The later, TPE-guided trials depend on all earlier results and run one
+after another. The study — trials, values, pruning, best configuration — is identical
+to a serial one; only the wall time changes.
+
 Search space (``params.yaml``-friendly dict), one entry per :class:`DeepConfig` field:
 
 * a list → categorical choice, e.g. ``encoder: [gru, transformer]``;
@@ -34,7 +44,8 @@ import optuna
 import pandas as pd
 
 from helpers.models.crossfit import tuning_split
-from helpers.models.deep import DeepConfig, DeepInputs, train_deep
+from helpers.models.deep import DeepConfig, DeepInputs, pick_device, train_deep
+from helpers.models.deep.parallel import map_in_workers, shared, torch_threads
 
 #: A small default search space for CPU budgets.
 DEFAULT_SEARCH_SPACE: dict[str, Any] = {
@@ -81,6 +92,53 @@ def suggest(trial: optuna.Trial, space: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _sampler(seed: int, n_trials: int) -> optuna.samplers.TPESampler:
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, n_trials))
+
+
+def _full_curve(config: DeepConfig, seed: int) -> list[float]:
+    """In a worker: validation loss per epoch of one trial trained without pruning."""
+    d = shared()
+    trained = train_deep(
+        d["inputs"],
+        d["spend"],
+        d["zero"],
+        d["fit_idx"],
+        d["valid_idx"],
+        config,
+        seed=seed,
+        device=d["device"],
+        progress=False,
+    )
+    return trained.curve["valid_loss"].tolist()
+
+
+def _startup_curves(
+    space: dict[str, Any],
+    base_config: DeepConfig,
+    seed: int,
+    n_trials: int,
+    data: dict[str, Any],
+    n_jobs: int,
+    threads: int,
+    progress: bool,
+) -> dict[int, tuple[dict[str, Any], list[float]]]:
+    """Trial number → (params, validation curve) of the random start-up trials, in parallel."""
+    n_startup = min(4, n_trials)
+    dry = optuna.create_study(direction="minimize", sampler=_sampler(seed, n_trials))
+    params = [suggest(dry.ask(), space) for _ in range(n_startup)]  # nothing told: random
+    curves = map_in_workers(
+        _full_curve,
+        [(base_config.replace(**p), seed) for p in params],
+        data,
+        n_jobs=n_jobs,
+        threads=threads,
+        progress=progress,
+        desc="start-up trials",
+    )
+    return dict(enumerate(zip(params, curves, strict=True)))
+
+
 def tune_deep(
     inputs: DeepInputs,
     spend: np.ndarray,
@@ -94,6 +152,8 @@ def tune_deep(
     timeout: float | None = None,
     progress: bool = False,
     device: str | None = None,
+    n_jobs: int = 1,
+    threads: int | None = 1,
 ) -> TuningResult:
     """TPE search (seeded) with median pruning on one fold's inner validation split.
 
@@ -108,17 +168,38 @@ def tune_deep(
     base_config : DeepConfig
         Fields not in the search space (loss, ablation switches, epochs, patience).
     seed : int
-        Seeds the inner split, the TPE sampler and every trial's training.
+        Seeds the inner split (:func:`helpers.models.crossfit.tuning_split`), the TPE
+        sampler and every trial's training.
     n_trials : int
         Trials (small on CPU); ``timeout`` seconds optionally caps the search.
     search_space : dict, optional
         Default :data:`DEFAULT_SEARCH_SPACE`.
     valid_share : float, optional
         Inner validation share; default ``base_config.valid_share``.
+    n_jobs : int
+        Worker processes for the random start-up trials (see the module docstring);
+        the study equals the ``n_jobs=1`` one.
+    threads : int or None
+        ``torch.set_num_threads`` of every training (``None``: keep this process's
+        value; workers then use 1).
     """
     space = DEFAULT_SEARCH_SPACE if search_space is None else search_space
     share = base_config.valid_share if valid_share is None else valid_share
     fit_idx, valid_idx = tuning_split(train_idx, share, seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    known: dict[int, tuple[dict[str, Any], list[float]]] = {}
+    if n_jobs > 1 and min(4, n_trials) > 1:
+        data = {
+            "inputs": inputs,
+            "spend": spend,
+            "zero": zero,
+            "fit_idx": fit_idx,
+            "valid_idx": valid_idx,
+            "device": pick_device(device),
+        }
+        known = _startup_curves(
+            space, base_config, seed, n_trials, data, n_jobs, threads or 1, progress
+        )
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, space)
@@ -129,6 +210,11 @@ def tune_deep(
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
+        recorded = known.get(trial.number)
+        if recorded is not None and recorded[0] == params:
+            for epoch, valid_loss in enumerate(recorded[1]):
+                report(epoch, valid_loss)
+            return float(min(recorded[1]))
         trained = train_deep(
             inputs,
             spend,
@@ -144,13 +230,13 @@ def tune_deep(
         )
         return float(trained.curve["valid_loss"].min())
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(4, n_trials)),
+        sampler=_sampler(seed, n_trials),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
     )
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, show_progress_bar=progress)
+    with torch_threads(threads):
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, show_progress_bar=progress)
     best = dict(study.best_params)
     return TuningResult(
         best_params=best,

@@ -1,7 +1,7 @@
 """Deep CLV model: event-sequence encoder + tabular + text features, ZILN and churn heads.
 
 A package with one module per part: config, inputs, network, training, crossfit,
-checkpoints, explain. The public names are re-exported here.
+parallel, checkpoints, explain. The public names are re-exported here.
 
 Architecture (one :class:`DeepCLVModel`)
 ----------------------------------------
@@ -28,11 +28,15 @@ both losses (so MSE-vs-ZILN ablations compare the value heads only, with the sam
 churn model); the ZILN head's own ``1 - p`` is kept as ``p_zero_value``. Expected spend
 and the 10 %/90 % quantiles come from the ZILN head.
 
-Protocol (:func:`crossfit_deep`) mirrors :func:`helpers.gbdt.crossfit_gbdt`: fixed
-customer folds; fold ``k`` is predicted by a network trained on the other folds; early
-stopping uses a seeded share of the *training* customers (drawn exactly as the GBDT
-draws its early-stopping customers, so both use the same validation customers);
-feature scalers are fit on the fold's training customers only.
+Protocol (:func:`crossfit_deep`) is the GBDT's (:func:`helpers.models.gbdt.crossfit_gbdt`):
+fixed customer folds; fold ``k`` is predicted by a network trained on the other folds;
+early stopping uses a seeded share of the *training* customers. Both models take their
+per-fold ``(fit, valid, test)`` customers from one function,
+:func:`helpers.models.crossfit.crossfit_splits`, so with the same folds, seed and share
+they train and stop early on the same customers. Feature scalers are fit on the fold's
+training customers only. :func:`crossfit_deep_many` runs the main model and its
+ablations at once, their trainings spread over worker processes (results identical to
+serial runs).
 
 Devices: CUDA when available (bf16 autocast for the MLP / Transformer, the recurrent
 layers stay in float32, pinned host memory), otherwise CPU with deterministic
@@ -58,10 +62,17 @@ from helpers.models.deep.config import (
     LOSSES,
     DeepConfig,
 )
-from helpers.models.deep.crossfit import DeepResult, crossfit_deep, plot_loss_curves
+from helpers.models.deep.crossfit import (
+    DeepResult,
+    crossfit_deep,
+    crossfit_deep_many,
+    plot_loss_curves,
+    relative_cost,
+)
 from helpers.models.deep.explain import DeepExplanation, explain_deep
 from helpers.models.deep.inputs import DeepInputs, browsing_columns, prepare_inputs
 from helpers.models.deep.network import DeepCLVModel, build_model
+from helpers.models.deep.parallel import map_in_workers, torch_threads, worker_context
 from helpers.models.deep.training import (
     TrainedDeep,
     pick_device,
@@ -84,13 +95,18 @@ __all__ = [
     "browsing_columns",
     "build_model",
     "crossfit_deep",
+    "crossfit_deep_many",
     "explain_deep",
     "load_checkpoint",
+    "map_in_workers",
     "pick_device",
     "plot_loss_curves",
     "predict_deep",
     "prepare_inputs",
+    "relative_cost",
     "restrict_scaler",
     "save_checkpoint",
+    "torch_threads",
     "train_deep",
+    "worker_context",
 ]

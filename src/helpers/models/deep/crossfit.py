@@ -14,12 +14,8 @@ Appl. Math.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import pickle
 import time
-from collections.abc import Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +24,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from helpers.features.behaviour import FeatureScaler
 from helpers.features.sequences import SequenceBatch
@@ -37,6 +32,7 @@ from helpers.models.crossfit import FoldSplit, crossfit_splits, fold_array
 from helpers.models.deep.checkpoints import save_checkpoint
 from helpers.models.deep.config import DeepConfig
 from helpers.models.deep.inputs import DeepInputs, prepare_inputs
+from helpers.models.deep.parallel import map_in_workers, shared, torch_threads
 from helpers.models.deep.training import TrainedDeep, pick_device, predict_deep, train_deep
 
 
@@ -262,41 +258,28 @@ def crossfit_deep(
 
 # --- several configurations in parallel processes ----------------------------------------
 
-#: Per-process state of a worker of :func:`crossfit_deep_many`: the shared data (sent
-#: once, when the worker starts) and the model inputs built from it, by input key.
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(data: dict[str, Any], torch_threads: int) -> None:
-    torch.set_num_threads(torch_threads)
-    _WORKER.clear()
-    _WORKER.update(data=data, inputs={})
-
 
 def _worker_inputs(config: DeepConfig) -> tuple[DeepInputs, np.ndarray, np.ndarray]:
+    """In a worker: the model inputs of ``config`` (built once per input key)."""
+    data = shared()
+    cache = data.setdefault("inputs", {})
     key = _input_key(config)
-    if key not in _WORKER["inputs"]:
-        d = _WORKER["data"]
-        inputs = _inputs(d["batch"], d["tabular"], d["text"], d["review_sentiment"], config)
-        _WORKER["inputs"][key] = (inputs, *_target_arrays(d["targets"], inputs.user_ids))
-    return _WORKER["inputs"][key]
+    if key not in cache:
+        inputs = _inputs(
+            data["batch"], data["tabular"], data["text"], data["review_sentiment"], config
+        )
+        cache[key] = (inputs, *_target_arrays(data["targets"], inputs.user_ids))
+    return cache[key]
 
 
-def _run_task(
-    name: str,
-    config: DeepConfig,
-    split: FoldSplit,
-    seed: int,
-    live_dir: str | None,
-) -> tuple[str, bytes]:
-    """One ``(configuration, fold)`` training in a worker; the result comes back pickled."""
+def _fit_fold_in_worker(
+    config: DeepConfig, split: FoldSplit, seed: int, live_dir: str | None
+) -> _FoldFit:
     inputs, spend, zero = _worker_inputs(config)
-    d = _WORKER["data"]
-    fit = _fit_fold(
-        inputs, spend, zero, split, config, seed, d["scalers"], d["device"], False, live_dir
+    data = shared()
+    return _fit_fold(
+        inputs, spend, zero, split, config, seed, data["scalers"], data["device"], False, live_dir
     )
-    # plain pickle: tensors travel as bytes, not as shared-memory handles
-    return name, pickle.dumps(fit, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def relative_cost(config: DeepConfig) -> float:
@@ -312,18 +295,6 @@ def relative_cost(config: DeepConfig) -> float:
     elif not config.use_browsing:
         cost *= 0.3
     return cost * (config.max_len or 50) / 32
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily ``torch.set_num_threads(n)`` (``None``: leave as is)."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def crossfit_deep_many(
@@ -342,7 +313,7 @@ def crossfit_deep_many(
     threads: int | None = 1,
     progress: bool = True,
     device: str | torch.device | None = None,
-    mp_context: str = "spawn",
+    mp_context: str | None = None,
 ) -> dict[str, DeepResult]:
     """:func:`crossfit_deep` for several configurations, trainings run in parallel.
 
@@ -366,9 +337,9 @@ def crossfit_deep_many(
     threads : int or None
         ``torch.set_num_threads`` of each training (``None``: keep this process's value,
         serial only).
-    mp_context : str
-        ``"spawn"`` (default: safe with torch, in notebooks and on every OS) or
-        ``"forkserver"``.
+    mp_context : str, optional
+        How workers start (:func:`helpers.models.deep.parallel.worker_context`):
+        default ``"forkserver"`` where the OS has it, else ``"spawn"``.
 
     Returns
     -------
@@ -422,38 +393,22 @@ def crossfit_deep_many(
         "scalers": scalers,
         "device": device,
     }
-    fits: dict[str, list[_FoldFit]] = {name: [] for name in configs}
-    bar = tqdm(total=len(tasks), desc="deep models", disable=not progress, leave=False)
-    with ProcessPoolExecutor(
-        max_workers=min(n_jobs, len(tasks)),
-        mp_context=multiprocessing.get_context(mp_context),
-        initializer=_init_worker,
-        initargs=(data, 1 if threads is None else threads),
-    ) as pool:
-        pending = {
-            pool.submit(
-                _run_task,
-                name,
-                config,
-                split,
-                seed,
-                None if name not in live_dirs else str(live_dirs[name]),
-            )
+    fitted = map_in_workers(
+        _fit_fold_in_worker,
+        [
+            (config, split, seed, str(live_dirs[name]) if name in live_dirs else None)
             for name, config, split in tasks
-        }
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    name, payload = future.result()
-                    fits[name].append(pickle.loads(payload))
-                    bar.update()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        finally:
-            bar.close()
+        ],
+        data,
+        n_jobs=n_jobs,
+        threads=1 if threads is None else threads,
+        progress=progress,
+        desc="deep models",
+        mp_context=mp_context,
+    )
+    fits: dict[str, list[_FoldFit]] = {name: [] for name in configs}
+    for (name, _, _), fit in zip(tasks, fitted, strict=True):
+        fits[name].append(fit)
     return {
         name: _assemble(
             fits[name],

@@ -108,6 +108,9 @@ def _batches(
     order ``SubsetRandomSampler`` + ``BatchSampler`` would give, without a DataLoader's
     per-batch Python lists and collation. The index tensor lives on ``data``'s device.
     """
+    # The DataLoader this replaces drew one number from the global torch generator per
+    # epoch; drawing it too keeps dropout masks, hence results, identical to before.
+    torch.empty((), dtype=torch.int64).random_()
     if len(data) == 0 or len(idx) == 0:
         return
     device = next(iter(data.values())).device

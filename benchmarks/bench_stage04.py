@@ -1,0 +1,272 @@
+"""Stage 04 (model training) wall time: serial vs parallel, on stage-03 outputs or a simulation.
+
+Measures, in one process and with load averages printed around each step (the 2-core
+machines are shared, so repeat and compare ratios, not seconds):
+
+* ``epoch`` — seconds per epoch of one fold's training of the default deep model;
+* ``gbdt`` — cross-fitted LightGBM (reference, 2 threads);
+* ``tuning`` — :func:`helpers.models.tuning.tune_deep` with ``n_jobs=1`` vs ``n_jobs``;
+* ``deep`` — the main deep model and its four ablations: one after another
+  (``crossfit_deep_many(n_jobs=1)``, the old notebook) vs in ``n_jobs`` worker
+  processes; the predictions are checked to be identical.
+
+Data: ``data/processed`` when stage 03 has run, else ``shopsim`` with ``--users`` users
+through the stage-01/03 feature builders (the text block from TF-IDF + SVD of the
+reviews instead of the language model, which would dominate the set-up time).
+
+    python benchmarks/bench_stage04.py [--users 4000] [--repeat 2] [--jobs 2]
+        [--max-epochs 12] [--trials 6] [--only epoch,gbdt,tuning,deep] [--synthetic]
+
+The ``epoch`` part uses only ``train_deep``, so it also runs against an older checkout
+(``PYTHONPATH=<old>/src python benchmarks/bench_stage04.py --only epoch``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from helpers.features.sequences import SequenceBatch, load_sequences
+from helpers.features.text import align_user_text_features
+
+ROOT = Path(__file__).resolve().parents[1]
+PROCESSED = ROOT / "data" / "processed"
+ABLATIONS = {
+    "no_text": {"use_text": False},
+    "no_browsing": {"use_browsing": False},
+    "mse": {"loss": "mse"},
+    "transformer": {"encoder": "transformer"},
+}
+
+
+@dataclass
+class Stage03:
+    batch: SequenceBatch
+    behaviour: pd.DataFrame
+    selected: list[str]
+    text: pd.DataFrame | None
+    sentiment: np.ndarray | None
+    customers: pd.DataFrame
+    folds: pd.Series
+    source: str
+
+
+def _real() -> Stage03:
+    customers = pd.read_parquet(PROCESSED / "customers.parquet")
+    behaviour = pd.read_parquet(PROCESSED / "behaviour_features.parquet")
+    text, sentiment = None, None
+    if (PROCESSED / "text_features.parquet").exists():
+        text = align_user_text_features(
+            pd.read_parquet(PROCESSED / "text_features.parquet"),
+            customers.index,
+            no_review_days=float(behaviour.attrs.get("history_days", 500.0)),
+        )
+        texts = pd.read_parquet(PROCESSED / "texts.parquet")
+        sentiment = texts["sentiment"].to_numpy() if len(texts) else None
+    return Stage03(
+        batch=load_sequences(PROCESSED / "sequences.npz"),
+        behaviour=behaviour,
+        selected=json.loads((PROCESSED / "selected_features.json").read_text()),
+        text=text,
+        sentiment=sentiment,
+        customers=customers,
+        folds=pd.read_parquet(PROCESSED / "folds.parquet")["fold"],
+        source="stage-03 outputs (data/processed)",
+    )
+
+
+def _simulated(n_users: int, seed: int = 42) -> Stage03:
+    from helpers.data.registry import load_dataset
+    from helpers.data.split import Split, make_targets
+    from helpers.features import behaviour as features
+    from helpers.features import sequences
+    from helpers.features import text as text_features
+    from helpers.models.crossfit import customer_folds
+
+    dates = {"start": "2023-01-01", "cutoff": "2024-06-30", "holdout_end": "2024-12-31"}
+    split = Split.from_dates(dates["cutoff"], dates["holdout_end"])
+    events = load_dataset("shopsim", seed=seed, n_users=n_users, **dates).events
+    customers = make_targets(events, split)
+    behaviour = features.behaviour_features(
+        events, as_of=split.calibration_end, customers=customers.index
+    )
+    texts = text_features.text_rows(split.calibration(events)).rename_axis("event_row")
+    texts = texts.reset_index()
+    embeddings, _ = text_features.tfidf_svd(texts["text"], 32, seed=seed)
+    sentiment = ((texts["rating"].to_numpy(dtype=float) - 3.0) / 2.0).astype(np.float32)
+    per_user = text_features.user_text_features(
+        texts, embeddings, sentiment, as_of=split.calibration_end, n_components=8, seed=seed
+    )
+    events["text_row"] = -1
+    events.loc[texts["event_row"].to_numpy(), "text_row"] = range(len(texts))
+    batch = sequences.build_sequences(
+        split.calibration(events),
+        as_of=split.calibration_end,
+        max_len=50,
+        customers=customers.index,
+        review_key="text_row",
+    )
+    folds = pd.Series(customer_folds(customers.index, 5, seed), index=customers.index)
+    return Stage03(
+        batch=batch,
+        behaviour=behaviour,
+        selected=list(behaviour.columns),
+        text=align_user_text_features(per_user, customers.index, no_review_days=500.0),
+        sentiment=sentiment,
+        customers=customers,
+        folds=folds,
+        source=f"shopsim, {n_users:,} users (TF-IDF text block)",
+    )
+
+
+def _load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _timed(label: str, fn, repeat: int) -> tuple[list[float], object]:
+    seconds, result = [], None
+    for i in range(repeat):
+        before = _load()
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+        print(f"  {label} run {i + 1}: {seconds[-1]:7.1f} s   ({before} -> {_load()[13:]})")
+    return seconds, result
+
+
+def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
+    from helpers.models.deep import DeepConfig, prepare_inputs, train_deep
+
+    config = DeepConfig(max_epochs=epochs, patience=epochs + 1)
+    inputs = prepare_inputs(
+        data.batch, data.behaviour[data.selected], data.text, data.sentiment, config.max_len
+    )
+    spend = data.customers["holdout_spend"].reindex(inputs.user_ids).to_numpy(dtype=float)
+    train = np.flatnonzero(data.folds.reindex(inputs.user_ids).to_numpy() != 0)
+    held = np.random.default_rng(0).random(train.size) < config.valid_share
+    per_epoch = []
+    for i in range(repeat):
+        before = _load()
+        trained = train_deep(
+            inputs, spend, (spend <= 0).astype(float), train[~held], train[held], config,
+            seed=0, progress=False,
+        )  # fmt: skip
+        steady = trained.curve["seconds"].to_numpy()[1:]  # epoch 0 pays lazy imports
+        per_epoch.append(float(np.median(steady)))
+        print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   ({before} -> {_load()[13:]})")
+    print(
+        f"epoch: {len(train[~held]):,} fit customers, median {np.median(per_epoch):.3f} s/epoch "
+        f"(best {min(per_epoch):.3f})"
+    )
+
+
+def bench_gbdt(data: Stage03, repeat: int) -> None:
+    from helpers.models.gbdt import crossfit_gbdt
+
+    features = data.behaviour[data.selected]
+    if data.text is not None:
+        features = features.join(data.text)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return crossfit_gbdt(
+                features, data.customers["holdout_spend"], seed=42, folds=data.folds.to_numpy()
+            )
+
+    seconds, _ = _timed("gbdt", run, repeat)
+    print(f"gbdt: median {np.median(seconds):.1f} s")
+
+
+def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat: int) -> None:
+    from helpers.models.deep import DeepConfig, prepare_inputs
+    from helpers.models.tuning import tune_deep
+
+    config = DeepConfig(max_epochs=max_epochs)
+    inputs = prepare_inputs(
+        data.batch, data.behaviour[data.selected], data.text, data.sentiment, config.max_len
+    )
+    spend = data.customers["holdout_spend"].reindex(inputs.user_ids).to_numpy(dtype=float)
+    train = np.flatnonzero(data.folds.reindex(inputs.user_ids).to_numpy() != 0)
+
+    def run(n_jobs: int):
+        return lambda: tune_deep(
+            inputs, spend, (spend <= 0).astype(float), train, config, seed=42,
+            n_trials=trials, n_jobs=n_jobs,
+        )  # fmt: skip
+
+    serial, a = _timed("tuning n_jobs=1", run(1), repeat)
+    parallel, b = _timed(f"tuning n_jobs={jobs}", run(jobs), repeat)
+    same = a.trials().equals(b.trials()) and a.best_params == b.best_params
+    print(
+        f"tuning ({trials} trials): serial {np.median(serial):.1f} s, parallel "
+        f"{np.median(parallel):.1f} s, parallel/serial = "
+        f"{np.median(parallel) / np.median(serial):.2f}; identical trials: {same}"
+    )
+
+
+def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
+    from helpers.models.deep import DeepConfig, crossfit_deep_many
+
+    base = DeepConfig(max_epochs=max_epochs)
+    configs = {"deep": base, **{f"deep_{k}": base.replace(**v) for k, v in ABLATIONS.items()}}
+
+    def run(n_jobs: int):
+        return lambda: crossfit_deep_many(
+            data.batch, data.behaviour[data.selected], data.text, data.customers, data.folds,
+            configs, seed=42, review_sentiment=data.sentiment, n_jobs=n_jobs, threads=1,
+            progress=False,
+        )  # fmt: skip
+
+    serial, a = _timed("main + 4 ablations, n_jobs=1", run(1), repeat)
+    parallel, b = _timed(f"main + 4 ablations, n_jobs={jobs}", run(jobs), repeat)
+    same = all(np.array_equal(a[k].table, b[k].table, equal_nan=True) for k in configs)
+    per_model = {k: round(r.fit_seconds, 1) for k, r in a.items()}
+    print(f"deep: seconds per model (serial run): {per_model}")
+    print(
+        f"deep: serial {np.median(serial):.1f} s, parallel {np.median(parallel):.1f} s, "
+        f"parallel/serial = {np.median(parallel) / np.median(serial):.2f}; "
+        f"identical predictions: {same}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=4000, help="simulated users")
+    parser.add_argument("--synthetic", action="store_true", help="simulate even if stage 03 ran")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--max-epochs", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--only", default="epoch,gbdt,tuning,deep")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    torch.set_num_threads(1)  # as notebook 04 (deep.torch_threads)
+    real = not args.synthetic and (PROCESSED / "sequences.npz").exists()
+    start = time.perf_counter()
+    data = _real() if real else _simulated(args.users)
+    print(
+        f"data: {data.source}; {len(data.customers):,} customers; set-up "
+        f"{time.perf_counter() - start:.1f} s; cores {os.cpu_count()}; {_load()}"
+    )
+    if "epoch" in parts:
+        bench_epoch(data, epochs=4, repeat=args.repeat)
+    if "gbdt" in parts:
+        bench_gbdt(data, args.repeat)
+    if "tuning" in parts:
+        bench_tuning(data, args.jobs, args.trials, args.max_epochs, args.repeat)
+    if "deep" in parts:
+        bench_deep(data, args.jobs, args.max_epochs, args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""End to end (slow tier): degenerate datasets either finish with clear notes or stop
+in stage 01 with a message naming what the data lacks and what to change.
+
+Each case is a small event file derived from :func:`e2e.shop_events`, run through the
+whole `dvc repro` from params alone. No traceback from library internals may reach the
+user: a stop must come from stage 01 with the project's own message.
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from e2e import dvc, scratch_study, shop_events, use_event_file
+
+pytestmark = pytest.mark.slow
+
+CUTOFF, HOLDOUT_END = "2024-02-29", "2024-06-30"
+
+
+def few_customers(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["user_id"].isin(frame["user_id"].unique()[:30])]
+
+
+def no_repeat_purchases(frame: pd.DataFrame) -> pd.DataFrame:
+    purchases = frame[frame["event_type"] == "purchase"]
+    first = purchases.sort_values("ts").drop_duplicates("user_id")
+    return pd.concat([frame[frame["event_type"] != "purchase"], first])
+
+
+def one_category(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(category="everything")
+
+
+def purchases_only(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["event_type"] == "purchase"].drop(columns=["text", "rating"])
+
+
+def every_purchase_on_one_day(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(ts="2024-01-15 12:00:00")
+
+
+def no_holdout_purchase(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[pd.to_datetime(frame["ts"]) <= pd.Timestamp(CUTOFF)]
+
+
+COMPLETES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+    "30_customers": few_customers,
+    "no_repeat_purchases": no_repeat_purchases,
+    "one_category": one_category,
+    "purchases_only": purchases_only,
+}
+STOPS: dict[str, tuple[Callable, str | None, str | None, str]] = {
+    "every_purchase_on_one_day": (every_purchase_on_one_day, CUTOFF, HOLDOUT_END, "one day"),
+    "holdout_without_purchases": (no_holdout_purchase, CUTOFF, "2024-02-29", "holdout"),
+    "cutoff_before_first_event": (lambda f: f, "2022-06-30", "2022-12-31", "cutoff"),
+    "cutoff_after_last_event": (lambda f: f, "2025-01-31", "2025-06-30", "cutoff"),
+}
+
+
+def _study(tmp_path: Path, frame: pd.DataFrame, cutoff, holdout_end) -> Path:
+    path = tmp_path / "events.csv"
+    frame.to_csv(path, index=False)
+    return scratch_study(tmp_path, lambda p: use_event_file(p, path, cutoff, holdout_end))
+
+
+@pytest.mark.parametrize("case", sorted(COMPLETES))
+def test_degenerate_data_runs_to_the_leaderboard(case: str, tmp_path: Path):
+    frame = COMPLETES[case](shop_events(300, seed=7))
+    work = _study(tmp_path, frame, CUTOFF, HOLDOUT_END)
+    done = dvc(["repro"], work, check=False)
+    assert done.returncode == 0, (
+        f"{case}: dvc repro failed\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
+    quality = json.loads((work / "reports/metrics/data_quality.json").read_text())
+    assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
+    board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
+    assert {"zero", "gbdt"} <= set(board)
+    assert {"bgnbd", "pareto_nbd"} <= set(board), "BTYD appears, fitted or reported"
+
+
+@pytest.mark.parametrize("case", sorted(STOPS))
+def test_unusable_data_stops_in_stage_01_with_a_clear_message(case: str, tmp_path: Path):
+    change, cutoff, holdout_end, word = STOPS[case]
+    work = _study(tmp_path, change(shop_events(120, seed=7)), cutoff, holdout_end)
+    done = dvc(["repro"], work, check=False)
+    assert done.returncode != 0
+    assert "Running stage '02_text_features'" not in done.stdout, "it must stop in stage 01"
+    message = done.stderr
+    assert "stage failed: 01_prepare_data.ipynb" in message and "DataError" in message
+    assert word in message.split("DataError", 1)[1].lower()
