@@ -157,9 +157,15 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
     for i in range(repeat):
         before = _load()
         trained = train_deep(
-            inputs, spend, (spend <= 0).astype(float), train[~held], train[held], config,
-            seed=0, progress=False,
-        )  # fmt: skip
+            inputs,
+            spend,
+            (spend <= 0).astype(float),
+            train[~held],
+            train[held],
+            config,
+            seed=0,
+            progress=False,
+        )
         steady = trained.curve["seconds"].to_numpy()[1:]  # epoch 0 pays lazy imports
         per_epoch.append(float(np.median(steady)))
         print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   ({before} -> {_load()[13:]})")
@@ -200,9 +206,15 @@ def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat:
 
     def run(n_jobs: int):
         return lambda: tune_deep(
-            inputs, spend, (spend <= 0).astype(float), train, config, seed=42,
-            n_trials=trials, n_jobs=n_jobs,
-        )  # fmt: skip
+            inputs,
+            spend,
+            (spend <= 0).astype(float),
+            train,
+            config,
+            seed=42,
+            n_trials=trials,
+            n_jobs=n_jobs,
+        )
 
     serial, a = _timed("tuning n_jobs=1", run(1), repeat)
     parallel, b = _timed(f"tuning n_jobs={jobs}", run(jobs), repeat)
@@ -222,10 +234,18 @@ def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
 
     def run(n_jobs: int):
         return lambda: crossfit_deep_many(
-            data.batch, data.behaviour[data.selected], data.text, data.customers, data.folds,
-            configs, seed=42, review_sentiment=data.sentiment, n_jobs=n_jobs, threads=1,
+            data.batch,
+            data.behaviour[data.selected],
+            data.text,
+            data.customers,
+            data.folds,
+            configs,
+            seed=42,
+            review_sentiment=data.sentiment,
+            n_jobs=n_jobs,
+            threads=1,
             progress=False,
-        )  # fmt: skip
+        )
 
     serial, a = _timed("main + 4 ablations, n_jobs=1", run(1), repeat)
     parallel, b = _timed(f"main + 4 ablations, n_jobs={jobs}", run(jobs), repeat)

@@ -294,3 +294,267 @@ def test_cdnow_tracking_curve(cdnow):
     assert curve["actual"].iloc[38] == 24337
     assert curve["actual"].iloc[-1] - curve["actual"].iloc[38] == 19684
     assert curve["predicted"].iloc[38] == pytest.approx(24337, rel=0.02)  # fits calibration
+
+
+# --------------------------------------------------------------------------- no-dropout boundary
+
+NBD_TRUTH = {"r": 0.8, "alpha": 6.0}  # purchase rates ~ Gamma(0.8, rate 6 per week)
+
+
+def _nbd_summary(n: int, seed: int, cohorts: bool = True) -> pd.DataFrame:
+    """Customers of an NBD world (no dropout): x ~ Poisson(lambda T), lambda ~ Gamma(r, alpha).
+
+    Ages T (weeks) come from four quarterly cohorts (or 1..52 weeks); the last purchase
+    time, the maximum of x uniforms on (0, T), is rounded up to whole weeks; repeat
+    customers' mean spend is Gamma(5, scale 8).
+    """
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(NBD_TRUTH["r"], 1.0 / NBD_TRUTH["alpha"], n)
+    age = (rng.choice([13, 26, 39, 52], n) if cohorts else rng.integers(1, 53, n)).astype(float)
+    x = rng.poisson(lam * age)
+    t_x = np.where(x > 0, np.ceil(age * rng.random(n) ** (1.0 / np.maximum(x, 1))), 0.0)
+    m = np.where(x > 0, rng.gamma(5.0, 8.0, n), 0.0)
+    return pd.DataFrame(
+        {
+            "frequency_cal": x.astype(float),
+            "recency_cal": t_x,
+            "T_cal": age,
+            "monetary_value_cal": m,
+        }
+    )
+
+
+def _nbd_events(n: int, seed: int) -> pd.DataFrame:
+    """Purchase events of an NBD world: first purchases over 2020-H1, none ever drops out."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(NBD_TRUTH["r"], 1.0 / NBD_TRUTH["alpha"], n) / 7.0  # per day
+    first = rng.integers(0, 183, n)
+    end = 365 + 181  # 2021-06-30
+    rows = []
+    for i in range(n):
+        k = rng.poisson(lam[i] * (end - first[i]))
+        for day in np.concatenate([[first[i]], np.sort(rng.uniform(first[i], end, k))]):
+            rows.append((f"c{i:04d}", float(day), float(rng.gamma(4.0, 10.0))))
+    frame = pd.DataFrame(rows, columns=["user_id", "day", "amount"])
+    start = pd.Timestamp("2020-01-01", tz="UTC")
+    frame["ts"] = start + pd.to_timedelta(frame.pop("day"), unit="D")
+    frame["event_type"] = "purchase"
+    return frame
+
+
+def test_nbd_likelihood_is_the_bgnbd_likelihood_at_a_zero():
+    summary = _nbd_summary(500, seed=0)
+    patterns = btyd._compress(
+        *(summary[c].to_numpy() for c in ("frequency_cal", "recency_cal", "T_cal"))
+    )
+    params = {"r": 0.7, "alpha": 5.0}
+    mine = btyd._nbd_log_likelihood(params, patterns)
+    x, t_x, age, w = (patterns[c].to_numpy(float) for c in ("x", "t_x", "T", "size"))
+    log_theta = np.log([0.7, 5.0, 1e-12, 1.0])
+    theirs = -lifetimes.BetaGeoFitter._negative_log_likelihood(
+        log_theta, x.astype(int), t_x, age, w, 0.0
+    ) * w.sum()  # fmt: skip
+    assert mine == pytest.approx(theirs, rel=1e-9)
+
+
+def test_fit_nbd_recovers_parameters_and_predicts_in_closed_form():
+    summary = _nbd_summary(20000, seed=1, cohorts=False)
+    fit = btyd.fit_nbd(summary)
+    assert fit.name == "nbd" and isinstance(fit.model, btyd.NBDModel)
+    assert fit.params["r"] == pytest.approx(NBD_TRUTH["r"], rel=0.05)
+    assert fit.params["alpha"] == pytest.approx(NBD_TRUTH["alpha"], rel=0.06)
+    r, alpha = fit.params["r"], fit.params["alpha"]
+    model = fit.model
+    x, t_x, age = np.array([0.0, 3.0]), np.array([0.0, 10.0]), np.array([20.0, 30.0])
+    np.testing.assert_allclose(
+        model.conditional_expected_number_of_purchases_up_to_time(13.0, x, t_x, age),
+        (r + x) / (alpha + age) * 13.0,
+    )
+    np.testing.assert_array_equal(model.conditional_probability_alive(x, t_x, age), [1.0, 1.0])
+    np.testing.assert_allclose(
+        model.conditional_probability_of_n_purchases_up_to_time(0, 13.0, x, t_x, age),
+        ((alpha + age) / (alpha + age + 13.0)) ** (r + x),
+    )
+    pmf = [model.probability_of_n_purchases_up_to_time(13.0, n) for n in range(400)]
+    assert sum(pmf) == pytest.approx(1.0, abs=1e-9)
+    assert np.dot(np.arange(400), pmf) == pytest.approx(
+        model.expected_number_of_purchases_up_to_time(13.0)
+    )
+    with pytest.raises(btyd.BTYDFitError, match="nobody made a repeat purchase"):
+        btyd.fit_nbd(summary.assign(frequency_cal=0.0, recency_cal=0.0))
+
+
+@pytest.mark.parametrize(
+    ("fitter", "edge", "label"),
+    [(btyd.fit_bgnbd, "a → 0", "BG/NBD"), (btyd.fit_pareto_nbd, "s → 0", "Pareto/NBD")],
+)
+def test_no_dropout_data_reduce_to_the_nbd(fitter, edge, label):
+    summary = _nbd_summary(2000, seed=4)
+    with pytest.warns(btyd.BTYDBoundaryWarning, match=f"{edge}: almost nobody drops out"):
+        fit = fitter(summary)
+    assert fit.name == fitter.__name__.removeprefix("fit_")  # the leaderboard row keeps its name
+    assert fit.reduced_to == "nbd" and isinstance(fit.model, btyd.NBDModel)
+    assert fit.note.startswith(
+        f"{edge}: almost nobody drops out within the window; {label} reduces to the NBD"
+    )
+    assert set(fit.params) == {"r", "alpha"}
+    assert fit.params["r"] == pytest.approx(NBD_TRUTH["r"], rel=0.15)
+    assert fit.params["alpha"] == pytest.approx(NBD_TRUTH["alpha"], rel=0.15)
+    reference = btyd.fit_nbd(summary)  # the same MLE as fitting the NBD directly
+    for name in ("r", "alpha"):
+        assert fit.params[name] == pytest.approx(reference.params[name], rel=1e-6)
+    assert fit.notes["boundary_lr"] < btyd.BOUNDARY_MAX_LR
+    assert fit.notes["boundary_share_gone_at_cutoff"] < 1e-4
+    first, last = fit.attempts[0], fit.attempts[-1]
+    assert not first["ok"] and first["penalizer"] == 0.0  # lifetimes' own fit failed
+    assert last["ok"] and last["model"] == "nbd" and len(fit.attempts) == 2  # no penalizer tried
+
+    pred = btyd.predict_btyd(summary.assign(duration_holdout=26.0), fit.name, fit=fit)
+    assert np.isfinite(pred.to_numpy()).all()
+    assert (pred["p_alive"] == 1.0).all()
+    x, age = summary["frequency_cal"], summary["T_cal"]
+    r, alpha = fit.params["r"], fit.params["alpha"]
+    np.testing.assert_allclose(pred["expected_purchases"], (r + x) / (alpha + age) * 26.0)
+    np.testing.assert_allclose(pred["p_zero"], ((alpha + age) / (alpha + age + 26.0)) ** (r + x))
+    assert pred.attrs["btyd"]["reduced_to"] == "nbd"
+    assert pred.attrs["btyd"]["transactions"]["note"] == fit.note
+
+
+def test_reduced_nbd_predicts_the_holdout_and_tracks():
+    events = _nbd_events(800, seed=0)
+    summary = btyd.btyd_summary(events, "2020-12-31", "2021-06-30")
+    with pytest.warns(btyd.BTYDBoundaryWarning):
+        fit = btyd.fit_bgnbd(summary)
+    assert fit.reduced_to == "nbd"
+    pred = btyd.predict_btyd(summary, "bgnbd", fit=fit)
+    # the NBD is the true model here: holdout purchases and spend within 5 %
+    ratio = pred["expected_purchases"].sum() / summary["frequency_holdout"].sum()
+    assert ratio == pytest.approx(1.0, abs=0.05)
+    assert pred["expected_spend"].sum() / summary["spend_holdout"].sum() == pytest.approx(
+        1.0, abs=0.05
+    )
+    report = M.regression_report(summary["spend_holdout"], pred["expected_spend"], pred["p_zero"])
+    assert report["gini"] > 0.3 and report["roc_auc"] > 0.7
+    curve = btyd.tracking_curve(events, "2020-12-31", "2021-06-30", fit)
+    assert len(curve) == 78 and curve["holdout"].sum() == 26
+    assert curve["predicted"].is_monotonic_increasing
+    assert curve["predicted"].iloc[-1] == pytest.approx(curve["actual"].iloc[-1], rel=0.05)
+
+
+def test_near_boundary_fit_is_kept_with_a_warning():
+    # lifetimes converges just inside PARAM_RANGE (a ~ 6e-6): kept as fitted, flagged
+    summary = _nbd_summary(1500, seed=1)
+    with pytest.warns(btyd.BTYDBoundaryWarning, match="kept as fitted"):
+        fit = btyd.fit_bgnbd(summary)
+    assert fit.reduced_to is None and set(fit.params) == {"r", "alpha", "a", "b"}
+    assert fit.params["a"] < 1e-3 and fit.notes["share_gone_at_cutoff"] < 1e-6
+    assert "a → 0" in fit.note and "practically the NBD" in fit.note
+    pred = btyd.predict_btyd(summary.assign(duration_holdout=26.0), "bgnbd", fit=fit)
+    nbd = btyd.predict_btyd(summary.assign(duration_holdout=26.0), "nbd", fit=btyd.fit_nbd(summary))
+    assert np.isfinite(pred.to_numpy()).all()
+    np.testing.assert_allclose(pred["expected_purchases"], nbd["expected_purchases"], rtol=0.01)
+
+
+def test_ordinary_fits_carry_no_boundary_note():
+    summary = lifetimes_datasets.load_cdnow_summary(index_col=[0])
+    for fit in (btyd.fit_bgnbd(summary), btyd.fit_pareto_nbd(summary)):
+        assert fit.reduced_to is None and fit.note == ""
+        assert 0.2 < fit.notes["share_gone_at_cutoff"] < 0.6  # CDNOW customers do leave
+
+
+def test_boundary_check_refuses_data_with_dropout():
+    # on CDNOW the dropout process is real: the NBD is rejected by the likelihood ratio
+    summary = lifetimes_datasets.load_cdnow_summary(index_col=[0])
+    x, t_x, age = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    check = btyd._boundary_check("bgnbd", btyd._compress(x, t_x, age), len(x))
+    reduced, why = check([])
+    assert reduced is None
+    assert why.startswith("not a no-dropout boundary: BG/NBD fits better than the NBD")
+    lr = float(why.split("statistic ")[1].split(" >")[0])
+    assert lr > 100
+
+
+def test_error_advice_depends_on_what_was_tried():
+    no_repeat = pd.DataFrame(
+        {"frequency_cal": 0, "recency_cal": 0.0, "T_cal": np.linspace(5, 40, 50)}
+    )
+    with pytest.raises(btyd.BTYDFitError) as info:
+        btyd.fit_bgnbd(no_repeat)
+    message = str(info.value)
+    assert "pass a larger penalizer" not in message
+    assert "larger penalizers (up to 0.1) did not help" in message
+    assert (
+        "Reduction to the NBD was checked: the NBD could not be fitted either "
+        "(nobody made a repeat purchase)." in message
+    )
+    assert info.value.model == "bgnbd" and len(info.value.attempts) == 4
+    assert info.value.reason.endswith(
+        "the NBD could not be fitted either (nobody made a repeat purchase)"
+    )
+    with pytest.raises(btyd.BTYDFitError, match="pass a larger penalizer or more retry_penalizers"):
+        btyd.fit_bgnbd(no_repeat, retry_penalizers=())
+
+
+def test_identical_histories_still_fall_back_to_a_penalizer():
+    # no heterogeneity: the NBD is degenerate too (r -> inf), so the penalizer fallback runs
+    same = pd.DataFrame({"frequency_cal": [3] * 50, "recency_cal": 10.0, "T_cal": 20.0})
+    with pytest.warns(btyd.BTYDFitWarning, match="penalizer_coef=0 failed"):
+        fit = btyd.fit_bgnbd(same)
+    assert fit.reduced_to is None and fit.penalizer == 0.001
+    assert fit.notes["boundary_check"].startswith("the NBD could not be fitted either")
+
+
+# --------------------------------------------------------------------------- spend fallback
+
+
+def test_spend_falls_back_to_the_calibration_mean_when_gamma_gamma_cannot_be_fitted():
+    summary = btyd.btyd_summary(_tiny_events(), "2020-01-15", "2020-01-29")
+    # one repeat customer only; calibration purchase days: u1 15, 20, 30; u2 50; u5 8
+    assert summary.attrs["mean_spend_per_purchase_day_cal"] == pytest.approx(123 / 5)
+    with pytest.raises(btyd.BTYDFitError, match="at least 2 repeat customers"):
+        btyd.fit_gamma_gamma(summary)
+    with pytest.warns(btyd.BTYDFitWarning, match="Gamma-Gamma not fitted"):
+        spend = btyd.fit_spend_model(summary)
+    assert spend.name == "gamma_gamma" and spend.reduced_to == "mean_spend"
+    assert spend.params == {"mean_spend": pytest.approx(24.6)}
+    assert spend.note == (
+        "Gamma-Gamma not fitted (needs at least 2 repeat customers with positive spend, "
+        "got 1); every customer's expected spend per purchase is the calibration mean spend "
+        "per purchase day, 24.60."
+    )
+    nbd = btyd.BTYDFit.from_dict({"name": "nbd", "params": {"r": 1.0, "alpha": 2.0}})
+    with pytest.warns(btyd.BTYDFitWarning, match="Gamma-Gamma not fitted"):
+        pred = btyd.predict_btyd(summary, "nbd", fit=nbd)  # no gg_fit: the fallback is used
+    assert (pred["expected_spend_per_purchase"] == pytest.approx(24.6)).all()
+    assert pred.attrs["btyd"]["gamma_gamma"]["reduced_to"] == "mean_spend"
+    np.testing.assert_allclose(pred["expected_spend"], pred["expected_purchases"] * 24.6)
+
+    bare = summary.copy()
+    bare.attrs = {}
+    with pytest.warns(btyd.BTYDFitWarning):
+        assert btyd.fit_spend_model(bare).params["mean_spend"] == pytest.approx(25.0)  # u1 repeats
+    with pytest.raises(btyd.BTYDFitError, match="no spend per purchase to fall back on"):
+        btyd.fit_spend_model(bare.assign(frequency_cal=0.0))
+
+
+# --------------------------------------------------------------------------- to_dict / from_dict
+
+
+def test_fits_round_trip_through_json():
+    import json
+
+    summary = lifetimes_datasets.load_cdnow_summary_data_with_monetary_value()
+    summary = summary.assign(duration_holdout=39.0)
+    fits = {
+        "bgnbd": btyd.fit_bgnbd(summary),
+        "pareto_nbd": btyd.fit_pareto_nbd(summary),
+        "gamma_gamma": btyd.fit_gamma_gamma(summary),
+        "nbd": btyd.fit_nbd(summary),
+    }
+    stored = json.loads(json.dumps({k: f.to_dict() for k, f in fits.items()}, default=float))
+    back = {k: btyd.BTYDFit.from_dict(v) for k, v in stored.items()}
+    assert back["bgnbd"].params == fits["bgnbd"].params and back["nbd"].reduced_to is None
+    for model in ("bgnbd", "pareto_nbd", "nbd"):
+        expected = btyd.predict_btyd(summary, model, fit=fits[model], gg_fit=fits["gamma_gamma"])
+        again = btyd.predict_btyd(summary, model, fit=back[model], gg_fit=back["gamma_gamma"])
+        pd.testing.assert_frame_equal(expected, again, check_like=True)

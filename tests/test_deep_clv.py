@@ -1,4 +1,4 @@
-"""Deep CLV model: masks, overfitting, determinism, no-text path, checkpoints, SHAP, tuning."""
+"""Deep CLV model: masks, overfitting, determinism, parallel runs, checkpoints, SHAP, tuning."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import pytest
 import torch
 
 from helpers.features.sequences import SequenceBatch
+from helpers.models import tuning
 from helpers.models.deep import (
     DeepConfig,
     build_model,
     crossfit_deep,
+    crossfit_deep_many,
     explain_deep,
     load_checkpoint,
     predict_deep,
@@ -211,6 +213,59 @@ def test_crossfit_is_deterministic_on_cpu_and_complete():
     assert not np.array_equal(other.table.to_numpy(), a.to_numpy())
 
 
+def test_many_configs_in_parallel_equal_serial_runs(tmp_path):
+    """Main model + ablations in 2 worker processes: bit-identical to one-by-one runs."""
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    folds = pd.Series(np.arange(60) % 3, index=targets.index)
+    configs = {
+        "deep": SMALL,
+        "deep_transformer_mse": SMALL.replace(encoder="transformer", loss="mse"),
+        "deep_no_browsing": SMALL.replace(use_browsing=False, use_text=False),
+    }
+    many = crossfit_deep_many(
+        batch,
+        tabular,
+        text,
+        targets,
+        folds,
+        configs,
+        seed=3,
+        review_sentiment=sentiment,
+        checkpoint_dirs={"deep": tmp_path / "ckpt"},
+        n_jobs=2,
+        progress=False,
+    )
+    assert list(many) == list(configs)
+    for name, config in configs.items():
+        serial = crossfit_deep(
+            batch,
+            tabular,
+            text,
+            targets,
+            folds,
+            config,
+            seed=3,
+            review_sentiment=sentiment,
+            progress=False,
+        )
+        parallel = many[name]
+        np.testing.assert_array_equal(parallel.table.to_numpy(), serial.table.to_numpy())
+        assert parallel.table.index.equals(serial.table.index)
+        columns = ["fold", "epoch", "train_loss", "valid_loss"]
+        pd.testing.assert_frame_equal(parallel.curves[columns], serial.curves[columns])
+        assert parallel.best_epochs == serial.best_epochs and parallel.config == config
+    assert sorted(p.name for p in (tmp_path / "ckpt").glob("*.pt")) == [
+        "fold_0.pt",
+        "fold_1.pt",
+        "fold_2.pt",
+    ]
+    with pytest.raises(KeyError, match="unknown configurations"):
+        crossfit_deep_many(
+            batch, tabular, text, targets, folds, configs, seed=3, live_dirs={"typo": tmp_path}
+        )
+
+
 @pytest.mark.parametrize("text_kind", ["none", "empty"])
 def test_no_text_path(text_kind):
     batch = make_batch()
@@ -272,3 +327,47 @@ def test_tuning_searches_only_the_given_training_customers():
     assert len(result.trials()) == 3
     plot_optimization_history(result.study)
     plot_param_importance(result.study)
+
+
+def test_parallel_start_up_trials_give_the_serial_study(monkeypatch):
+    """n_jobs=2 trains the random start-up trials in workers; the study is unchanged."""
+    batch = make_batch()
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    spend = targets["holdout_spend"].to_numpy().copy()
+    spend[40:] = np.nan
+    space = {
+        "hidden_size": [4, 8],
+        "lr": {"low": 1e-3, "high": 3e-1, "log": True},
+        "dropout": {"low": 0.0, "high": 0.5},
+    }
+    calls = []
+    real_train = tuning.train_deep
+
+    def counting_train(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "train_deep", counting_train)  # this process only
+    studies = {
+        n_jobs: tune_deep(
+            inputs,
+            spend,
+            targets["holdout_zero"].to_numpy(float),
+            np.arange(40),
+            SMALL.replace(max_epochs=5, patience=5),
+            seed=0,
+            n_trials=6,
+            search_space=space,
+            n_jobs=n_jobs,
+        ).study
+        for n_jobs in (1, 2)
+    }
+    assert calls[:6] == [f"trial {i}" for i in range(6)]
+    assert calls[6:] == ["trial 4", "trial 5"], "start-up trials 0-3 ran in the workers"
+    serial, parallel = studies[1].trials, studies[2].trials
+    assert [t.state.name for t in serial] == [t.state.name for t in parallel]
+    assert "PRUNED" in [t.state.name for t in serial], "the replay must also prune"
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.params == b.params and a.value == b.value
+        assert a.intermediate_values == b.intermediate_values

@@ -3,8 +3,11 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from e2e import dvc, scratch_study
+
+from helpers.data.foreign_export import EVENTS_BLOCK, expected_report, write_foreign_export
 
 pytestmark = pytest.mark.slow
 
@@ -22,3 +25,35 @@ def test_cdnow_runs_to_the_leaderboard_on_the_real_file(tmp_path: Path):
     assert text["has_text"] is False  # CDNOW has no text: the text block is switched off
     board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
     assert "oracle" not in board and 0.6 < board["pareto_nbd"]["gini"] < 0.75
+
+
+def test_the_real_online_retail_file_runs_to_the_end_with_btyd_reported(tmp_path: Path):
+    def online_retail(params: dict) -> None:
+        params["base"]["dataset"] = "online_retail"  # the built-in UCI file, default split
+
+    work = scratch_study(tmp_path, online_retail)
+    dvc(["repro"], work)
+    quality = json.loads((work / "reports/metrics/data_quality.json").read_text())
+    assert quality["rows_in"] == 541_909 and quality["rows_kept"] == 391_150
+    assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
+    board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
+    assert {"bgnbd", "pareto_nbd", "gbdt", "deep"} <= set(board)
+
+
+def test_a_foreign_order_export_runs_from_params_alone(tmp_path: Path):
+    export = tmp_path / "orders.csv"
+    frame = write_foreign_export(export, np.random.default_rng(42), n_customers=600)
+    expected = expected_report(frame)
+
+    def foreign(params: dict) -> None:
+        params["base"]["dataset"] = "events"
+        params["datasets"]["events"] = {**EVENTS_BLOCK, "path": str(export)}
+
+    work = scratch_study(tmp_path, foreign)
+    dvc(["repro"], work)
+    quality = json.loads((work / "reports/metrics/data_quality.json").read_text())
+    assert quality["rows_in"] == len(frame) == expected["rows_in"]
+    assert quality["rows_kept"] == expected["rows_kept"]
+    assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
+    board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
+    assert {"bgnbd", "pareto_nbd", "gbdt", "deep", "zero"} <= set(board)

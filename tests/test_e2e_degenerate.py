@@ -52,7 +52,7 @@ COMPLETES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "purchases_only": purchases_only,
 }
 STOPS: dict[str, tuple[Callable, str | None, str | None, str]] = {
-    "every_purchase_on_one_day": (every_purchase_on_one_day, CUTOFF, HOLDOUT_END, "one day"),
+    "every_purchase_on_one_day": (every_purchase_on_one_day, CUTOFF, HOLDOUT_END, "distinct day"),
     "holdout_without_purchases": (no_holdout_purchase, CUTOFF, "2024-02-29", "holdout"),
     "cutoff_before_first_event": (lambda f: f, "2022-06-30", "2022-12-31", "cutoff"),
     "cutoff_after_last_event": (lambda f: f, "2025-01-31", "2025-06-30", "cutoff"),
@@ -87,6 +87,9 @@ def test_unusable_data_stops_in_stage_01_with_a_clear_message(case: str, tmp_pat
     done = dvc(["repro"], work, check=False)
     assert done.returncode != 0
     assert "Running stage '02_text_features'" not in done.stdout, "it must stop in stage 01"
-    message = done.stderr
-    assert "stage failed: 01_prepare_data.ipynb" in message and "DataError" in message
-    assert word in message.split("DataError", 1)[1].lower()
+    message = done.stdout + done.stderr
+    assert "stage failed: 01_prepare_data.ipynb" in message, message[-2000:]
+    assert "Traceback" not in message and "----> " not in message, "no traceback for bad data"
+    reason = message.split("stage failed: 01_prepare_data.ipynb", 1)[1]
+    assert "DataError" in reason or "SplitError" in reason
+    assert word in reason.lower()

@@ -41,6 +41,11 @@ EXECUTED_DIR = "executed"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
+#: Errors about the user's data or settings (not bugs): the stage prints their message
+#: (which names the file, column or parameter and the fix) without a traceback.
+DATA_ERRORS: tuple[str, ...] = ("DataError", "SplitError")
+
+
 class StageFailed(RuntimeError):
     """A notebook cell raised; the message holds the cell's traceback."""
 
@@ -234,12 +239,12 @@ def run_stage(
         error = exc
     out = render_html(executed, reports)
     if error is not None:
+        headline = f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}"
+        if error.ename in DATA_ERRORS:  # the data cannot be used: the message says why
+            raise StageFailed(f"{headline}\n(see {out})")
         trace = "\n".join(error.traceback) if error.traceback else str(error)
         trace = ANSI_ESCAPE.sub("", trace)
-        raise StageFailed(
-            f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}\n"
-            f"{trace}\n(see {out})"
-        )
+        raise StageFailed(f"{headline}\n{trace}\n(see {out})")
     return out
 
 
