@@ -129,7 +129,8 @@ def _simulated(n_users: int, seed: int = 42) -> Stage03:
 
 
 def _load() -> str:
-    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    """The 1-, 5- and 15-minute load averages (2 = both cores busy)."""
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def _timed(label: str, fn, repeat: int) -> tuple[list[float], object]:
@@ -139,7 +140,7 @@ def _timed(label: str, fn, repeat: int) -> tuple[list[float], object]:
         start = time.perf_counter()
         result = fn()
         seconds.append(time.perf_counter() - start)
-        print(f"  {label} run {i + 1}: {seconds[-1]:7.1f} s   ({before} -> {_load()[13:]})")
+        print(f"  {label} run {i + 1}: {seconds[-1]:7.1f} s   (load {before} -> {_load()})")
     return seconds, result
 
 
@@ -168,7 +169,7 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
         )
         steady = trained.curve["seconds"].to_numpy()[1:]  # epoch 0 pays lazy imports
         per_epoch.append(float(np.median(steady)))
-        print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   ({before} -> {_load()[13:]})")
+        print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   (load {before} -> {_load()})")
     print(
         f"epoch: {len(train[~held]):,} fit customers, median {np.median(per_epoch):.3f} s/epoch "
         f"(best {min(per_epoch):.3f})"
@@ -276,7 +277,7 @@ def main() -> None:
     data = _real() if real else _simulated(args.users)
     print(
         f"data: {data.source}; {len(data.customers):,} customers; set-up "
-        f"{time.perf_counter() - start:.1f} s; cores {os.cpu_count()}; {_load()}"
+        f"{time.perf_counter() - start:.1f} s; cores {os.cpu_count()}; load average {_load()}"
     )
     if "epoch" in parts:
         bench_epoch(data, epochs=4, repeat=args.repeat)

@@ -64,3 +64,25 @@ def test_calibration_holdout_by_frequency_pools_the_top():
 def test_metrics_json_replaces_nan():
     board = pd.DataFrame({"gini": [0.5], "roc_auc": [np.nan]}, index=["m"])
     assert evaluation.metrics_json(board, {"k": 1}) == {"m": {"gini": 0.5, "roc_auc": None}, "k": 1}
+
+
+def test_highlighted_models_are_the_top_the_best_btyd_and_the_oracle():
+    board = pd.DataFrame(
+        {"gini": [0.94, 0.89, 0.88, 0.87, 0.80, 0.83, 0.0]},
+        index=["oracle", "deep", "stack", "gbdt", "bgnbd", "pareto_nbd", "zero"],
+    )
+    assert evaluation.highlighted_models(board) == ["oracle", "deep", "stack", "gbdt", "pareto_nbd"]
+    assert evaluation.highlighted_models(board.drop(index="oracle"), top=1) == [
+        "deep",
+        "pareto_nbd",
+    ]
+
+
+def test_metrics_json_keeps_text_and_turns_nan_into_null():
+    board = pd.DataFrame(
+        {"gini": [0.5, float("nan")], "status": ["fitted", "not fitted"]}, index=["a", "b"]
+    )
+    assert evaluation.metrics_json(board) == {
+        "a": {"gini": 0.5, "status": "fitted"},
+        "b": {"gini": None, "status": "not fitted"},
+    }

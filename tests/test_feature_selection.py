@@ -80,3 +80,17 @@ def test_rejects_missing_or_negative_targets(data):
         select_features(x, -y, train, seed=0)
     with pytest.raises(ValueError, match="finite"):
         lasso_importance(x.assign(signal=np.nan), y, train, seed=0)
+
+
+def test_a_lasso_fit_is_reused_with_identical_results(data):
+    from helpers.features.selection import fit_lasso
+
+    x, y, train = data
+    fit = fit_lasso(x, y, train, seed=1, cv=5)
+    pd.testing.assert_frame_equal(
+        select_features(x, y, train, seed=1, top_k=2, lasso_fit=fit),
+        select_features(x, y, train, seed=1, top_k=2),
+    )
+    pd.testing.assert_frame_equal(
+        lasso_path_frame(x, y, train, seed=1, fit=fit), lasso_path_frame(x, y, train, seed=1)
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,7 @@ from helpers.marketing import (
     run_policy,
     simulate_no_action,
 )
-from helpers.marketing.simulator import MONTH_WEEKS
+from helpers.marketing.simulator import MONTH_WEEKS, choose_state_model
 
 PARETO = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}  # CDNOW-like, weeks
 BGNBD = {"r": 0.24, "alpha": 4.41, "a": 0.79, "b": 2.43}
@@ -171,3 +173,104 @@ def test_no_action_validation_shapes(world):
     tr, hist = out["tracking"], out["histogram"]
     assert len(tr) == 9 and tr["simulated"].is_monotonic_increasing
     assert abs(hist["simulated"].sum() - 1) < 1e-9 and hist["actual"].iloc[0] == 1.0
+
+
+# --------------------------------------------------------------------------- state-model choice
+
+NBD = {"r": 0.8, "alpha": 6.0}
+REDUCED_NOTE = (
+    "a → 0: almost nobody drops out within the window; BG/NBD reduces to the NBD "
+    "(gamma-Poisson purchases, no dropout)."
+)
+
+
+def _fits(**overrides) -> dict:
+    fits = {
+        "bgnbd": {"name": "bgnbd", "params": BGNBD, "reduced_to": None, "note": ""},
+        "pareto_nbd": {"name": "pareto_nbd", "params": PARETO, "reduced_to": None, "note": ""},
+        "gamma_gamma": {"name": "gamma_gamma", "params": GG, "reduced_to": None, "note": ""},
+    }
+    fits.update(overrides)
+    return {k: v for k, v in fits.items() if v is not None}
+
+
+def test_choose_state_model_prefers_pareto_then_bgnbd_then_the_nbd():
+    assert choose_state_model(_fits()) == (
+        "pareto_nbd",
+        "The simulator is built on Pareto/NBD (r=0.55, alpha=10.6, s=0.61, beta=11.7).",
+    )
+    assert choose_state_model(_fits(pareto_nbd=None)) == (
+        "bgnbd",
+        "The simulator is built on BG/NBD (r=0.24, alpha=4.41, a=0.79, b=2.43), "
+        "because Pareto/NBD was not fitted.",
+    )
+    reduced_pareto = {"name": "pareto_nbd", "params": NBD, "reduced_to": "nbd", "note": "s → 0"}
+    key, why = choose_state_model(_fits(pareto_nbd=reduced_pareto))
+    assert key == "bgnbd" and why.endswith("because Pareto/NBD reduced to the NBD.")
+    reduced_bg = {"name": "bgnbd", "params": NBD, "reduced_to": "nbd", "note": REDUCED_NOTE}
+    assert choose_state_model(_fits(pareto_nbd=None, bgnbd=reduced_bg)) == (
+        "bgnbd",
+        "The simulator is built on the NBD (r=0.8, alpha=6; no dropout: every customer stays "
+        f"active over the horizon), because BG/NBD reduced to the NBD and Pareto/NBD was not "
+        f"fitted: {REDUCED_NOTE}",
+    )
+    key, _ = choose_state_model(_fits(), prefer=("bgnbd", "pareto_nbd"))
+    assert key == "bgnbd"
+    with pytest.raises(ValueError, match="no fitted BTYD transaction model among"):
+        choose_state_model(_fits(pareto_nbd=None, bgnbd=None))
+
+
+def test_reduced_nbd_fit_drives_state_model_and_population():
+    from helpers.models import btyd
+
+    summ = _summary()
+    rng = np.random.default_rng(3)  # no-dropout customers: BG/NBD lands at a -> 0
+    lam = rng.gamma(NBD["r"], 1.0 / NBD["alpha"], 2000)
+    age = rng.choice([13, 26, 39, 52], 2000).astype(float)
+    x = rng.poisson(lam * age).astype(float)
+    t_x = np.where(x > 0, np.ceil(age * rng.random(2000) ** (1.0 / np.maximum(x, 1))), 0.0)
+    calib = pd.DataFrame({"frequency_cal": x, "recency_cal": t_x, "T_cal": age})
+    with pytest.warns(btyd.BTYDBoundaryWarning):
+        fit = btyd.fit_bgnbd(calib)
+    assert fit.reduced_to == "nbd"
+    fits = json.loads(
+        json.dumps({"bgnbd": fit.to_dict(), "gamma_gamma": {"name": "gamma_gamma", "params": GG}})
+    )
+    key, why = choose_state_model(fits)
+    assert key == "bgnbd" and why.startswith("The simulator is built on the NBD")
+
+    sm = BTYDStateModel.from_fit(fits[key], fits["gamma_gamma"])
+    assert sm.family == "nbd" and sm.population_family == "nbd"
+    x0, t0, a0 = (summ[c].to_numpy() for c in ("frequency_cal", "recency_cal", "T_cal"))
+    r, alpha = fit.params["r"], fit.params["alpha"]
+    np.testing.assert_array_equal(sm.p_alive(x0, t0, a0), 1.0)
+    np.testing.assert_allclose(
+        sm.expected_purchases(4.0, x0, t0, a0), (r + x0) / (alpha + a0) * 4.0
+    )
+
+    pop = population_from_btyd(summ, sm.population_family, sm.params, sm.gg_params, seed=1)
+    assert pop.family == "pareto" and pop.source == "nbd posterior draws (no dropout)"
+    assert pop.alive0.all() and (pop.dropout == 0).all() and (pop.lam > 0).all()
+    months = 6
+    out = simulate_no_action(pop, sm, months, range(10))
+    expected = sm.expected_purchases(months * MONTH_WEEKS, x0, t0, a0).sum()
+    assert out["tracking"]["simulated"].iloc[-1] == pytest.approx(expected, rel=0.05)
+
+    sim = MarketingSimulator(pop, TreatmentEffects.preset("mid"), MarketingConfig(), sm)
+    res = run_policy(
+        sim,
+        heuristic_policies(TreatmentEffects.preset("mid"), MarketingConfig(), 40.0)[
+            "one_step_uplift"
+        ],
+        0,
+    )
+    assert np.isfinite(res.rewards).all() and res.actions.any()
+
+
+def test_mean_spend_fallback_in_state_model_and_population():
+    summ = _summary(200)
+    sm = BTYDStateModel("pareto_nbd", PARETO, {"mean_spend": 33.0})
+    x = summ["frequency_cal"].to_numpy()
+    np.testing.assert_array_equal(sm.expected_spend_per_purchase(x, x * 2), 33.0)
+    pop = population_from_btyd(summ, "pareto_nbd", PARETO, {"mean_spend": 33.0}, seed=0)
+    assert (pop.mean_spend == 33.0).all() and pop.family == "pareto" and pop.spend_shape == 5.0

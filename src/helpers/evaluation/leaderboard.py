@@ -87,11 +87,32 @@ def gap_closed(
     return ((values - best) / gap).rename(f"{metric}_gap_closed")
 
 
+def highlighted_models(board: pd.DataFrame, metric: str = "gini", top: int = 3) -> list[str]:
+    """The few rows a chart should draw in colour: the ``top`` models by ``metric``, the
+    best BTYD model (the yardstick) and the oracle (the ceiling), best first."""
+    values = board[metric].dropna()
+    ascending = metric in LOWER_IS_BETTER
+    ranked = values.drop([m for m in ("oracle", "zero") if m in values.index])
+    ranked = ranked.sort_values(ascending=ascending)
+    chosen = list(ranked.index[:top])
+    btyd = ranked[[m for m in ranked.index if m in BTYD_MODELS]]
+    if len(btyd) and btyd.index[0] not in chosen:
+        chosen.append(btyd.index[0])
+    if "oracle" in values.index:
+        chosen.insert(0, "oracle")
+    return chosen
+
+
 def metrics_json(board: pd.DataFrame, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Nested ``{model: {metric: value}}`` for ``dvc metrics`` (NaN → None)."""
+    """Nested ``{model: {metric: value}}`` for ``dvc metrics`` (NaN → None, text kept)."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        return None if pd.isna(value) else round(float(value), 6)
+
     out: dict[str, Any] = {
-        model: {k: (None if pd.isna(v) else round(float(v), 6)) for k, v in row.items()}
-        for model, row in board.iterrows()
+        model: {k: plain(v) for k, v in row.items()} for model, row in board.iterrows()
     }
     if extra:
         out.update(extra)
@@ -136,16 +157,31 @@ def p_alive_matrix(model: Any, max_frequency: int, max_recency: int, age: float)
 
 
 def plot_gains(
-    predictions: pd.DataFrame, customers: pd.DataFrame, models: Sequence[str]
+    predictions: pd.DataFrame,
+    customers: pd.DataFrame,
+    models: Sequence[str],
+    highlight: Sequence[str] | None = None,
 ) -> plt.Figure:
-    """Cumulative share of holdout value vs share of customers, ranked by each model."""
+    """Cumulative share of holdout value vs share of customers, ranked by each model.
+
+    Models in ``highlight`` (default: all) are drawn in colour and named in the legend;
+    the others as thin grey lines, so a chart of many models still reads.
+    """
     joined = _joined(predictions, customers)
+    highlight = list(models) if highlight is None else [m for m in highlight if m in models]
     fig, ax = plt.subplots(figsize=(6.5, 5))
     perfect = None
-    for model in models:
+    others = [m for m in models if m not in highlight]
+    for i, model in enumerate([*others, *highlight]):
         group = joined[joined["model"] == model]
         curve = metrics.gains_curve(group["actual_spend"], group["predicted_spend"])
-        ax.plot(curve["share_customers"], curve["share_value"], label=model)
+        if model in highlight:
+            ax.plot(curve["share_customers"], curve["share_value"], label=model, lw=1.8)
+        else:
+            label = f"other models ({len(others)})" if i == 0 else None
+            ax.plot(
+                curve["share_customers"], curve["share_value"], color="0.75", lw=0.8, label=label
+            )
         perfect = curve
     if perfect is not None:
         ax.plot(perfect["share_customers"], perfect["share_value_perfect"], "k--", label="perfect")
@@ -174,7 +210,12 @@ def plot_decile_calibration(
         long = table.melt(id_vars="bin", value_vars=["mean_predicted", "mean_actual"])
         sns.barplot(long, x="bin", y="value", hue="variable", ax=ax)
         mape = metrics.decile_mape(group["actual_spend"], group["predicted_spend"])
-        ax.set(title=f"{model} (decile MAPE {mape:.2f})", xlabel="prediction decile", ylabel="")
+        ax.set_yscale("symlog", linthresh=1.0)  # the low deciles, where MAPE goes wrong
+        ax.set(
+            title=f"{model} (decile MAPE {mape:.2f})",
+            xlabel="prediction decile",
+            ylabel="mean holdout spend (symlog)",
+        )
         ax.legend(fontsize=7)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)

@@ -67,14 +67,21 @@ def _standardised(x: pd.DataFrame) -> np.ndarray:
     return (values - values.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
-def _lasso_fit(
+def fit_lasso(
     features: pd.DataFrame,
     target: pd.Series,
     train_index: pd.Index,
     seed: int,
     cv: int,
-    n_alphas: int,
+    n_alphas: int = 100,
 ) -> dict[str, Any]:
+    """Cross-validated LASSO path on the training rows (fit once, read many times).
+
+    Returns a dict with the ``columns``, the decreasing ``alphas``, the ``coefs``
+    (features x alphas, standardised scale), the CV error ``cv_mean``/``cv_se`` and the
+    positions ``best`` (lowest CV error) and ``one_se`` (one-standard-error rule), as read
+    by :func:`lasso_importance`, :func:`lasso_path_frame` and :func:`select_features`.
+    """
     x, y = _training_data(features, target, train_index)
     xs = _standardised(x)
     folds = KFold(n_splits=cv, shuffle=True, random_state=seed)
@@ -103,8 +110,9 @@ def lasso_path_frame(
     seed: int,
     cv: int = 5,
     n_alphas: int = 100,
+    fit: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The LASSO path as a tidy frame, for plotting.
+    """The LASSO path as a tidy frame, for plotting (``fit``: a :func:`fit_lasso` result).
 
     Returns
     -------
@@ -113,7 +121,7 @@ def lasso_path_frame(
         ``cv_mse, cv_mse_se`` of that alpha, and the flags ``alpha_min`` (lowest CV
         error) and ``alpha_1se`` (the one-standard-error choice).
     """
-    fit = _lasso_fit(features, target, train_index, seed, cv, n_alphas)
+    fit = fit or fit_lasso(features, target, train_index, seed, cv, n_alphas)
     alphas, cols = fit["alphas"], fit["columns"]
     n_a = len(alphas)
     return pd.DataFrame(
@@ -136,6 +144,7 @@ def lasso_importance(
     seed: int,
     cv: int = 5,
     n_alphas: int = 100,
+    fit: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Per-feature LASSO summary at the one-standard-error penalty (Tibshirani 1996).
 
@@ -158,7 +167,7 @@ def lasso_importance(
         never), ``entry_order`` (1 = first to enter), ``selected`` (coef != 0). ``attrs``:
         ``alpha`` (chosen), ``alpha_min``.
     """
-    fit = _lasso_fit(features, target, train_index, seed, cv, n_alphas)
+    fit = fit or fit_lasso(features, target, train_index, seed, cv, n_alphas)
     alphas, coefs = fit["alphas"], fit["coefs"]
     nonzero = coefs != 0
     entered = nonzero.any(axis=1)
@@ -219,12 +228,14 @@ def select_features(
     min_gain_share: float = 0.01,
     cv: int = 5,
     num_boost_round: int = 200,
+    lasso_fit: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Combine LASSO and LightGBM importance into a selected feature list.
 
     Rule: keep a feature when its LASSO coefficient at the one-standard-error penalty
     is non-zero, **or** its gain rank is at most ``top_k`` and its gain share at least
-    ``min_gain_share``. Both methods use ``train_index`` rows only.
+    ``min_gain_share``. Both methods use ``train_index`` rows only. Pass ``lasso_fit``
+    (from :func:`fit_lasso` on the same data) to reuse a LASSO path already computed.
 
     Returns
     -------
@@ -234,7 +245,7 @@ def select_features(
         (why it was kept or dropped); selected features first, then by gain rank.
         ``attrs``: the LASSO alphas and the rule's parameters.
     """
-    lasso = lasso_importance(features, target, train_index, seed, cv=cv)
+    lasso = lasso_importance(features, target, train_index, seed, cv=cv, fit=lasso_fit)
     gbdt = lgbm_importance(features, target, train_index, seed, num_boost_round)
     out = pd.DataFrame(
         {

@@ -750,7 +750,11 @@ def _btyd_objective(
 
 
 def _share_gone(name: str, params: dict[str, float], patterns: pd.DataFrame) -> float:
-    """Share of the customers the model puts gone at the cutoff: mean of ``1 - P(alive)``."""
+    """Share of the customers the model puts gone at the cutoff: mean of ``1 - P(alive)``.
+
+    Among the customers who could have dropped out: all for Pareto/NBD, the repeat
+    customers for BG/NBD (dropout follows a repeat purchase); NaN when there are none.
+    """
     if name == "bgnbd":
         model: Any = BetaGeoFitter()
         keys: tuple[str, ...] = ("r", "alpha", "a", "b")
@@ -758,6 +762,10 @@ def _share_gone(name: str, params: dict[str, float], patterns: pd.DataFrame) -> 
         model = ParetoNBDFitter()
         keys = ("r", "alpha", "s", "beta")
     model.params_ = pd.Series({k: params[k] for k in keys})
+    if name == "bgnbd":
+        patterns = patterns.loc[patterns["x"] > 0]
+    if patterns.empty:
+        return float("nan")
     x, t_x, age, w = (patterns[c].to_numpy(float) for c in ("x", "t_x", "T", "size"))
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -774,11 +782,18 @@ def _edge(name: str, params: dict[str, float]) -> str:
 
 def _boundary_note(name: str, best: dict[str, float], lr: float, gone: float) -> str:
     label = _LABELS[name]
+    who = "repeat customers" if name == "bgnbd" else "customers"
+    test = f"likelihood-ratio statistic vs the NBD {lr:.2f} ≤ {BOUNDARY_MAX_LR}"
+    if gone < NEAR_BOUNDARY_SHARE_GONE:
+        return (
+            f"{_edge(name, best)}: almost nobody drops out within the window; {label} reduces "
+            f"to the NBD (gamma-Poisson purchases, no dropout). The best {label} fit puts "
+            f"{gone:.2%} of the {who} gone at the cutoff; {test}."
+        )
     return (
-        f"{_edge(name, best)}: almost nobody drops out within the window; {label} reduces "
-        f"to the NBD (gamma-Poisson purchases, no dropout). The best {label} fit puts "
-        f"{gone:.2%} of the customers gone at the cutoff; likelihood-ratio statistic vs "
-        f"the NBD {lr:.2f} ≤ {BOUNDARY_MAX_LR}."
+        f"dropout is not supported by the data: the best {label} fit (it puts {gone:.2%} of "
+        f"the {who} gone at the cutoff) is no better than the NBD ({test}), so {label} "
+        f"reduces to the NBD (gamma-Poisson purchases, no dropout)."
     )
 
 
@@ -788,12 +803,13 @@ def _flag_near_boundary(fit: BTYDFit, patterns: pd.DataFrame) -> BTYDFit:
         return fit
     gone = _share_gone(fit.name, fit.params, patterns)
     fit.notes["share_gone_at_cutoff"] = gone
-    if gone < NEAR_BOUNDARY_SHARE_GONE:
+    if gone < NEAR_BOUNDARY_SHARE_GONE:  # False for NaN (nobody could have dropped out)
         dropout = ("a", "b") if fit.name == "bgnbd" else ("s", "beta")
         values = ", ".join(f"{k}={fit.params[k]:.3g}" for k in dropout)
         fit.note = (
             f"{_edge(fit.name, fit.params)} ({values}): almost nobody drops out within the "
-            f"window (the fit puts {gone:.2%} of the customers gone at the cutoff); "
+            f"window (the fit puts {gone:.2%} of the "
+            f"{'repeat customers' if fit.name == 'bgnbd' else 'customers'} gone at the cutoff); "
             f"{_LABELS[fit.name]} is kept as fitted but is practically the NBD here."
         )
         warnings.warn(f"{fit.name}: {fit.note}", BTYDBoundaryWarning, stacklevel=3)

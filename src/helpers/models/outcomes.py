@@ -230,7 +230,7 @@ class FitLog:
                 outcome.seconds += time.perf_counter() - t0
         for w in caught:
             if issubclass(w.category, BTYDFitWarning):
-                text = str(w.message)
+                text = str(w.message).removeprefix(f"{model}: ")
                 if text not in outcome.notes:
                     outcome.notes.append(text)
             else:
@@ -274,7 +274,8 @@ class FitLog:
             Index ``model``; the metric columns all NaN, then ``status`` (``"not
             fitted"``) and ``reason``. Append to the leaderboard with ``pd.concat``.
         """
-        metric_columns = [c for c in (columns or LEADERBOARD_COLUMNS) if c not in _TEXT_COLUMNS]
+        wanted = LEADERBOARD_COLUMNS if columns is None else list(columns)
+        metric_columns = [c for c in wanted if c not in _TEXT_COLUMNS]
         failed = [o for o in self.outcomes.values() if o.leaderboard and o.failure is not None]
         rows = pd.DataFrame(
             np.nan, index=pd.Index([o.model for o in failed], name="model"), columns=metric_columns
