@@ -281,7 +281,6 @@ def test_cdnow_benchmark(cdnow, model, expected):
     assert report["mae"] == pytest.approx(expected["mae"], abs=0.5)
     assert 0.74 < report["roc_auc"] < 0.78 and 0.15 < report["brier"] < 0.18
     assert 0.5 < report["top10_capture"] < 0.53
-    assert cdnow["seconds"] < 30
 
 
 def test_cdnow_tracking_curve(cdnow):

@@ -121,19 +121,36 @@ class Split:
         return events.loc[(ts >= self.calibration_end) & (ts < self.holdout_end)]
 
 
+def as_utc(stamp: str | pd.Timestamp) -> pd.Timestamp:
+    """A timestamp in UTC (a naive one is read as UTC)."""
+    stamp = pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def utc_days(ts: pd.Series) -> pd.Series:
+    """The UTC calendar day (midnight, tz-aware) of each timestamp (naive read as UTC)."""
+    ts = pd.to_datetime(ts)
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+    return ts.dt.floor("D")
+
+
 def _utc_day(day: str | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(day)
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = as_utc(day)
     if stamp != stamp.normalize():
         raise ValueError(f"expected a calendar day, got {day!r}")
     return stamp
 
 
-def purchase_days(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, UTC day) with a purchase: ``user_id, day, amount`` (day's total)."""
+def purchase_days(events: pd.DataFrame, sort: bool = False) -> pd.DataFrame:
+    """Purchase occasions: one row per (user, UTC day) with a purchase.
+
+    Several transactions of a customer on one day are one occasion (the study's
+    protocol, as in the BTYD literature); ``amount`` is the day's total. Columns
+    ``user_id, day, amount``; ``day`` is the UTC midnight (tz-aware).
+    """
     purchases = events.loc[events["event_type"] == "purchase", ["user_id", "ts", "amount"]]
-    days = purchases.assign(day=purchases["ts"].dt.floor("D"))
-    return days.groupby(["user_id", "day"], as_index=False, sort=False)["amount"].sum()
+    days = purchases.assign(day=utc_days(purchases["ts"]))
+    return days.groupby(["user_id", "day"], as_index=False, sort=sort)["amount"].sum()
 
 
 def make_targets(events: pd.DataFrame, split: Split) -> pd.DataFrame:

@@ -73,6 +73,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from helpers.data.schema import EVENT_TYPES
+from helpers.data.split import as_utc
 
 NS_PER_DAY: int = 86_400 * 10**9
 DEFAULT_WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
@@ -98,11 +99,6 @@ BROWSING_COLUMNS: tuple[str, ...] = (
     "cart_abandonment",
     "days_since_last_cart",
 )
-
-
-def _as_utc(stamp: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def timestamps_ns(ts: pd.Series) -> np.ndarray:
@@ -294,7 +290,7 @@ def behaviour_features(
         (counts ``int64``, the rest ``float64``; no missing values). ``attrs`` holds
         ``as_of`` and ``history_days``.
     """
-    as_of = _as_utc(as_of)
+    as_of = as_utc(as_of)
     as_of_ns = int(as_of.value)
     windows = tuple(int(w) for w in windows)
     if any(w <= 0 for w in windows) or len(set(windows)) != len(windows):

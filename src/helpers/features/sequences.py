@@ -36,9 +36,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from helpers.data.schema import EVENT_TYPES
+from helpers.data.split import as_utc
 from helpers.features.behaviour import (
     NS_PER_DAY,
-    _as_utc,
     encode_strings,
     event_type_codes,
     timestamps_ns,
@@ -156,7 +156,7 @@ def build_sequences(
     edges = np.asarray(amount_bins, dtype=float)
     if edges.ndim != 1 or np.any(np.diff(edges) <= 0):
         raise ValueError("amount_bins must be strictly increasing")
-    as_of = _as_utc(as_of)
+    as_of = as_utc(as_of)
     as_of_ns = int(as_of.value)
     customers = pd.Index(customers)
     if customers.has_duplicates:

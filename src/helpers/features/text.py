@@ -39,6 +39,8 @@ from sklearn.model_selection import GroupShuffleSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from helpers.data.split import as_utc
+
 #: Token pattern that keeps contractions ("wasn't", "didn't") as one token.
 TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
 #: Scalar columns of :func:`user_text_features` (after the embedding blocks).
@@ -401,11 +403,6 @@ def fit_text_pca(embeddings: np.ndarray, n_components: int, seed: int) -> PCA:
     return PCA(n_components=k, svd_solver="full", random_state=seed).fit(embeddings)
 
 
-def _as_utc(stamp: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def _empty_user_features(k: int) -> pd.DataFrame:
     cols = [f"txt_mean_{j}" for j in range(k)] + [f"txt_last_{j}" for j in range(k)]
     frame = pd.DataFrame({c: pd.Series([], dtype=float) for c in cols})
@@ -460,7 +457,7 @@ def user_text_features(
         ``review_count``, ``days_since_last_review`` (to ``as_of``), ``mean_rating``
         (NaN without ratings). Columns beyond the PCA's size are 0.
     """
-    as_of = _as_utc(as_of)
+    as_of = as_utc(as_of)
     n = len(reviews)
     embeddings = np.asarray(embeddings)
     sentiment = np.asarray(sentiment, dtype=float)

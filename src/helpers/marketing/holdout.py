@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.data.split import Split
+from helpers.data.split import Split, purchase_days
 from helpers.marketing.simulator import MONTH_WEEKS
 
 
@@ -25,9 +25,7 @@ def holdout_monthly_purchases(
     """
     months = holdout_months(split)
     purchases = split.holdout(events.loc[events["event_type"] == "purchase"])
-    purchases = purchases.loc[purchases["user_id"].isin(customers)]
-    days = purchases.assign(day=purchases["ts"].dt.floor("D"))[["user_id", "day"]]
-    days = days.drop_duplicates()
+    days = purchase_days(purchases.loc[purchases["user_id"].isin(customers)])
     offset = (days["day"] - split.calibration_end) / pd.Timedelta(days=1)
     month = np.floor(offset.to_numpy() / (MONTH_WEEKS * 7)).astype(int)
     return np.bincount(month[month < months], minlength=months).astype(float)

@@ -94,6 +94,8 @@ from lifetimes.utils import ConvergenceError, expected_cumulative_transactions
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
 
+from helpers.data.split import as_utc, purchase_days
+
 __all__ = [
     "BOUNDARY_MAX_LR",
     "DEFAULT_RETRY_PENALIZERS",
@@ -357,35 +359,28 @@ class MeanSpendModel:
 
 
 def _day(value: Any, name: str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    if stamp is pd.NaT:
+    """The UTC calendar day of ``value``, tz-naive (the BTYD summaries count in naive days)."""
+    if pd.isna(pd.Timestamp(value)):
         raise ValueError(f"{name} is not a date: {value!r}")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp.normalize()
+    return as_utc(value).tz_localize(None).normalize()
 
 
 def _purchase_days(events: pd.DataFrame) -> pd.DataFrame:
-    """Purchases merged per (user_id, UTC calendar day): columns user_id, day, amount."""
+    """Purchase occasions (:func:`helpers.data.split.purchase_days`), checked, tz-naive days."""
     missing = [c for c in ("user_id", "ts", "amount") if c not in events.columns]
     if missing:
         raise ValueError(f"events lack required column(s) {missing}")
-    purchases = events
-    if "event_type" in events.columns:
-        purchases = events.loc[events["event_type"] == "purchase"]
+    if "event_type" not in events.columns:
+        events = events.assign(event_type="purchase")
+    purchases = events.loc[events["event_type"] == "purchase"]
     if purchases.empty:
         raise ValueError("events hold no purchase")
-    ts = pd.to_datetime(purchases["ts"])
-    ts = ts.dt.tz_convert("UTC").dt.tz_localize(None) if ts.dt.tz is not None else ts
     amount = purchases["amount"].astype(float)
     if amount.isna().any() or (amount < 0).any():
         bad = purchases.loc[amount.isna() | (amount < 0)].iloc[0]
         raise ValueError(f"purchase amounts must be non-negative numbers; example row: {dict(bad)}")
-    frame = pd.DataFrame(
-        {"user_id": purchases["user_id"].astype(str).to_numpy(), "day": ts.dt.normalize()}
-    )
-    frame["amount"] = amount.to_numpy()
-    return frame.groupby(["user_id", "day"], as_index=False, sort=True)["amount"].sum()
+    days = purchase_days(purchases.assign(user_id=purchases["user_id"].astype(str)), sort=True)
+    return days.assign(day=days["day"].dt.tz_localize(None), amount=days["amount"].astype(float))
 
 
 def btyd_summary(
