@@ -56,6 +56,7 @@ from .simulator import (
     MarketingSimulator,
     Population,
     TreatmentEffects,
+    no_contact_scores,
 )
 
 __all__ = [
@@ -65,12 +66,6 @@ __all__ = [
     "train_dqn",
     "train_tabular",
 ]
-
-
-def _nothing(n: int) -> np.ndarray:
-    out = np.full((n, 4), -1.0)
-    out[:, 0] = 0.0
-    return out
 
 
 def _epsilon(episode: int, episodes: int, start: float, end: float, decay_share: float) -> float:
@@ -153,7 +148,7 @@ class TabularAgent:
         Unvisited contacts score -inf; an unvisited "none" scores 0.
         """
         if self.disabled:
-            return _nothing(len(obs))
+            return no_contact_scores(len(obs))
         s = self.discretizer.transform(obs)
         q = self.q[s].copy()
         se2 = self.var[s] / np.maximum(self.visits[s], 1.0)
@@ -342,7 +337,7 @@ class DQNAgent:
     def scores(self, obs: np.ndarray, t: int, sim: MarketingSimulator | None = None) -> np.ndarray:
         """Q(s, .) for every row of ``obs`` (contacts -1 when disabled)."""
         if self.disabled:
-            return _nothing(len(obs))
+            return no_contact_scores(len(obs))
         with torch.no_grad():
             x = torch.from_numpy(self.features(obs)).to(self.device)
             return self.net(x).cpu().numpy().astype(float) * self.reward_scale

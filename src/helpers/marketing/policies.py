@@ -17,7 +17,14 @@ from __future__ import annotations
 import numpy as np
 
 from .simulator import FEATURE_INDEX as FI
-from .simulator import RECENCY_CAP, MarketingConfig, MarketingSimulator, TreatmentEffects
+from .simulator import (
+    RECENCY_CAP,
+    MarketingConfig,
+    MarketingSimulator,
+    NobodyPolicy,
+    TreatmentEffects,
+    no_contact_scores,
+)
 
 __all__ = [
     "ChurnRiskPolicy",
@@ -41,18 +48,6 @@ def _contact_scores(n: int, action: int, priority: np.ndarray, eligible: np.ndar
     pr = pr - np.nanmin(pr) + 1.0 if pr.size else pr
     out[:, action] = np.where(eligible, pr, -1.0)
     return out
-
-
-class NobodyPolicy:
-    """Contact nobody (the reference of every incremental profit)."""
-
-    name = "nobody"
-
-    def scores(self, obs: np.ndarray, t: int, sim: MarketingSimulator) -> np.ndarray:
-        """Zero for "none", -1 for contacts."""
-        out = np.full((obs.shape[0], 4), -1.0)
-        out[:, 0] = 0.0
-        return out
 
 
 class EverybodyPolicy:
@@ -133,8 +128,7 @@ class RFMPolicy:
         f_s = np.select([f >= 5, f >= 2, f >= 1], [3, 2, 1], 0)
         m_s = (obs[:, FI["avg_spend"]] > self.spend_median).astype(int)
         prio = (r_s + f_s + m_s).astype(float) + 1.0
-        out = np.full((obs.shape[0], 4), -1.0)
-        out[:, 0] = 0.0
+        out = no_contact_scores(obs.shape[0])
         champ = (r_s >= 2) & (f_s >= 2)
         risk = (r_s == 1) & (f_s >= 1)
         lapsed = (r_s == 0) & (f_s >= 2)

@@ -84,6 +84,8 @@ from lifetimes import ParetoNBDFitter
 from scipy.special import gammaincinv, hyp2f1
 
 __all__ = [
+    "NobodyPolicy",
+    "no_contact_scores",
     "ACTIONS",
     "FEATURES",
     "MONTH_WEEKS",
@@ -918,13 +920,25 @@ def run_policy(
     )
 
 
-class _Nobody:
+def no_contact_scores(n: int) -> np.ndarray:
+    """Scores of "contact nobody": 0 for "none", -1 for every contact (never allocated).
+
+    The one definition of the reference policy's scores; every policy that falls back
+    to contacting nobody (a switched-off agent, the reference itself) returns these.
+    """
+    out = np.full((n, len(ACTIONS)), -1.0)
+    out[:, 0] = 0.0
+    return out
+
+
+class NobodyPolicy:
+    """Contact nobody (the reference of every incremental profit)."""
+
     name = "nobody"
 
     def scores(self, obs: np.ndarray, t: int, sim: MarketingSimulator) -> np.ndarray:
-        out = np.zeros((obs.shape[0], 4))
-        out[:, 1:] = -1.0
-        return out
+        """Zero for "none", -1 for contacts."""
+        return no_contact_scores(obs.shape[0])
 
 
 def simulate_no_action(
@@ -962,7 +976,7 @@ def simulate_no_action(
     sim = MarketingSimulator(population, TreatmentEffects.preset("none"), cfg, state_model)
     cum, hist = [], []
     for s in seeds:
-        res = run_policy(sim, _Nobody(), int(s), budget=None)
+        res = run_policy(sim, NobodyPolicy(), int(s), budget=None)
         cum.append(np.cumsum(res.purchases.sum(axis=0)))
         counts = np.minimum(res.purchases.sum(axis=1), max_count)
         hist.append(np.bincount(counts, minlength=max_count + 1) / len(counts))
