@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.claims import Claim, ClaimError, claim
+from helpers.claims import Claim, ClaimError, claim, say
 
 
 def test_claim_fills_the_sentence_when_it_holds():
@@ -27,3 +27,9 @@ def test_claim_accepts_numpy_booleans_and_rejects_arrays():
 def test_claim_rejects_a_template_with_a_missing_number():
     with pytest.raises(ValueError, match="needs field 'b'"):
         claim(True, "{a} and {b}", a=1)
+
+
+def test_say_fills_a_report_without_a_check():
+    assert say("{n:,} customers", n=18052) == "18,052 customers"
+    with pytest.raises(ValueError, match="needs field 'n'"):
+        say("{n} customers")

@@ -1,8 +1,9 @@
 """Claims in the narration that cannot go stale.
 
 A sentence of a notebook that states a result (a number, a comparison, a ranking) is
-written with :func:`claim`: the sentence is a template filled from the numbers it
-talks about, and the condition it asserts is checked first. When a re-run changes the
+written with :func:`claim` (or, when it only reports a figure, :func:`say`): the
+sentence is a template filled from the numbers it talks about, and the condition it
+asserts is checked first. When a re-run changes the
 numbers, the sentence changes with them; when the comparison no longer holds, the
 stage fails loudly with the sentence and the evidence, instead of printing a stale
 statement beside numbers that contradict it.
@@ -64,6 +65,18 @@ def claim(holds: Any, sentence: str, **evidence: Any) -> Claim:
         shown = ", ".join(f"{k}={_short(v)}" for k, v in evidence.items()) or "none given"
         raise ClaimError(f"the narration says {text!r}, but this no longer holds ({shown})")
     return Claim(text)
+
+
+def say(sentence: str, **numbers: Any) -> Claim:
+    """A sentence that only reports numbers, filled from them (nothing to check).
+
+    Use it where the narration states a figure without a comparison; a sentence that
+    compares or ranks is written with :func:`claim`, which checks it.
+    """
+    try:
+        return Claim(sentence.format(**numbers))
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"sentence template {sentence!r} needs field {exc}") from None
 
 
 def _truth(value: Any) -> bool:
