@@ -218,6 +218,8 @@ def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat:
         )
 
     serial, a = _timed("tuning n_jobs=1", run(1), repeat)
+    trials = [f"{t.state.name.lower()} {len(t.intermediate_values)}" for t in a.study.trials]
+    print("  trials (state, epochs):", ", ".join(trials))
     parallel, b = _timed(f"tuning n_jobs={jobs}", run(jobs), repeat)
     same = a.trials().equals(b.trials()) and a.best_params == b.best_params
     print(
@@ -249,10 +251,11 @@ def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
         )
 
     serial, a = _timed("main + 4 ablations, n_jobs=1", run(1), repeat)
+    per_model = {k: round(r.fit_seconds, 1) for k, r in a.items()}
+    print(f"  seconds per model (serial): {per_model}")
+    print(f"  epochs per model: { {k: len(r.curves) for k, r in a.items()} }")
     parallel, b = _timed(f"main + 4 ablations, n_jobs={jobs}", run(jobs), repeat)
     same = all(np.array_equal(a[k].table, b[k].table, equal_nan=True) for k in configs)
-    per_model = {k: round(r.fit_seconds, 1) for k, r in a.items()}
-    print(f"deep: seconds per model (serial run): {per_model}")
     print(
         f"deep: serial {np.median(serial):.1f} s, parallel {np.median(parallel):.1f} s, "
         f"parallel/serial = {np.median(parallel) / np.median(serial):.2f}; "

@@ -199,3 +199,20 @@ def test_note_and_json():
         "notes": [],
         "failure": None,
     }
+
+
+def test_a_model_depending_on_a_failed_one_is_recorded_as_not_fitted():
+    from helpers.models.outcomes import FitLog, InsufficientDataError
+
+    def too_small() -> None:
+        raise InsufficientDataError("too few customers (12) for 5 folds")
+
+    log = FitLog()
+    assert log.attempt("deep", too_small) is None
+    log.not_fitted_because("deep_mse", "deep")
+    rows = log.not_fitted_rows(["gini"])
+    assert list(rows.index) == ["deep", "deep_mse"]
+    assert rows.loc["deep_mse", "reason"].startswith("depends on deep, which was not fitted (")
+    assert log.attempt("gbdt", lambda: 1) == 1
+    with pytest.raises(ValueError, match="did not fail"):
+        log.not_fitted_because("x", "gbdt")

@@ -242,6 +242,21 @@ class FitLog:
             outcome.result = result
         return result
 
+    def not_fitted_because(self, model: str, other: str) -> None:
+        """Record ``model`` as not fitted because ``other`` (which it depends on) failed."""
+        failure = self.outcomes[other].failure
+        if failure is None:
+            raise ValueError(f"{other!r} did not fail")
+        self.outcomes[model] = FitOutcome(
+            model=model,
+            failure=NotFitted(
+                model=model,
+                reason=f"depends on {other}, which was not fitted ({failure.reason})",
+                tried="nothing (skipped)",
+                error=failure.error,
+            ),
+        )
+
     # ---------------------------------------------------------------- views
 
     @property

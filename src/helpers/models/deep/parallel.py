@@ -30,9 +30,11 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-#: Modules the forkserver imports once, so workers start without re-importing them.
-#: ``torch._dynamo`` is imported by the first ``torch.optim`` optimiser (~1 s otherwise).
+#: Modules the forkserver imports once, so workers start without re-importing them:
+#: ``__main__`` (a script's; Python's default), the model code, and ``torch._dynamo``,
+#: which the first ``torch.optim`` optimiser imports (~1 s otherwise).
 PRELOAD: tuple[str, ...] = (
+    "__main__",
     "helpers.models.deep.crossfit",
     "helpers.models.tuning",
     "torch._dynamo",
