@@ -72,7 +72,7 @@ def fit_lasso(
     target: pd.Series,
     train_index: pd.Index,
     seed: int,
-    cv: int,
+    cv: int = 5,
     n_alphas: int = 100,
 ) -> dict[str, Any]:
     """Cross-validated LASSO path on the training rows (fit once, read many times).

@@ -193,6 +193,7 @@ class FitLog:
         self,
         model: str,
         step: Callable[..., Any],
+        /,
         *args: Any,
         leaderboard: bool = True,
         **kwargs: Any,
