@@ -40,12 +40,7 @@ from helpers.features.text import align_user_text_features
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSED = ROOT / "data" / "processed"
-ABLATIONS = {
-    "no_text": {"use_text": False},
-    "no_browsing": {"use_browsing": False},
-    "mse": {"loss": "mse"},
-    "transformer": {"encoder": "transformer"},
-}
+ABLATIONS = ("no_text", "no_browsing", "mse", "transformer")  # params.yaml deep.ablations
 
 
 @dataclass
@@ -230,10 +225,9 @@ def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat:
 
 
 def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
-    from helpers.models.deep import DeepConfig, crossfit_deep_many
+    from helpers.models.deep import DeepConfig, ablation_configs, crossfit_deep_many
 
-    base = DeepConfig(max_epochs=max_epochs)
-    configs = {"deep": base, **{f"deep_{k}": base.replace(**v) for k, v in ABLATIONS.items()}}
+    configs = ablation_configs(DeepConfig(max_epochs=max_epochs), ABLATIONS)
 
     def run(n_jobs: int):
         return lambda: crossfit_deep_many(

@@ -308,3 +308,15 @@ def test_no_text_path(shop) -> None:
     assert empty.empty and empty.index.name == "user_id"
     assert list(empty.columns[:6]) == [f"txt_{b}_{j}" for b in ("mean", "last") for j in range(3)]
     assert list(empty.columns[6:]) == list(USER_SCALAR_COLUMNS)
+
+
+def test_tfidf_head_copes_with_a_tiny_vocabulary():
+    from helpers.features.text import fit_tfidf_sentiment_head
+
+    rng = np.random.default_rng(0)
+    good, bad = "great value fast delivery", "broke after a week"
+    ratings = rng.integers(1, 6, size=200)
+    texts = [good if r >= 4 else bad for r in ratings]
+    head = fit_tfidf_sentiment_head(texts, ratings, np.arange(200) % 40, seed=0, n_components=100)
+    scores = head.score([good, bad])
+    assert scores[0] > scores[1]

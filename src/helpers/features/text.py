@@ -269,7 +269,7 @@ def fit_tfidf_sentiment_head(
     def make() -> Pipeline:
         steps: list[tuple[str, Any]] = [("tfidf", _tfidf())]
         if n_components:
-            steps.append(("svd", TruncatedSVD(n_components, random_state=seed)))
+            steps.append(("svd", CappedSVD(n_components, random_state=seed)))
         head = _make_model(kind, c, alpha, sparse_input=not n_components, seed=seed)
         return Pipeline(steps + head.steps)
 
@@ -277,6 +277,18 @@ def fit_tfidf_sentiment_head(
 
 
 # ---- TF-IDF baseline and keywords -----------------------------------------------------
+
+
+class CappedSVD(TruncatedSVD):
+    """Truncated SVD that keeps at most (number of input columns − 1) components.
+
+    A shop whose texts use a small vocabulary (few distinct words) would otherwise stop
+    the stage: a TF-IDF matrix of 14 terms cannot give 100 components.
+    """
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        self.n_components = max(1, min(int(self.n_components), X.shape[1] - 1))
+        return super().fit_transform(X, y)
 
 
 def _tfidf(**kwargs: Any) -> TfidfVectorizer:

@@ -1,7 +1,7 @@
 """Deep CLV model: event-sequence encoder + tabular + text features, ZILN and churn heads.
 
 A package with one module per part: config, inputs, network, training, crossfit,
-parallel, checkpoints, explain. The public names are re-exported here.
+parallel, ablations, checkpoints, explain. The public names are re-exported here.
 
 Architecture (one :class:`DeepCLVModel`)
 ----------------------------------------
@@ -54,6 +54,7 @@ Lundberg & Lee (2017), A unified approach to interpreting model predictions (SHA
 
 from __future__ import annotations
 
+from helpers.models.deep.ablations import ABLATIONS, ablation_configs
 from helpers.models.deep.checkpoints import load_checkpoint, save_checkpoint
 from helpers.models.deep.config import (
     BROWSING_EVENT_IDS,
@@ -82,6 +83,7 @@ from helpers.models.deep.training import (
 )
 
 __all__ = [
+    "ABLATIONS",
     "BROWSING_EVENT_IDS",
     "CONTINUOUS_CHANNELS",
     "DeepCLVModel",
@@ -92,6 +94,7 @@ __all__ = [
     "ENCODERS",
     "LOSSES",
     "TrainedDeep",
+    "ablation_configs",
     "browsing_columns",
     "build_model",
     "crossfit_deep",
