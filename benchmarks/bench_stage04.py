@@ -128,18 +128,81 @@ def _load() -> str:
     return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _timed(label: str, fn, repeat: int) -> tuple[list[float], object]:
-    seconds, result = [], None
-    for i in range(repeat):
-        before = _load()
-        start = time.perf_counter()
-        result = fn()
-        seconds.append(time.perf_counter() - start)
-        print(f"  {label} run {i + 1}: {seconds[-1]:7.1f} s   (load {before} -> {_load()})")
+def _cpu_seconds() -> tuple[float, float] | None:
+    """(CPU seconds used by the whole machine, by this process and its descendants).
+
+    Linux only (``/proc``). Descendants: live children plus what they reaped, e.g. the
+    workers a multiprocessing forkserver started and waited for.
+    """
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        fields = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+        machine = (sum(map(int, fields)) - int(fields[3]) - int(fields[4])) / tick  # - idle, iowait
+        ours = sum(os.times()[:4])
+        children = set()
+        for task in Path("/proc/self/task").iterdir():
+            children.update((task / "children").read_text().split())
+        for pid in children:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ours += sum(int(v) for v in stat[11:15]) / tick  # utime stime cutime cstime
+        return machine, ours
+    except (OSError, ValueError):
+        return None
+
+
+def _run(label: str, fn) -> tuple[float, object]:
+    """Wall time of ``fn()``, printed with the CPU it and the rest of the machine used."""
+    before, cpu = _load(), _cpu_seconds()
+    start = time.perf_counter()
+    result = fn()
+    seconds = time.perf_counter() - start
+    note = f"load {before} -> {_load()}"
+    after = _cpu_seconds()
+    if cpu and after:
+        ours = (after[1] - cpu[1]) / seconds
+        others = max(0.0, (after[0] - cpu[0]) / seconds - ours)
+        note += f"; cores busy: this run {ours:.2f}, other processes {others:.2f}"
+    print(f"  {label}: {seconds:7.1f} s   ({note})", flush=True)
     return seconds, result
 
 
+def _compare(what: str, serial, parallel, jobs: int, repeat: int) -> tuple[object, object]:
+    """Serial and parallel runs, interleaved (drifting machine load hits both alike)."""
+    ratios, serial_s, parallel_s = [], [], []
+    a = b = None
+    for i in range(repeat):
+        t_serial, a = _run(f"{what} n_jobs=1, run {i + 1}", serial)
+        t_parallel, b = _run(f"{what} n_jobs={jobs}, run {i + 1}", parallel)
+        serial_s.append(t_serial)
+        parallel_s.append(t_parallel)
+        ratios.append(t_parallel / t_serial)
+    print(
+        f"{what}: serial median {np.median(serial_s):.1f} s, parallel median "
+        f"{np.median(parallel_s):.1f} s; parallel/serial per pair "
+        f"{', '.join(f'{r:.2f}' for r in ratios)} (median {np.median(ratios):.2f})"
+    )
+    return a, b
+
+
+def _dataloader_epoch(data: dict, idx: np.ndarray, batch_size: int, seed: int) -> int:
+    """Reference: one epoch of batches the way training drew them before (Dataset + DataLoader)."""
+    from torch.utils.data import BatchSampler, DataLoader, Dataset, SubsetRandomSampler
+
+    class Rows(Dataset):
+        def __len__(self) -> int:
+            return len(data["spend"])
+
+        def __getitem__(self, index: list[int]) -> dict:
+            rows = torch.as_tensor(index, dtype=torch.long)
+            return {k: v[rows] for k, v in data.items()}
+
+    sampler = SubsetRandomSampler(idx.tolist(), generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(Rows(), sampler=BatchSampler(sampler, batch_size, False), batch_size=None)
+    return sum(len(batch["spend"]) for batch in loader)
+
+
 def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
+    """Seconds per training epoch, and what batching costs of it (old DataLoader vs now)."""
     from helpers.models.deep import DeepConfig, prepare_inputs, train_deep
 
     config = DeepConfig(max_epochs=epochs, patience=epochs + 1)
@@ -149,6 +212,7 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
     spend = data.customers["holdout_spend"].reindex(inputs.user_ids).to_numpy(dtype=float)
     train = np.flatnonzero(data.folds.reindex(inputs.user_ids).to_numpy() != 0)
     held = np.random.default_rng(0).random(train.size) < config.valid_share
+    fit = train[~held]
     per_epoch = []
     for i in range(repeat):
         before = _load()
@@ -156,7 +220,7 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
             inputs,
             spend,
             (spend <= 0).astype(float),
-            train[~held],
+            fit,
             train[held],
             config,
             seed=0,
@@ -166,8 +230,27 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
         per_epoch.append(float(np.median(steady)))
         print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   (load {before} -> {_load()})")
     print(
-        f"epoch: {len(train[~held]):,} fit customers, median {np.median(per_epoch):.3f} s/epoch "
+        f"epoch: {len(fit):,} fit customers, median {np.median(per_epoch):.3f} s/epoch "
         f"(best {min(per_epoch):.3f})"
+    )
+    try:  # the batching alone, old way vs new way, interleaved (private helpers)
+        from helpers.models.deep.training import _batches, _tensors
+    except ImportError:  # an older checkout
+        return
+    tensors = _tensors(inputs, None, None, spend.astype(np.float32), (spend <= 0).astype("f4"))
+    old, new = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        _dataloader_epoch(tensors, fit, config.batch_size, seed=0)
+        old.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        generator = torch.Generator().manual_seed(0)
+        sum(len(b["spend"]) for b in _batches(tensors, fit, config.batch_size, generator))
+        new.append(time.perf_counter() - start)
+    print(
+        f"batching per epoch: DataLoader {np.median(old) * 1e3:.0f} ms, direct "
+        f"{np.median(new) * 1e3:.0f} ms ({np.median(old) / np.median(per_epoch):.1%} vs "
+        f"{np.median(new) / np.median(per_epoch):.1%} of an epoch)"
     )
 
 
@@ -185,7 +268,7 @@ def bench_gbdt(data: Stage03, repeat: int) -> None:
                 features, data.customers["holdout_spend"], seed=42, folds=data.folds.to_numpy()
             )
 
-    seconds, _ = _timed("gbdt", run, repeat)
+    seconds = [_run(f"gbdt run {i + 1}", run)[0] for i in range(repeat)]
     print(f"gbdt: median {np.median(seconds):.1f} s")
 
 
@@ -212,16 +295,10 @@ def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat:
             n_jobs=n_jobs,
         )
 
-    serial, a = _timed("tuning n_jobs=1", run(1), repeat)
-    trials = [f"{t.state.name.lower()} {len(t.intermediate_values)}" for t in a.study.trials]
-    print("  trials (state, epochs):", ", ".join(trials))
-    parallel, b = _timed(f"tuning n_jobs={jobs}", run(jobs), repeat)
+    a, b = _compare(f"tuning ({trials} trials)", run(1), run(jobs), jobs, repeat)
+    states = [f"{t.state.name.lower()} {len(t.intermediate_values)}" for t in a.study.trials]
     same = a.trials().equals(b.trials()) and a.best_params == b.best_params
-    print(
-        f"tuning ({trials} trials): serial {np.median(serial):.1f} s, parallel "
-        f"{np.median(parallel):.1f} s, parallel/serial = "
-        f"{np.median(parallel) / np.median(serial):.2f}; identical trials: {same}"
-    )
+    print(f"  trials (state, epochs): {', '.join(states)}; identical studies: {same}")
 
 
 def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
@@ -244,17 +321,10 @@ def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
             progress=False,
         )
 
-    serial, a = _timed("main + 4 ablations, n_jobs=1", run(1), repeat)
-    per_model = {k: round(r.fit_seconds, 1) for k, r in a.items()}
-    print(f"  seconds per model (serial): {per_model}")
-    print(f"  epochs per model: { {k: len(r.curves) for k, r in a.items()} }")
-    parallel, b = _timed(f"main + 4 ablations, n_jobs={jobs}", run(jobs), repeat)
+    a, b = _compare("main + 4 ablations", run(1), run(jobs), jobs, repeat)
     same = all(np.array_equal(a[k].table, b[k].table, equal_nan=True) for k in configs)
-    print(
-        f"deep: serial {np.median(serial):.1f} s, parallel {np.median(parallel):.1f} s, "
-        f"parallel/serial = {np.median(parallel) / np.median(serial):.2f}; "
-        f"identical predictions: {same}"
-    )
+    per_model = {k: f"{r.fit_seconds:.0f} s / {len(r.curves)} epochs" for k, r in a.items()}
+    print(f"  last serial run per model: {per_model}; identical predictions: {same}")
 
 
 def main() -> None:

@@ -94,3 +94,13 @@ def test_a_lasso_fit_is_reused_with_identical_results(data):
     pd.testing.assert_frame_equal(
         lasso_path_frame(x, y, train, seed=1, fit=fit), lasso_path_frame(x, y, train, seed=1)
     )
+
+
+def test_without_any_signal_every_feature_is_kept_with_the_reason(data):
+    x, _, train = data
+    flat = pd.Series(0.0, index=x.index)
+    sel = select_features(x, flat, train, seed=1, top_k=2)
+    assert sel["selected"].all()
+    assert set(sel["reason"]) == {
+        "kept: no feature carried signal on the selection label, so all are kept"
+    }

@@ -234,7 +234,9 @@ def select_features(
 
     Rule: keep a feature when its LASSO coefficient at the one-standard-error penalty
     is non-zero, **or** its gain rank is at most ``top_k`` and its gain share at least
-    ``min_gain_share``. Both methods use ``train_index`` rows only. Pass ``lasso_fit``
+    ``min_gain_share``. Both methods use ``train_index`` rows only. When the rule keeps
+    nothing (a label without signal, e.g. a shop where nobody repeats), every feature is
+    kept and the reason says so, so the models downstream still have inputs. Pass ``lasso_fit``
     (from :func:`fit_lasso` on the same data) to reuse a LASSO path already computed.
 
     Returns
@@ -271,6 +273,9 @@ def select_features(
         return f"dropped: zero LASSO coefficient; {gain_txt}"
 
     out["reason"] = [reason(row) for row in out.itertuples()]
+    if not out["selected"].any():  # no signal on the replayed label (e.g. nobody repeats)
+        out["selected"] = True
+        out["reason"] = "kept: no feature carried signal on the selection label, so all are kept"
     out = out.sort_values(["selected", "gain_rank"], ascending=[False, True], kind="stable")
     out.attrs = {
         "lasso_alpha": lasso.attrs["alpha"],
