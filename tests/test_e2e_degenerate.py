@@ -47,13 +47,13 @@ def no_holdout_purchase(frame: pd.DataFrame) -> pd.DataFrame:
 
 COMPLETES: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "30_customers": few_customers,
-    "no_repeat_purchases": no_repeat_purchases,
     "one_category": one_category,
     "purchases_only": purchases_only,
 }
 STOPS: dict[str, tuple[Callable, str | None, str | None, str]] = {
     "every_purchase_on_one_day": (every_purchase_on_one_day, CUTOFF, HOLDOUT_END, "distinct day"),
     "holdout_without_purchases": (no_holdout_purchase, CUTOFF, "2024-02-29", "holdout"),
+    "no_repeat_purchases": (no_repeat_purchases, CUTOFF, HOLDOUT_END, "buys again"),
     "cutoff_before_first_event": (lambda f: f, "2022-06-30", "2022-12-31", "cutoff"),
     "cutoff_after_last_event": (lambda f: f, "2025-01-31", "2025-06-30", "cutoff"),
 }

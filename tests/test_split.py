@@ -227,3 +227,16 @@ def test_choose_split_needs_a_calibration_purchase():
 def test_split_json_records_who_chose_it(tmp_path):
     Split.from_dates("2024-01-31", "2024-02-29").to_json(tmp_path / "s.json", "x", "data")
     assert json.loads((tmp_path / "s.json").read_text())["chosen_by"] == "data"
+
+
+def test_check_targets_stops_when_nobody_buys_again(tiny_log):
+    from helpers.data.split import SplitError, check_targets
+
+    split = Split.from_dates("2024-01-31", "2024-02-29")
+    customers = make_targets(tiny_log, split)
+    check_targets(customers, split, "events")  # customer a buys again on 2024-02-10
+    nobody = customers.assign(holdout_spend=0.0)
+    with pytest.raises(SplitError, match="none of the 2 customers .* buys again in the holdout"):
+        check_targets(nobody, split, "events")
+    with pytest.raises(SplitError, match="no customer: nobody buys on or before the cutoff"):
+        check_targets(customers.iloc[:0], split, "events")

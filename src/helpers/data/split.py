@@ -191,6 +191,31 @@ def make_targets(events: pd.DataFrame, split: Split) -> pd.DataFrame:
     return customers
 
 
+def check_targets(customers: pd.DataFrame, split: Split, dataset: str) -> None:
+    """Stop early when the holdout holds nothing to predict.
+
+    Raises
+    ------
+    SplitError
+        When there is no customer, or when none of the calibration customers buys in the
+        holdout (e.g. a shop where nobody ever comes back): every model would predict
+        zero and every ranking metric would be undefined.
+    """
+    if len(customers) == 0:
+        raise SplitError(
+            f"no customer: nobody buys on or before the cutoff {split.cutoff}. Set "
+            f"datasets.{dataset}.cutoff later, or to null to choose it from the data."
+        )
+    if not (customers["holdout_spend"] > 0).any():
+        raise SplitError(
+            f"none of the {len(customers):,} customers of the calibration period (to "
+            f"{split.cutoff}) buys again in the holdout (to {split.last_holdout_day}): there is "
+            "no customer value to predict. CLV needs repeat purchases after the cutoff; set "
+            f"datasets.{dataset}.cutoff earlier (or to null), or check that the file holds "
+            "returning customers under stable ids."
+        )
+
+
 def cohort_counts(events: pd.DataFrame, split: Split) -> dict[str, int]:
     """Account for every user: customers modelled vs excluded, by reason.
 
