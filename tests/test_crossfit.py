@@ -150,3 +150,11 @@ def test_gbdt_and_deep_model_train_and_stop_on_the_same_customers(monkeypatch):
         assert fit_d.isdisjoint(valid_d) and len(valid_d) > 0
         assert predicted[fold] == set(users[folds == fold])
         assert predicted[fold].isdisjoint(fit_d | valid_d)
+
+
+def test_too_few_customers_for_the_folds_is_a_known_failure():
+    from helpers.models.crossfit import crossfit_splits
+    from helpers.models.errors import InsufficientDataError
+
+    with pytest.raises(InsufficientDataError, match=r"too few customers \(12\) for 5"):
+        crossfit_splits(np.arange(12) % 5, seed=0, valid_share=0.2)

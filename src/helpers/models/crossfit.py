@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from helpers.models.errors import InsufficientDataError
+
 
 @dataclass(frozen=True)
 class FoldSplit:
@@ -90,6 +92,10 @@ def early_stopping_split(
     return train_idx[~held], train_idx[held]
 
 
+#: Fewest customers a fold's training, early-stopping or predicted part may hold.
+MIN_CUSTOMERS_PER_PART = 5
+
+
 def crossfit_splits(
     folds: np.ndarray | pd.Series, seed: int, valid_share: float
 ) -> list[FoldSplit]:
@@ -114,6 +120,13 @@ def crossfit_splits(
     for fold in range(int(folds.max()) + 1):
         test = folds == fold
         fit, valid = early_stopping_split(np.flatnonzero(~test), valid_share, rng)
+        if min(fit.size, valid.size, int(test.sum())) < MIN_CUSTOMERS_PER_PART:
+            raise InsufficientDataError(
+                f"too few customers ({folds.size}) for {int(folds.max()) + 1} cross-fitting "
+                f"folds: fold {fold} has {fit.size} training, {valid.size} early-stopping "
+                f"and {int(test.sum())} predicted customers (at least "
+                f"{MIN_CUSTOMERS_PER_PART} each are needed)"
+            )
         splits.append(FoldSplit(fold=fold, fit=fit, valid=valid, test=np.flatnonzero(test)))
     return splits
 

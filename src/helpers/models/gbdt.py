@@ -32,6 +32,7 @@ import seaborn as sns
 
 from helpers.models.baselines import predictions_frame
 from helpers.models.crossfit import crossfit_splits, customer_folds, fold_array
+from helpers.models.errors import InsufficientDataError
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -121,6 +122,11 @@ def crossfit_gbdt(
     gains = []
     for split in crossfit_splits(folds, seed, valid_share):
         fold, test, fit_idx, valid_idx = split.fold, split.test, split.fit, split.valid
+        if not (targets["spend"][fit_idx] > 0).any():
+            raise InsufficientDataError(
+                f"none of fold {fold}'s {fit_idx.size} training customers buys in the holdout: "
+                "too few buyers for a supervised model"
+            )
         for name, objective in objectives.items():
             y = targets[name]
             train_set = lgb.Dataset(x[fit_idx], y[fit_idx], feature_name=list(features.columns))

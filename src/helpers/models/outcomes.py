@@ -39,6 +39,7 @@ import pandas as pd
 
 from helpers.evaluation.metrics import REPORT_KEYS
 from helpers.models.btyd import BTYDFitError, BTYDFitWarning
+from helpers.models.errors import InsufficientDataError
 
 __all__ = [
     "KNOWN_FAILURES",
@@ -50,10 +51,6 @@ __all__ = [
     "NotFitted",
     "is_known_failure",
 ]
-
-
-class InsufficientDataError(ValueError):
-    """The data are too small for this model (e.g. fewer customers than folds)."""
 
 
 #: Exception types that mean "this model cannot be fitted on these data".
