@@ -278,12 +278,18 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     if not path.is_file():
         return ""
     board = json.loads(path.read_text())
-    models = {k: v for k, v in board.items() if isinstance(v, dict) and "gini" in v}
-    ranked = sorted(models.items(), key=lambda kv: -(kv[1].get("gini") or float("-inf")))
+    models = {
+        k: v for k, v in board.items() if isinstance(v, dict) and v.get("gini") is not None
+    }
+    ranked = sorted(models.items(), key=lambda kv: -kv[1]["gini"])
+
+    def number(value: Any, spec: str) -> str:
+        return "—" if value is None else format(value, spec)
+
     cells = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{m.get('gini', float('nan')):.3f}</td>"
-        f"<td>{m.get('mae', float('nan')):,.1f}</td>"
-        f"<td>{m.get('top10_capture', float('nan')):.3f}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td>{number(m.get('gini'), '.3f')}</td>"
+        f"<td>{number(m.get('mae'), ',.1f')}</td>"
+        f"<td>{number(m.get('top10_capture'), '.3f')}</td></tr>"
         for name, m in ranked[:top]
     )
     return (
