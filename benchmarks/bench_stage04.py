@@ -166,22 +166,31 @@ def _run(label: str, fn) -> tuple[float, object]:
     return seconds, result
 
 
-def _compare(what: str, serial, parallel, jobs: int, repeat: int) -> tuple[object, object]:
-    """Serial and parallel runs, interleaved (drifting machine load hits both alike)."""
-    ratios, serial_s, parallel_s = [], [], []
-    a = b = None
+def _compare_runs(what: str, runs: dict, repeat: int) -> list[object]:
+    """Each of ``runs`` (label -> fn) in turn, ``repeat`` times, interleaved so that drifting
+    machine load hits all alike; prints each run's time relative to the first one's."""
+    seconds: dict[str, list[float]] = {label: [] for label in runs}
+    results: dict[str, object] = {}
     for i in range(repeat):
-        t_serial, a = _run(f"{what} n_jobs=1, run {i + 1}", serial)
-        t_parallel, b = _run(f"{what} n_jobs={jobs}, run {i + 1}", parallel)
-        serial_s.append(t_serial)
-        parallel_s.append(t_parallel)
-        ratios.append(t_parallel / t_serial)
+        for label, fn in runs.items():
+            t, results[label] = _run(f"{what}, {label}, run {i + 1}", fn)
+            seconds[label].append(t)
+    first = next(iter(runs))
+    ratios = {
+        label: [t / t0 for t, t0 in zip(seconds[label], seconds[first], strict=True)]
+        for label in runs
+    }
     print(
-        f"{what}: serial median {np.median(serial_s):.1f} s, parallel median "
-        f"{np.median(parallel_s):.1f} s; parallel/serial per pair "
-        f"{', '.join(f'{r:.2f}' for r in ratios)} (median {np.median(ratios):.2f})"
+        f"{what}: "
+        + "; ".join(f"{label} median {np.median(s):.1f} s" for label, s in seconds.items())
+        + "; per run, relative to "
+        + first
+        + ": "
+        + "; ".join(
+            f"{label} {', '.join(f'{r:.2f}' for r in ratios[label])}" for label in list(runs)[1:]
+        )
     )
-    return a, b
+    return [results[label] for label in runs]
 
 
 def _dataloader_epoch(data: dict, idx: np.ndarray, batch_size: int, seed: int) -> int:
@@ -255,21 +264,29 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
 
 
 def bench_gbdt(data: Stage03, repeat: int) -> None:
+    """Cross-fitted LightGBM with 2 threads vs the default 1, interleaved."""
     from helpers.models.gbdt import crossfit_gbdt
 
     features = data.behaviour[data.selected]
     if data.text is not None:
         features = features.join(data.text)
 
-    def run():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return crossfit_gbdt(
-                features, data.customers["holdout_spend"], seed=42, folds=data.folds.to_numpy()
-            )
+    def run(threads: int):
+        def fit():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                return crossfit_gbdt(
+                    features,
+                    data.customers["holdout_spend"],
+                    seed=42,
+                    folds=data.folds.to_numpy(),
+                    params={"num_threads": threads},
+                )
 
-    seconds = [_run(f"gbdt run {i + 1}", run)[0] for i in range(repeat)]
-    print(f"gbdt: median {np.median(seconds):.1f} s")
+        return fit
+
+    two, one = _compare_runs("gbdt", {"2 threads": run(2), "1 thread": run(1)}, repeat)
+    print(f"  identical predictions: {np.array_equal(two.spend, one.spend)}")
 
 
 def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat: int) -> None:
@@ -295,7 +312,9 @@ def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat:
             n_jobs=n_jobs,
         )
 
-    a, b = _compare(f"tuning ({trials} trials)", run(1), run(jobs), jobs, repeat)
+    a, b = _compare_runs(
+        f"tuning ({trials} trials)", {"n_jobs=1": run(1), f"n_jobs={jobs}": run(jobs)}, repeat
+    )
     states = [f"{t.state.name.lower()} {len(t.intermediate_values)}" for t in a.study.trials]
     same = a.trials().equals(b.trials()) and a.best_params == b.best_params
     print(f"  trials (state, epochs): {', '.join(states)}; identical studies: {same}")
@@ -321,7 +340,9 @@ def bench_deep(data: Stage03, jobs: int, max_epochs: int, repeat: int) -> None:
             progress=False,
         )
 
-    a, b = _compare("main + 4 ablations", run(1), run(jobs), jobs, repeat)
+    a, b = _compare_runs(
+        "main + 4 ablations", {"n_jobs=1": run(1), f"n_jobs={jobs}": run(jobs)}, repeat
+    )
     same = all(np.array_equal(a[k].table, b[k].table, equal_nan=True) for k in configs)
     per_model = {k: f"{r.fit_seconds:.0f} s / {len(r.curves)} epochs" for k, r in a.items()}
     print(f"  last serial run per model: {per_model}; identical predictions: {same}")

@@ -107,7 +107,15 @@ def test_gbdt_and_deep_model_train_and_stop_on_the_same_customers(monkeypatch):
 
     monkeypatch.setattr(gbdt.lgb, "Dataset", RecordingDataset)
     features = pd.DataFrame({"row": np.arange(n, dtype=float), "x": rng.normal(size=n)}, users)
-    gbdt.crossfit_gbdt(features, spend, seed=seed, folds=folds, valid_share=share, max_rounds=5)
+    gbdt.crossfit_gbdt(
+        features,
+        spend,
+        seed=seed,
+        folds=folds,
+        valid_share=share,
+        max_rounds=5,
+        params={"num_threads": 1},
+    )
     # two models (spend, zero) per fold, each with a fit and a valid dataset
     assert [role for role, _ in seen_gbdt] == ["fit", "valid"] * 6
     per_fold_gbdt = [(seen_gbdt[i][1], seen_gbdt[i + 1][1]) for i in range(0, len(seen_gbdt), 4)]

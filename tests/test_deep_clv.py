@@ -184,9 +184,9 @@ def test_tiny_model_overfits_a_tiny_batch():
 
 
 def test_crossfit_is_deterministic_on_cpu_and_complete():
-    batch = make_batch()
+    batch = make_batch(n=90)  # folds need >= 5 early-stopping customers
     tabular, text, targets, sentiment = make_frames(batch)
-    folds = pd.Series(np.arange(60) % 3, index=targets.index)
+    folds = pd.Series(np.arange(90) % 3, index=targets.index)
     runs = [
         crossfit_deep(
             batch,
@@ -215,9 +215,9 @@ def test_crossfit_is_deterministic_on_cpu_and_complete():
 
 def test_many_configs_in_parallel_equal_serial_runs(tmp_path):
     """Main model + ablations in 2 worker processes: bit-identical to one-by-one runs."""
-    batch = make_batch()
+    batch = make_batch(n=90)  # folds need >= 5 early-stopping customers
     tabular, text, targets, sentiment = make_frames(batch)
-    folds = pd.Series(np.arange(60) % 3, index=targets.index)
+    folds = pd.Series(np.arange(90) % 3, index=targets.index)
     configs = {
         "deep": SMALL,
         "deep_transformer_mse": SMALL.replace(encoder="transformer", loss="mse"),
@@ -268,10 +268,10 @@ def test_many_configs_in_parallel_equal_serial_runs(tmp_path):
 
 @pytest.mark.parametrize("text_kind", ["none", "empty"])
 def test_no_text_path(text_kind):
-    batch = make_batch()
+    batch = make_batch(n=90)  # folds need >= 5 early-stopping customers
     tabular, _, targets, _ = make_frames(batch)
     text = None if text_kind == "none" else pd.DataFrame(index=targets.index)
-    folds = np.arange(60) % 2
+    folds = np.arange(90) % 2
     config = SMALL.replace(loss="mse", encoder="transformer", max_epochs=2)
     result = crossfit_deep(batch, tabular, text, targets, folds, config, seed=0, progress=False)
     assert result.models[0].model.n_text == 0

@@ -6,6 +6,10 @@ from helpers.evaluation import metrics
 from helpers.models.crossfit import customer_folds
 from helpers.models.gbdt import crossfit_gbdt
 
+#: LightGBM's 2 OpenMP threads spin-wait; on a busy shared 2-core machine that made these
+#: tests take 4-80 s instead of ~2 s. One thread is steady (the tests check properties).
+ONE_THREAD = {"num_threads": 1}
+
 
 @pytest.fixture(scope="module")
 def synthetic():
@@ -28,8 +32,8 @@ def test_folds_are_balanced_and_seeded():
 
 def test_crossfit_learns_the_signal_and_is_deterministic(synthetic):
     features, spend = synthetic
-    first = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300)
-    second = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300)
+    first = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD)
+    second = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD)
     pd.testing.assert_series_equal(first.spend, second.spend)
     assert metrics.normalized_gini(spend, first.spend) > 0.85
     assert metrics.roc_auc(spend == 0, first.p_zero) > 0.95
@@ -43,8 +47,8 @@ def test_a_customers_own_label_never_reaches_their_prediction(synthetic):
     folds = customer_folds(features.index, 3, seed=7)
     tampered = spend.copy()
     tampered[folds == 0] = tampered[folds == 0] * 100 + 1000
-    base = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300)
-    moved = crossfit_gbdt(features, tampered, seed=7, n_folds=3, max_rounds=300)
+    base = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD)
+    moved = crossfit_gbdt(features, tampered, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD)
     np.testing.assert_array_equal(base.spend[folds == 0], moved.spend[folds == 0])
     assert not np.allclose(base.spend[folds == 1], moved.spend[folds == 1])
 

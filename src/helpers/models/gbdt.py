@@ -43,7 +43,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "verbose": -1,
     "deterministic": True,
     "force_row_wise": True,
-    "num_threads": 2,
+    # One thread: as fast as two on ~20k customers, and steady on a busy machine, where
+    # LightGBM's two spin-waiting OpenMP threads ran 4-8x slower (benchmarks/bench_stage04.py);
+    # the predictions are the same bit for bit.
+    "num_threads": 1,
 }
 
 
