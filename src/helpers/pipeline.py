@@ -278,9 +278,7 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     if not path.is_file():
         return ""
     board = json.loads(path.read_text())
-    models = {
-        k: v for k, v in board.items() if isinstance(v, dict) and v.get("gini") is not None
-    }
+    models = {k: v for k, v in board.items() if isinstance(v, dict) and v.get("gini") is not None}
     ranked = sorted(models.items(), key=lambda kv: -kv[1]["gini"])
 
     def number(value: Any, spec: str) -> str:

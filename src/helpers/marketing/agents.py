@@ -56,6 +56,7 @@ from .simulator import (
     MarketingSimulator,
     Population,
     TreatmentEffects,
+    log_scaled,
     no_contact_scores,
 )
 
@@ -281,19 +282,6 @@ def _nstep_update(update, qv, states, acts, rews, u, n_step, h, gamma, method) -
 
 # --------------------------------------------------------------------------- DQN
 
-_LOG_FEATURES = [
-    FI[n]
-    for n in (
-        "recency",
-        "frequency",
-        "tenure",
-        "avg_spend",
-        "exp_purchases",
-        "exp_spend",
-        "clv_12m",
-    )
-]
-
 
 class _DuelingQ(nn.Module):
     """MLP with a value head and advantages of the three contacts (A(none) = 0)."""
@@ -330,9 +318,7 @@ class DQNAgent:
 
     def features(self, obs: np.ndarray) -> np.ndarray:
         """log1p of the skewed features, then standardised with training statistics."""
-        x = np.nan_to_num(np.asarray(obs, float)).copy()
-        x[:, _LOG_FEATURES] = np.log1p(np.maximum(x[:, _LOG_FEATURES], 0.0))
-        return ((x - self.mean) / self.std).astype(np.float32)
+        return ((log_scaled(obs) - self.mean) / self.std).astype(np.float32)
 
     def scores(self, obs: np.ndarray, t: int, sim: MarketingSimulator | None = None) -> np.ndarray:
         """Q(s, .) for every row of ``obs`` (contacts -1 when disabled)."""
@@ -391,8 +377,7 @@ def train_dqn(
         cfg = config.with_budget(None)
         sim = MarketingSimulator(population, effects, cfg, state_model)
         obs0 = sim.reset(seed * 100_003)
-        x0 = obs0.copy()
-        x0[:, _LOG_FEATURES] = np.log1p(np.maximum(x0[:, _LOG_FEATURES], 0.0))
+        x0 = log_scaled(obs0)
         mean, std = x0.mean(axis=0), x0.std(axis=0) + 1e-6
         # features constant at the start get fixed scales (their start std is 0)
         for name, centre, scale in (

@@ -32,6 +32,7 @@ from .simulator import (
     MarketingSimulator,
     Population,
     TreatmentEffects,
+    log_scaled,
 )
 
 __all__ = [
@@ -169,17 +170,7 @@ def wpdis(logs: LoggedData, pe: np.ndarray) -> float:
 
 
 def _design(obs: np.ndarray) -> np.ndarray:
-    x = np.nan_to_num(obs.astype(float)).copy()
-    for name in (
-        "recency",
-        "frequency",
-        "tenure",
-        "avg_spend",
-        "exp_purchases",
-        "exp_spend",
-        "clv_12m",
-    ):
-        x[:, FI[name]] = np.log1p(np.maximum(x[:, FI[name]], 0))
+    x = log_scaled(obs)
     return np.column_stack([np.ones(len(x)), x, x**2, x[:, FI["p_alive"]] * x[:, FI["exp_spend"]]])
 
 

@@ -84,6 +84,8 @@ from lifetimes import ParetoNBDFitter
 from scipy.special import gammaincinv, hyp2f1
 
 __all__ = [
+    "LOG_FEATURES",
+    "log_scaled",
     "NobodyPolicy",
     "no_contact_scores",
     "ACTIONS",
@@ -121,6 +123,26 @@ FEATURES: tuple[str, ...] = (
     "months_left",  # months left in the horizon (including this one)
 )
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURES)}
+#: Heavy-tailed, non-negative state features that learners read on a log1p scale.
+LOG_FEATURES: tuple[str, ...] = (
+    "recency",
+    "frequency",
+    "tenure",
+    "avg_spend",
+    "exp_purchases",
+    "exp_spend",
+    "clv_12m",
+)
+
+
+def log_scaled(obs: np.ndarray) -> np.ndarray:
+    """A float copy of ``obs`` (NaN → 0) with :data:`LOG_FEATURES` as ``log1p(max(x, 0))``."""
+    x = np.nan_to_num(np.asarray(obs, dtype=float)).copy()
+    cols = [FEATURE_INDEX[name] for name in LOG_FEATURES]
+    x[:, cols] = np.log1p(np.maximum(x[:, cols], 0.0))
+    return x
+
+
 #: Average month in weeks (365.25 / 12 / 7).
 MONTH_WEEKS: float = 365.25 / 12 / 7
 #: Recency above this many months responds like this many (keeps the DP oracle exact).

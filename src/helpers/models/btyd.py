@@ -383,6 +383,18 @@ def _purchase_days(events: pd.DataFrame) -> pd.DataFrame:
     return days.assign(day=days["day"].dt.tz_localize(None), amount=days["amount"].astype(float))
 
 
+def _window(
+    events: pd.DataFrame, cutoff: Any, holdout_end: Any
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]:
+    """The cutoff and holdout end as days, and the purchase days up to the holdout end."""
+    cut = _day(cutoff, "cutoff")
+    end = _day(holdout_end, "holdout_end")
+    if end <= cut:
+        raise ValueError(f"holdout_end ({end.date()}) must be after cutoff ({cut.date()})")
+    days = _purchase_days(events)
+    return cut, end, days.loc[days["day"] <= end]
+
+
 def btyd_summary(
     events: pd.DataFrame,
     cutoff: Any,
@@ -426,12 +438,7 @@ def btyd_summary(
     if freq not in _TIME_UNIT_DAYS:
         raise ValueError(f"freq must be one of {sorted(_TIME_UNIT_DAYS)}, got {freq!r}")
     unit = float(_TIME_UNIT_DAYS[freq])
-    cut = _day(cutoff, "cutoff")
-    end = _day(holdout_end, "holdout_end")
-    if end <= cut:
-        raise ValueError(f"holdout_end ({end.date()}) must be after cutoff ({cut.date()})")
-    days = _purchase_days(events)
-    days = days.loc[days["day"] <= end]
+    cut, end, days = _window(events, cutoff, holdout_end)
 
     cal = days.loc[days["day"] <= cut]
     if cal.empty:
@@ -1297,12 +1304,7 @@ def tracking_curve(
         is dropped.
     """
     fitted = model.model if isinstance(model, BTYDFit) else model
-    cut = _day(cutoff, "cutoff")
-    end = _day(holdout_end, "holdout_end")
-    if end <= cut:
-        raise ValueError(f"holdout_end ({end.date()}) must be after cutoff ({cut.date()})")
-    days = _purchase_days(events)
-    days = days.loc[days["day"] <= end]
+    cut, end, days = _window(events, cutoff, holdout_end)
     first = days.groupby("user_id")["day"].transform("min")
     days = days.loc[first <= cut, ["user_id", "day"]]
     if days.empty:
