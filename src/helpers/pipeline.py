@@ -24,6 +24,7 @@ import html
 import json
 import re
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -388,12 +389,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         [s for s in args.sections.split(",") if s],
         [s for s in args.nested.split(",") if s],
     )
+    start = time.perf_counter()
     try:
         out = run_stage(args.notebook, parameters, root, kernel=args.kernel)
     except StageFailed as exc:
         print(f"stage failed: {exc}", file=sys.stderr)
         return 1
-    print(out.relative_to(root))
+    print(f"{out.relative_to(root)} ({time.perf_counter() - start:.0f} s)")
     return 0
 
 
