@@ -43,9 +43,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "verbose": -1,
     "deterministic": True,
     "force_row_wise": True,
-    # One thread: as fast as two on ~20k customers, and steady on a busy machine, where
-    # LightGBM's two spin-waiting OpenMP threads ran 4-8x slower (benchmarks/bench_stage04.py);
-    # the predictions are the same bit for bit.
+    # One thread (benchmarks/bench_stage04.py, 18k customers, 2-core CPU): 4.4 s against
+    # 3.0 s for two threads on an idle machine, but 5-7 s against 30-67 s when other
+    # processes keep a core busy (LightGBM's OpenMP threads spin-wait for each other).
+    # The predictions are the same bit for bit.
     "num_threads": 1,
 }
 
