@@ -274,6 +274,13 @@ def headline(executed: Path) -> str:
     return ""
 
 
+def _inline_markdown(text: str) -> str:
+    """Escaped text with Markdown's *emphasis* and `code` as HTML (index summaries)."""
+    text = html.escape(text)
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
+
+
 def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     path = metrics_dir / "leaderboard.json"
     if not path.is_file():
@@ -333,7 +340,7 @@ def write_index(
         key = headline(reports / EXECUTED_DIR / f"{source.stem}.ipynb")
         rows.append(
             f'<li><a href="{html.escape(rendered.name)}">{html.escape(title)}</a>'
-            f"<p>{html.escape(summary)}</p>"
+            f"<p>{_inline_markdown(summary)}</p>"
             + (f"<p class='key'>{html.escape(key)}</p>" if key else "")
             + "</li>"
         )
