@@ -594,3 +594,11 @@ def test_fits_round_trip_through_json():
         expected = btyd.predict_btyd(summary, model, fit=fits[model], gg_fit=fits["gamma_gamma"])
         again = btyd.predict_btyd(summary, model, fit=back[model], gg_fit=back["gamma_gamma"])
         pd.testing.assert_frame_equal(expected, again, check_like=True)
+
+
+def test_to_dict_without_timings_is_the_same_on_every_fit():
+    summary = lifetimes_datasets.load_cdnow_summary(index_col=[0])
+    first = btyd.fit_bgnbd(summary).to_dict(timings=False)
+    again = btyd.fit_bgnbd(summary).to_dict(timings=False)
+    assert first == again and "fit_seconds" not in first
+    assert all("seconds" not in a for a in first["attempts"])

@@ -223,9 +223,14 @@ class BTYDFit:
         """True when the accepted fit is not the first attempt."""
         return len(self.attempts) > 1
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data summary (for JSON / DataFrame attrs), without the fitted object."""
-        return {
+    def to_dict(self, timings: bool = True) -> dict[str, Any]:
+        """Plain-data summary (for JSON / DataFrame attrs), without the fitted object.
+
+        ``timings=False`` leaves out the wall-clock seconds, so that a pipeline output
+        written from it (``btyd_fits.json``) is the same on every run of the same data
+        and does not re-run the stages that read it.
+        """
+        out = {
             "name": self.name,
             "params": dict(self.params),
             "penalizer": self.penalizer,
@@ -237,6 +242,12 @@ class BTYDFit:
             "reduced_to": self.reduced_to,
             "note": self.note,
         }
+        if not timings:
+            del out["fit_seconds"]
+            out["attempts"] = [
+                {k: v for k, v in a.items() if k != "seconds"} for a in out["attempts"]
+            ]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BTYDFit:
