@@ -1,6 +1,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import pytest
 
 from helpers.evaluation import explain
 
@@ -33,3 +34,33 @@ def test_summary_plot_draws_a_figure():
     fig = explain.plot_shap_summary(values, data, "test", top=3)
     assert fig.axes and fig._suptitle.get_text() == "test"
     plt.close(fig)
+
+
+def test_explanation_sample_draws_fold_customers_and_a_background_elsewhere():
+    folds = np.arange(100) % 5
+    sample = explain.explanation_sample(folds, n_explain=10, seed=3, n_background=15)
+    assert sample.explain.size == 10 and (folds[sample.explain] == 0).all()
+    assert sample.background.size == 15 and (folds[sample.background] != 0).all()
+    again = explain.explanation_sample(folds, n_explain=10, seed=3, n_background=15)
+    assert np.array_equal(sample.explain, again.explain)
+    small = explain.explanation_sample(folds, n_explain=500, seed=3)
+    assert small.explain.size == 20  # capped at the fold's size
+
+
+def test_tree_shap_rows_add_up_to_the_model_output_and_round_trip(tmp_path):
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = 2 * x["a"] + rng.normal(scale=0.1, size=200)
+    params = {"verbose": -1, "num_threads": 1, "deterministic": True, "seed": 0}
+    model = lgb.train(params, lgb.Dataset(x, y), num_boost_round=20)
+    values = explain.tree_shap(model, x.iloc[:5])
+    base = model.predict(x.iloc[:5]) - values.sum(axis=1).to_numpy()
+    assert np.allclose(base, base[0])  # one expected value for every row
+    assert explain.shap_importance(values).index[0] == "a"
+    explain.save_explanation(values, x.iloc[:5], tmp_path / "shap", "gbdt")
+    back_values, back_data = explain.load_explanation(tmp_path / "shap", "gbdt")
+    pd.testing.assert_frame_equal(back_values, values)
+    with pytest.raises(ValueError, match="same customers"):
+        explain.save_explanation(values, x.iloc[5:10], tmp_path / "shap", "gbdt")
