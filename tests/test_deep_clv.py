@@ -371,3 +371,86 @@ def test_parallel_start_up_trials_give_the_serial_study(monkeypatch):
     for a, b in zip(serial, parallel, strict=True):
         assert a.params == b.params and a.value == b.value
         assert a.intermediate_values == b.intermediate_values
+
+
+# --------------------------------------------------------------------------- leak-free tuning
+
+
+def _nested(inputs, spend, folds, seed=0):
+    space = {"hidden_size": [4, 8, 16], "lr": {"low": 1e-3, "high": 3e-1, "log": True}}
+    return tuning.tune_deep_nested(
+        inputs,
+        spend,
+        (spend <= 0).astype(float),
+        folds,
+        SMALL.replace(max_epochs=3, patience=3),
+        seed=seed,
+        n_trials=4,
+        search_space=space,
+    )
+
+
+def _values(result) -> list[float]:
+    return [t.value for t in result.study.trials]
+
+
+def test_tuning_plan_never_tunes_a_fold_on_itself():
+    assert tuning.tuning_plan(np.array([0, 1, 2, 3, 4])) == {0: 1, 1: 0, 2: 0, 3: 0, 4: 0}
+    assert tuning.tuning_plan(np.array([1, 0, 1, 0])) == {0: 1, 1: 0}
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        tuning.tuning_plan(np.zeros(5, dtype=int))
+
+
+def test_tampered_outcomes_of_scored_customers_leave_their_hyper_parameters_unchanged():
+    """The configuration that predicts fold k never depends on fold k's outcomes."""
+    batch = make_batch(n=90)
+    tabular, text, targets, sentiment = make_frames(batch)
+    inputs = prepare_inputs(batch, tabular, text, sentiment)
+    folds = np.arange(90) % 3
+    spend = targets["holdout_spend"].to_numpy().copy()
+    base = _nested(inputs, spend, folds)
+    assert base.plan == {0: 1, 1: 0, 2: 0} and set(base.searches) == {0, 1}
+    assert base.best().loc[0, "predicts_folds"] == [1, 2]
+    for scored in (0, 1, 2):
+        tampered = spend.copy()
+        rows = folds == scored
+        tampered[rows] = np.where(tampered[rows] > 0, 0.0, 500.0)  # buyers <-> non-buyers
+        other = _nested(inputs, tampered, folds)
+        used = base.plan[scored]
+        assert _values(other.searches[used]) == _values(base.searches[used])
+        assert other.configs[scored] == base.configs[scored]
+        if scored in base.searches:  # the test can fail: a tuning fold's outcomes matter
+            assert _values(other.searches[scored]) != _values(base.searches[scored])
+    unread = spend.copy()
+    unread[folds == 2] = np.nan  # fold 2 never tunes: its outcomes are never read
+    assert _values(_nested(inputs, unread, folds).searches[0]) == _values(base.searches[0])
+
+
+def test_per_fold_configurations_train_each_fold_with_its_own():
+    batch = make_batch(n=60)
+    tabular, text, targets, sentiment = make_frames(batch)
+    folds = np.arange(60) % 3
+    small, wide = SMALL.replace(max_epochs=2), SMALL.replace(max_epochs=2, hidden_size=16)
+    kwargs = {"review_sentiment": sentiment, "progress": False}
+    mixed = crossfit_deep(
+        batch, tabular, text, targets, folds, {0: wide, 1: small, 2: small}, seed=1, **kwargs
+    )
+    all_small = crossfit_deep(batch, tabular, text, targets, folds, small, seed=1, **kwargs)
+    all_wide = crossfit_deep(batch, tabular, text, targets, folds, wide, seed=1, **kwargs)
+    in_fold = pd.Series(folds, index=mixed.table.index)
+    pd.testing.assert_frame_equal(mixed.table[in_fold == 0], all_wide.table[in_fold == 0])
+    pd.testing.assert_frame_equal(mixed.table[in_fold > 0], all_small.table[in_fold > 0])
+    assert mixed.fold_configs == {0: wide, 1: small, 2: small}
+    with pytest.raises(KeyError, match="lack folds"):
+        crossfit_deep(batch, tabular, text, targets, folds, {0: small}, seed=1, **kwargs)
+    with pytest.raises(ValueError, match="share inputs"):
+        crossfit_deep(
+            batch,
+            tabular,
+            text,
+            targets,
+            folds,
+            {0: small, 1: small, 2: small.replace(use_text=False)},
+            seed=1,
+            **kwargs,
+        )

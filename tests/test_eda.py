@@ -71,3 +71,16 @@ def test_publish_saves_closes_and_displays(tiny_log, tmp_path, monkeypatch):
     assert (tmp_path / "funnel.png").stat().st_size > 1000
     assert not plt.fignum_exists(fig.number)
     assert shown and shown[0].data[:4] == b"\x89PNG"
+
+
+def test_figure_numbers_known_answers(tiny_log):
+    numbers = eda.figure_numbers(tiny_log)
+    # purchase days: a 4 (01-05, 01-20, 02-10, 03-15), b 1, c 1 -> median 1, 2 of 3 one-timers
+    assert numbers["purchase_days_per_buyer"] == 1.0
+    assert numbers["one_time_buyers"] == pytest.approx(2 / 3)
+    assert numbers["gap_median"] == 21.0  # gaps 15, 21, 34
+    assert numbers["views_per_viewer"] == 1.0  # a, c, d view once each
+    assert numbers["retention_m1"] == pytest.approx((0.5 + 0.0) / 2)  # both cohorts observed
+    assert numbers["spend_median"] == pytest.approx((12.5 + 30) / 2)  # 5 7 12.5 30 40 100
+    assert numbers["view_to_cart"] == 0.0  # nobody carts
+    assert pd.isna(numbers["rating_mean"])  # no reviews

@@ -86,3 +86,59 @@ def test_metrics_json_keeps_text_and_turns_nan_into_null():
         "a": {"gini": 0.5, "status": "fitted"},
         "b": {"gini": None, "status": "not fitted"},
     }
+
+
+def test_paired_differences_flags_only_real_differences():
+    from helpers.evaluation.leaderboard import paired_differences
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    users = pd.Index([f"u{i}" for i in range(n)], name="user_id")
+    actual = rng.gamma(0.4, 30.0, n) * (rng.random(n) < 0.3)
+    customers = pd.DataFrame({"holdout_spend": actual}, index=users)
+    preds = {
+        "good": actual + rng.normal(0, 1, n),
+        "twin": actual + rng.normal(0, 1, n),
+        "bad": rng.random(n),
+    }
+    predictions = pd.concat(
+        [
+            pd.DataFrame({"user_id": users, "model": m, "predicted_spend": p, "p_zero": np.nan})
+            for m, p in preds.items()
+        ],
+        ignore_index=True,
+    )
+    table = paired_differences(
+        predictions,
+        customers,
+        [("bad", "good"), ("twin", "good"), ("none", "good")],
+        seed=0,
+        n_boot=200,
+    )
+    assert list(table.index) == ["bad", "twin"]  # unknown models are skipped
+    assert table.loc["bad", "distinguishable"] and table.loc["bad", "high"] < 0
+    assert not table.loc["twin", "distinguishable"]
+    assert table.loc["twin", "low"] < 0 < table.loc["twin", "high"]
+
+
+def test_holdout_tracking_error_counts_holdout_weeks_only():
+    curve = pd.DataFrame(
+        {
+            "week": [1, 2, 3, 4],
+            "actual": [10.0, 20.0, 30.0, 50.0],
+            "predicted": [12.0, 22.0, 35.0, 46.0],
+            "holdout": [False, False, True, True],
+        }
+    )
+    error = evaluation.holdout_tracking_error(curve)
+    assert error == {"pred": 24.0, "actual": 30.0, "error": pytest.approx(-0.2)}
+
+
+def test_p_alive_reading_reads_the_right_cells():
+    matrix = pd.DataFrame(
+        [[1.0, 0.9, 0.8, 0.7, 0.6], [0.5, 0.4, 0.3, 0.2, 0.1]],
+        index=[0, 1],
+        columns=[0.0, 1.0, 2.0, 3.0, 4.0],
+    )
+    reading = evaluation.p_alive_reading(matrix, frequency=10, gap=3)
+    assert reading == {"frequency": 1, "recent": 0.1, "old": 0.3, "gap": 2.0}

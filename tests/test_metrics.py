@@ -209,7 +209,7 @@ def test_regression_report_keys_and_values():
     pred = y + rng.normal(scale=0.1, size=300)
     p_zero = np.clip((y == 0) * 0.8 + 0.1, 0, 1)
     report = M.regression_report(y, pred)
-    assert tuple(report) == M.REPORT_KEYS[:7]
+    assert tuple(report) == M.REPORT_KEYS[:8]
     assert report["mae"] == M.mae(y, pred) and report["gini"] == M.normalized_gini(y, pred)
     full = M.regression_report(y, pred, p_zero=p_zero)
     assert tuple(full) == M.REPORT_KEYS
@@ -229,3 +229,68 @@ def test_interval_coverage_counts_and_rejects_misaligned_inputs():
     assert M.interval_coverage(actual, lower, upper) == 0.5
     with pytest.raises(ValueError, match="same customers"):
         M.interval_coverage(actual.reset_index(drop=True), lower, upper)
+
+
+# --------------------------------------------------------------------------- issue 15 additions
+
+
+def test_weighted_decile_error_known_answer():
+    # two bins: [pred 1, 2 | actual 0, 4] and [pred 3, 4 | actual 5, 7]
+    # bin 1: n=2, |1.5 - 2| = 0.5; bin 2: n=2, |3.5 - 6| = 2.5; total actual 16
+    y, p = [0, 4, 5, 7], [1, 2, 3, 4]
+    assert M.weighted_decile_error(y, p, n_bins=2) == pytest.approx((2 * 0.5 + 2 * 2.5) / 16)
+
+
+def test_weighted_decile_error_zero_rule_scores_one_and_perfect_zero():
+    y = np.array([0.0, 0, 0, 3, 10, 40, 0, 2, 0, 7])
+    assert M.weighted_decile_error(y, np.zeros_like(y), n_bins=5) == pytest.approx(1.0)
+    assert M.weighted_decile_error(y, y, n_bins=5) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_weighted_decile_error_is_not_driven_by_near_zero_bins():
+    # A model right on the money in the top bin but 10x off on tiny bins has a large
+    # decile MAPE and a small weighted error; a model off by 50 % in the top bin is
+    # the other way round. The weighted error ranks them by money missed.
+    y = np.array([0.1, 0.1, 0.2, 0.2, 100.0, 100.0])
+    tiny_miss = np.array([1.0, 1.0, 2.0, 2.0, 100.0, 100.0])
+    top_miss = np.array([0.1, 0.1, 0.2, 0.2, 50.0, 50.0])
+    assert M.decile_mape(y, tiny_miss, n_bins=3) > M.decile_mape(y, top_miss, n_bins=3)
+    assert M.weighted_decile_error(y, tiny_miss, 3) < M.weighted_decile_error(y, top_miss, 3)
+
+
+def test_pinball_loss_known_answer():
+    # tau = 0.9: under-prediction by 10 costs 9, over-prediction by 10 costs 1
+    assert M.pinball_loss([10.0, 0.0], [0.0, 10.0], tau=0.9) == pytest.approx((9 + 1) / 2)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        M.pinball_loss([1.0], [1.0], tau=1.0)
+
+
+def test_interval_report_splits_buyers_and_non_buyers():
+    idx = pd.Index(["a", "b", "c", "d"], name="user_id")
+    actual = pd.Series([0.0, 0.0, 5.0, 50.0], index=idx)
+    lower = pd.Series([0.0, 0.0, 1.0, 1.0], index=idx)
+    upper = pd.Series([2.0, 2.0, 10.0, 10.0], index=idx)
+    report = M.interval_report(actual, lower, upper)
+    assert report.loc["non-buyers", "coverage"] == 1.0
+    assert report.loc["buyers", "coverage"] == 0.5
+    assert report.loc["all", "coverage"] == 0.75
+    assert report.loc["buyers", "customers"] == 2
+    # buyer d: q90 = 10 under 50 -> 0.9 * 40 = 36; q10 = 1 -> 0.1 * 49 = 4.9
+    # buyer c: q10 -> 0.1 * 4 = 0.4; q90 -> 0.1 * 5 = 0.5
+    expected = ((4.9 + 0.4) / 2 + (36 + 0.5) / 2) / 2
+    assert report.loc["buyers", "pinball"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="same customers"):
+        M.interval_report(actual.iloc[:3], lower, upper)
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_none():
+    rng = np.random.default_rng(0)
+    y = rng.gamma(0.5, 20.0, 2000) * (rng.random(2000) < 0.3)
+    good = y + rng.normal(0, 1.0, y.size)
+    noisy = y + rng.normal(0, 30.0, y.size)
+    real = M.paired_bootstrap(y, good, noisy, M.normalized_gini, seed=1, n_boot=200)
+    assert real["low"] > 0 and real["difference"] > 0 and real["share_above_zero"] == 1.0
+    same = M.paired_bootstrap(y, good, good, M.normalized_gini, seed=1, n_boot=50)
+    assert same["difference"] == same["low"] == same["high"] == 0.0
+    again = M.paired_bootstrap(y, good, noisy, M.normalized_gini, seed=1, n_boot=200)
+    assert again == real  # seeded

@@ -4,6 +4,7 @@ This is the in-suite twin of the pre-commit hooks (nbstripout, ruff), so CI enfo
 """
 
 import ast
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,3 +49,22 @@ def test_ruff_is_clean_on_src_tests_notebooks():
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+#: A decimal result typed into the narration (e.g. "Gini 0.889", "covers 92.4 %").
+TYPED_RESULT = re.compile(r"(?<![\w.`/$-])\d+\.\d{2,}(?![\w`])|\b\d{1,3}\.\d\s?%")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_results_in_the_narration_are_checked_or_printed(path: Path):
+    """Every notebook checks at least one stated result with `claim`, and no Markdown
+    cell types a decimal result that a re-run could contradict (results are printed
+    from the data with `claim` / `say`)."""
+    nb = nbformat.read(str(path), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert re.search(r"\bclaim\(", code), "at least one claim check (helpers.claims.claim)"
+    assert any("headline" in c.metadata.get("tags", []) for c in nb.cells), "a headline cell"
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            typed = TYPED_RESULT.findall(cell.source)
+            assert not typed, f"typed result(s) {typed} in Markdown: print them with say/claim"

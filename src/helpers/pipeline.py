@@ -12,7 +12,10 @@ A failing cell fails the stage: the cell's traceback is printed and the exit cod
 (the HTML of the failed run is still rendered, so the error can be read in context).
 
 ``python -m helpers.pipeline index`` rebuilds ``reports/index.html`` from every
-rendered notebook, with each notebook's title and one-line summary.
+rendered notebook, with each notebook's title and one-line summary, and renders
+``docs/glossary.md`` to ``reports/glossary.html``. Every rendered notebook carries a
+study map under its title (previous / next / glossary, and which stage wrote each of
+its inputs; :mod:`helpers.report_links`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
 from helpers.paths import project_root
+from helpers.report_links import link_glossary, study_map, write_glossary
 
 EXECUTED_DIR = "executed"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
@@ -160,8 +164,13 @@ def _is_progress(output: nbformat.NotebookNode) -> bool:
     return all(PROGRESS_LINE.search(line) for line in re.split(r"[\r\n]", output["text"]))
 
 
-def report_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def report_notebook(
+    nb: nbformat.NotebookNode, study_links: str | None = None
+) -> nbformat.NotebookNode:
     """The notebook as a reader sees it: the two parameter cells become one table.
+
+    ``study_links`` (markdown, see :func:`helpers.report_links.study_map`) is placed
+    right after the title cell.
 
     Progress bars written to stderr (useful live, noise in a report) are dropped; other
     stderr output (warnings) stays. Papermill leaves the notebook's own ``parameters``
@@ -174,6 +183,9 @@ def report_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
+    if study_links:
+        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(study_links))
     tagged = {
         tag: next((c for c in nb.cells if tag in c.metadata.get("tags", [])), None)
         for tag in ("parameters", "injected-parameters")
@@ -196,10 +208,11 @@ def report_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def render_html(executed: Path, html_dir: Path) -> Path:
+def render_html(executed: Path, html_dir: Path, study_links: str | None = None) -> Path:
     """Render an executed notebook to ``html_dir/<stem>.html`` (see :func:`report_notebook`)."""
-    nb = report_notebook(nbformat.read(str(executed), as_version=4))
+    nb = report_notebook(nbformat.read(str(executed), as_version=4), study_links)
     body, _ = HTMLExporter().from_notebook_node(nb)
+    body = link_glossary(body)
     html_dir.mkdir(parents=True, exist_ok=True)
     out = html_dir / f"{executed.stem}.html"
     out.write_text(body, encoding="utf-8")
@@ -238,7 +251,7 @@ def run_stage(
         )
     except PapermillExecutionError as exc:
         error = exc
-    out = render_html(executed, reports)
+    out = render_html(executed, reports, study_map(root, notebook.stem))
     if error is not None:
         headline = f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}"
         if error.ename in DATA_ERRORS:  # the data cannot be used: the message says why
@@ -389,6 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = project_root()
     if args.command == "index":
         print(write_index(root).relative_to(root))
+        print(write_glossary(root).relative_to(root))
         return 0
     params = read_params(root / args.params)
     parameters = notebook_parameters(

@@ -172,3 +172,45 @@ def plot_shopsim_traits(truth: pd.DataFrame) -> plt.Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def figure_numbers(events: pd.DataFrame) -> dict[str, float]:
+    """The numbers each exploratory figure of notebook 01 is read by (NaN where absent).
+
+    Keys: ``views_per_viewer`` and ``purchase_days_per_buyer`` (medians),
+    ``one_time_buyers`` (share of buyers with one purchase day), ``gap_median`` and
+    ``gap_p90`` (days between purchase days), ``spend_median`` and ``spend_p90`` (per
+    purchase day, currency units), ``retention_m1`` and ``retention_m6`` (mean share of a
+    monthly cohort buying 1 and 6 months after its first month, over observed cohorts),
+    ``view_to_cart`` and ``cart_to_purchase`` (funnel shares), ``rating_mean`` and
+    ``rating_4_5`` (share of reviews with 4 or 5 stars).
+    """
+    nan = float("nan")
+    days = purchase_days(events)
+    per_buyer = days.groupby("user_id").size()
+    counts = events_per_user(events)
+    views = counts.loc[counts["event_type"] == "view", "events"]
+    gaps = inter_purchase_days(events)
+    spend = days.loc[days["amount"] > 0, "amount"]
+    retention = cohort_retention(events)
+    funnel = funnel_table(events)["share_of_previous_step"]
+    ratings = events.loc[events["event_type"] == "review", "rating"].dropna().astype(float)
+
+    def month(k: int) -> float:
+        return float(retention[k].mean()) if k in retention.columns else nan
+
+    return {
+        "views_per_viewer": float(views.median()) if len(views) else nan,
+        "purchase_days_per_buyer": float(per_buyer.median()) if len(per_buyer) else nan,
+        "one_time_buyers": float((per_buyer == 1).mean()) if len(per_buyer) else nan,
+        "gap_median": float(gaps.median()) if len(gaps) else nan,
+        "gap_p90": float(gaps.quantile(0.9)) if len(gaps) else nan,
+        "spend_median": float(spend.median()) if len(spend) else nan,
+        "spend_p90": float(spend.quantile(0.9)) if len(spend) else nan,
+        "retention_m1": month(1),
+        "retention_m6": month(6),
+        "view_to_cart": float(funnel.get("cart", nan)),
+        "cart_to_purchase": float(funnel.get("purchase", nan)),
+        "rating_mean": float(ratings.mean()) if len(ratings) else nan,
+        "rating_4_5": float((ratings >= 4).mean()) if len(ratings) else nan,
+    }

@@ -20,7 +20,9 @@ import seaborn as sns
 from helpers.evaluation import metrics
 
 BTYD_MODELS: tuple[str, ...] = ("bgnbd", "pareto_nbd")
-LOWER_IS_BETTER: frozenset[str] = frozenset({"mae", "rmse", "mse", "decile_mape", "brier"})
+LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {"mae", "rmse", "mse", "decile_mape", "weighted_decile_error", "brier"}
+)
 
 
 def _joined(predictions: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +191,7 @@ def plot_gains(
     ax.set(
         title="Gains: share of holdout value captured",
         xlabel="share of customers, ranked by prediction",
-        ylabel="share of holdout value",
+        ylabel="share of all holdout spend",
     )
     ax.legend(fontsize=8)
     return fig
@@ -214,7 +216,7 @@ def plot_decile_calibration(
         ax.set(
             title=f"{model} (decile MAPE {mape:.2f})",
             xlabel="prediction decile",
-            ylabel="mean holdout spend (symlog)",
+            ylabel="mean holdout spend per customer (currency, symlog)",
         )
         ax.legend(fontsize=7)
     for ax in axes.ravel()[n:]:
@@ -237,7 +239,7 @@ def plot_tracking(curves: dict[str, pd.DataFrame]) -> plt.Figure:
     ax.set(
         title="Tracking: cumulative repeat transactions",
         xlabel="week",
-        ylabel="repeat transactions",
+        ylabel="cumulative repeat purchases (purchase days)",
     )
     ax.legend()
     return fig
@@ -255,7 +257,7 @@ def plot_calibration_holdout(tables: dict[str, pd.DataFrame]) -> plt.Figure:
     ax.set(
         title="Holdout purchases by calibration repeat purchases",
         xlabel="repeat purchases in calibration",
-        ylabel="mean purchases in holdout",
+        ylabel="mean holdout purchases per customer",
     )
     ax.legend()
     return fig
@@ -276,3 +278,94 @@ def plot_p_alive(matrix: pd.DataFrame, title: str) -> plt.Figure:
         ylabel="repeat purchases",
     )
     return fig
+
+
+def paired_differences(
+    predictions: pd.DataFrame,
+    customers: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]],
+    seed: int,
+    metric: str = "gini",
+    n_boot: int = 500,
+) -> pd.DataFrame:
+    """Paired bootstrap intervals of metric differences between models, over customers.
+
+    Parameters
+    ----------
+    pairs : sequence of (model, reference)
+        Each row is ``metric(model) - metric(reference)`` on the same customers, with
+        its 95 % percentile interval (:func:`helpers.evaluation.metrics.paired_bootstrap`,
+        the same resamples for every pair). Pairs naming a model that is not in
+        ``predictions`` are skipped.
+    metric : str
+        ``"gini"`` (normalised Gini), ``"mae"`` or ``"weighted_decile_error"``.
+
+    Returns
+    -------
+    DataFrame
+        Index ``model``, columns ``reference``, ``difference``, ``low``, ``high``,
+        ``distinguishable`` (the interval excludes 0).
+    """
+    functions = {
+        "gini": metrics.normalized_gini,
+        "mae": metrics.mae,
+        "weighted_decile_error": metrics.weighted_decile_error,
+    }
+    if metric not in functions:
+        raise ValueError(f"metric must be one of {sorted(functions)}, got {metric!r}")
+    wide = _joined(predictions, customers).pivot(
+        index="user_id", columns="model", values="predicted_spend"
+    )
+    actual = customers["holdout_spend"].reindex(wide.index).to_numpy()
+    rows = []
+    for model, reference in pairs:
+        if model not in wide.columns or reference not in wide.columns:
+            continue
+        result = metrics.paired_bootstrap(
+            actual,
+            wide[model].to_numpy(),
+            wide[reference].to_numpy(),
+            functions[metric],
+            seed=seed,
+            n_boot=n_boot,
+        )
+        rows.append({"model": model, "reference": reference, **result})
+    columns = ["model", "reference", "difference", "low", "high", "share_above_zero"]
+    table = pd.DataFrame(rows, columns=columns).set_index("model")
+    table["distinguishable"] = (table["low"] > 0) | (table["high"] < 0)
+    return table.rename(columns={"difference": f"{metric}_difference"})
+
+
+def holdout_tracking_error(curve: pd.DataFrame) -> dict[str, float]:
+    """Repeat purchases over the holdout from a tracking curve: expected, observed, error.
+
+    ``curve`` is :func:`helpers.models.btyd.tracking_curve` (cumulative ``actual`` and
+    ``predicted`` per week, ``holdout`` flag). Returns ``pred``, ``actual`` (purchases
+    in the holdout weeks) and ``error`` (``pred / actual - 1``).
+    """
+    calibration = curve.loc[~curve["holdout"].astype(bool)]
+    start = calibration.iloc[-1] if len(calibration) else curve.iloc[0] * 0
+    end = curve.iloc[-1]
+    pred = float(end["predicted"] - start["predicted"])
+    actual = float(end["actual"] - start["actual"])
+    return {"pred": pred, "actual": actual, "error": pred / actual - 1 if actual else np.nan}
+
+
+def p_alive_reading(matrix: pd.DataFrame, frequency: int = 10, gap: float = 26.0) -> dict:
+    """One row of a P(alive) matrix read aloud: bought at the cutoff vs ``gap`` before it.
+
+    ``matrix`` is :func:`p_alive_matrix` (columns = recency in the fit's time unit,
+    weeks in this study; the last column is the age at the cutoff). The gap, in the
+    same unit, is capped at half the age.
+    """
+    row = min(frequency, int(matrix.index.max()))
+    ages = matrix.columns.astype(float)
+    age = float(ages.max())
+    gap = min(gap, round(age / 2))
+    older = float(ages[np.abs(ages - (age - gap)).argmin()])
+    return {
+        "frequency": row,
+        "recent": float(matrix.loc[row, age]),
+        "old": float(matrix.loc[row, older]),
+        "gap": age - older,
+    }

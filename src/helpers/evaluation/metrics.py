@@ -26,6 +26,10 @@ References
    Prediction", arXiv:1912.07753 -- normalised Gini and decile MAPE for CLV models.
 .. [3] Brier, G. W. (1950), "Verification of forecasts expressed in terms of
    probability", Monthly Weather Review 78(1).
+.. [4] Gneiting, T. & Raftery, A. E. (2007), "Strictly proper scoring rules,
+   prediction, and estimation", JASA 102(477) -- the pinball (quantile) loss.
+.. [5] Efron, B. & Tibshirani, R. (1993), An Introduction to the Bootstrap -- paired
+   bootstrap intervals of metric differences.
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ __all__ = [
     "brier",
     "decile_mape",
     "decile_table",
+    "interval_coverage",
+    "interval_report",
+    "paired_bootstrap",
+    "pinball_loss",
+    "weighted_decile_error",
     "gains_curve",
     "mae",
     "mse",
@@ -64,6 +73,7 @@ REPORT_KEYS: tuple[str, ...] = (
     "gini",
     "spearman",
     "decile_mape",
+    "weighted_decile_error",
     "top10_capture",
     "roc_auc",
     "pr_auc",
@@ -315,6 +325,23 @@ def decile_mape(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10) -> float
     return float(ape.mean())
 
 
+def weighted_decile_error(y_true: ArrayLike, y_pred: ArrayLike, n_bins: int = 10) -> float:
+    """Value-weighted calibration error of bin means: ``sum n |pred - actual| / sum actual``.
+
+    Over the bins of :func:`decile_table`: each bin's miss of its mean, times its size,
+    summed, as a share of the total actual value. Unlike :func:`decile_mape` every
+    currency unit counts the same, so near-zero bins cannot dominate it. 0 = every
+    bin's mean is right; predicting 0 for everyone scores exactly 1. ``nan`` with a
+    RuntimeWarning when the total actual value is 0.
+    """
+    table = decile_table(y_true, y_pred, n_bins)
+    total = table["sum_actual"].sum()
+    if total == 0:
+        return _undefined("weighted_decile_error", "the total actual value is 0")
+    miss = (table["n"] * (table["mean_predicted"] - table["mean_actual"]).abs()).sum()
+    return float(miss / total)
+
+
 # --------------------------------------------------------------------------- zero / non-zero
 
 
@@ -374,7 +401,8 @@ def regression_report(
     Returns
     -------
     dict[str, float]
-        ``mae, rmse, mse, gini, spearman, decile_mape, top10_capture``
+        ``mae, rmse, mse, gini, spearman, decile_mape, weighted_decile_error,
+        top10_capture``
         [, ``roc_auc, pr_auc, brier``].
     """
     a, b = _pair(y_true, y_pred)
@@ -385,6 +413,7 @@ def regression_report(
         "gini": normalized_gini(a, b),
         "spearman": spearman(a, b),
         "decile_mape": decile_mape(a, b, n_bins=min(10, a.size)),
+        "weighted_decile_error": weighted_decile_error(a, b, n_bins=min(10, a.size)),
         "top10_capture": top_k_capture(a, b, k=0.10),
     }
     if p_zero is not None:
@@ -408,3 +437,103 @@ def interval_coverage(actual: pd.Series, lower: pd.Series, upper: pd.Series) -> 
     if a.isna().any() or not lower.index.equals(upper.index):
         raise ValueError("actual, lower and upper must cover the same customers (same index)")
     return float(((a >= lower) & (a <= upper)).mean())
+
+
+def pinball_loss(actual: ArrayLike, quantile: ArrayLike, tau: float) -> float:
+    """Mean pinball (quantile) loss of a ``tau``-quantile forecast, in the value's units.
+
+    ``tau * (y - q)`` where ``y >= q``, else ``(1 - tau) * (q - y)``; a proper score
+    for the ``tau`` quantile (Gneiting & Raftery 2007): lower is better.
+    """
+    if not 0.0 < tau < 1.0:
+        raise ValueError(f"tau must lie strictly between 0 and 1, got {tau}")
+    y, q = _pair(actual, quantile, ("actual", "quantile"))
+    diff = y - q
+    return float(np.mean(np.where(diff >= 0, tau * diff, (tau - 1.0) * diff)))
+
+
+def interval_report(
+    actual: pd.Series, lower: pd.Series, upper: pd.Series, level: float = 0.8
+) -> pd.DataFrame:
+    """Coverage, median width and pinball loss of a central interval, by buyer status.
+
+    Parameters
+    ----------
+    actual : Series
+        Actual value per customer (index user_id); ``> 0`` marks a buyer.
+    lower, upper : Series
+        The interval's quantiles ``(1 - level) / 2`` and ``(1 + level) / 2`` (same index).
+
+    Returns
+    -------
+    DataFrame
+        Rows ``buyers``, ``non-buyers``, ``all``; columns ``customers``, ``coverage``
+        (share inside ``[lower, upper]``), ``median_width`` and ``pinball`` (mean of the
+        two quantiles' pinball losses, value units).
+    """
+    a = actual.reindex(lower.index)
+    if a.isna().any() or not lower.index.equals(upper.index):
+        raise ValueError("actual, lower and upper must cover the same customers (same index)")
+    tau_low, tau_high = (1.0 - level) / 2.0, (1.0 + level) / 2.0
+    rows = {}
+    for name, mask in (("buyers", a > 0), ("non-buyers", a <= 0), ("all", a == a)):
+        if not mask.any():
+            continue
+        y, lo, hi = a[mask], lower[mask], upper[mask]
+        rows[name] = {
+            "customers": int(mask.sum()),
+            "coverage": float(((y >= lo) & (y <= hi)).mean()),
+            "median_width": float((hi - lo).median()),
+            "pinball": (pinball_loss(y, lo, tau_low) + pinball_loss(y, hi, tau_high)) / 2.0,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def paired_bootstrap(
+    y_true: ArrayLike,
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    metric: Any,
+    seed: int,
+    n_boot: int = 500,
+    level: float = 0.95,
+) -> dict[str, float]:
+    """Paired bootstrap interval of ``metric(y, a) - metric(y, b)`` over customers.
+
+    Customers are resampled with replacement (the same resample for both predictions),
+    the metric of each is recomputed, and the percentile interval of the difference is
+    returned (Efron & Tibshirani 1993). An interval that contains 0 means the data do
+    not tell the two predictions apart on this metric.
+
+    Parameters
+    ----------
+    metric : callable
+        ``metric(y_true, y_pred) -> float``, e.g. :func:`normalized_gini`.
+    seed : int
+        Seeds the resampling (``numpy.random.default_rng(seed)``).
+
+    Returns
+    -------
+    dict
+        ``difference`` (on the full sample), ``low``, ``high`` (the interval),
+        ``share_above_zero`` (share of resamples with a positive difference).
+    """
+    y, a = _pair(y_true, pred_a, ("y_true", "pred_a"))
+    _, b = _pair(y_true, pred_b, ("y_true", "pred_b"))
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be at least 2, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_boot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # e.g. a constant resample
+        for i in range(n_boot):
+            idx = rng.integers(0, y.size, y.size)
+            diffs[i] = metric(y[idx], a[idx]) - metric(y[idx], b[idx])
+    diffs = diffs[np.isfinite(diffs)]
+    tail = (1.0 - level) / 2.0
+    return {
+        "difference": float(metric(y, a) - metric(y, b)),
+        "low": float(np.quantile(diffs, tail)),
+        "high": float(np.quantile(diffs, 1.0 - tail)),
+        "share_above_zero": float((diffs > 0).mean()),
+    }

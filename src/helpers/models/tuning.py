@@ -1,15 +1,18 @@
 """Bayesian hyper-parameter search for the deep CLV model (Optuna TPE + median pruning).
 
-What the objective may see: one fold's **training customers only** (``train_idx``,
-e.g. the customers outside fold 0). They are split (seeded) into an inner fit set and
-an inner validation set; a trial trains on the inner fit set and is scored by its best
-validation loss on the inner validation set. The tuning fold's own customers are never
-read, so their cross-fitted predictions come from a configuration chosen without their
-labels. The chosen configuration is then used for every fold: customers of the other
-folds did contribute labels to choosing a handful of hyper-parameters (never to the
-weights of the network that predicts them) — the usual compromise on a small budget;
-fully nested tuning costs ``n_folds`` times as much. No holdout prediction of any
-cross-fitted model enters the objective.
+What a search may see: the customers it is given (``train_idx``) and nothing else. They
+are split (seeded) into an inner fit set and an inner validation set; a trial trains on
+the inner fit set and is scored by its best validation loss on the inner validation set.
+
+The study's protocol (:func:`tune_deep_nested`) makes the choice leak-free: the
+hyper-parameters that predict cross-fitting fold *k* are tuned on the customers of one
+*other* fold only (:func:`tuning_plan`: fold 0 tunes for folds 1..K-1, fold 1 tunes for
+fold 0). No customer's holdout spend takes part in choosing the hyper-parameters of the
+model that predicts that customer; the price is two searches on one fold's customers
+each instead of one search on the rest. (The previous protocol tuned once on the
+customers outside fold 0 and used the result for every fold, so the outcomes of the
+customers of folds 1..K-1 helped choose the configuration that then predicted them.)
+No holdout prediction of any cross-fitted model enters an objective.
 
 Parallel trials with serial results (``n_jobs > 1``): TPE's first ``n_startup_trials``
 configurations are drawn at random, independently of earlier results, so they are
@@ -244,6 +247,107 @@ def tune_deep(
         best_value=float(study.best_value),
         study=study,
     )
+
+
+def tuning_plan(folds: np.ndarray) -> dict[int, int]:
+    """Scored fold → the fold whose customers tune its hyper-parameters (never itself).
+
+    Fold 0 tunes for every other fold; fold 1 tunes for fold 0. Two searches in all,
+    whatever the number of folds.
+    """
+    ids = sorted(int(f) for f in np.unique(folds))
+    if len(ids) < 2:
+        raise ValueError(f"leak-free tuning needs at least 2 folds, got {ids}")
+    first, second = ids[0], ids[1]
+    return {fold: (second if fold == first else first) for fold in ids}
+
+
+@dataclass
+class NestedTuning:
+    """The leak-free tuning of :func:`tune_deep_nested`.
+
+    Attributes
+    ----------
+    plan : dict
+        Scored fold → tuning fold (:func:`tuning_plan`).
+    searches : dict
+        Tuning fold → its :class:`TuningResult`.
+    """
+
+    plan: dict[int, int]
+    searches: dict[int, TuningResult]
+
+    @property
+    def configs(self) -> dict[int, DeepConfig]:
+        """Scored fold → the configuration that predicts it."""
+        return {fold: self.searches[t].best_config for fold, t in self.plan.items()}
+
+    def trials(self) -> pd.DataFrame:
+        """Every trial of every search, with the tuning fold and the folds it serves."""
+        frames = []
+        for t, result in self.searches.items():
+            serves = ", ".join(str(f) for f, used in self.plan.items() if used == t)
+            frames.append(result.trials().assign(tuning_fold=t, predicts_folds=serves))
+        return pd.concat(frames, ignore_index=True)
+
+    def best(self) -> pd.DataFrame:
+        """One row per search: tuning fold, folds it predicts, best loss and parameters."""
+        rows = []
+        for t, result in self.searches.items():
+            serves = [f for f, used in self.plan.items() if used == t]
+            rows.append(
+                {"tuning_fold": t, "predicts_folds": serves, "best_valid_loss": result.best_value}
+                | result.best_params
+            )
+        return pd.DataFrame(rows).set_index("tuning_fold")
+
+
+def tune_deep_nested(
+    inputs: DeepInputs,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    folds: np.ndarray,
+    base_config: DeepConfig,
+    seed: int,
+    n_trials: int = 6,
+    search_space: dict[str, Any] | None = None,
+    progress: bool = False,
+    device: str | None = None,
+    n_jobs: int = 1,
+    threads: int | None = 1,
+) -> NestedTuning:
+    """Leak-free tuning: each fold's hyper-parameters are searched on another fold's customers.
+
+    One :func:`tune_deep` search per tuning fold of :func:`tuning_plan`, on that fold's
+    customers only (seed ``seed + tuning fold``). The configuration used to predict
+    fold *k* was therefore chosen without any outcome of fold *k*'s customers.
+
+    Parameters
+    ----------
+    folds : int array (n,)
+        Cross-fitting fold per row of ``inputs``.
+    Other parameters
+        As in :func:`tune_deep`.
+    """
+    folds = np.asarray(folds)
+    plan = tuning_plan(folds)
+    searches = {}
+    for t in sorted(set(plan.values())):
+        searches[t] = tune_deep(
+            inputs,
+            spend,
+            zero,
+            np.flatnonzero(folds == t),
+            base_config,
+            seed=seed + t,
+            n_trials=n_trials,
+            search_space=search_space,
+            progress=progress,
+            device=device,
+            n_jobs=n_jobs,
+            threads=threads,
+        )
+    return NestedTuning(plan=plan, searches=searches)
 
 
 def plot_optimization_history(study: optuna.Study) -> plt.Figure:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from helpers.models.deep.config import DeepConfig
@@ -17,8 +17,13 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def ablation_configs(main: DeepConfig, names: Sequence[str]) -> dict[str, DeepConfig]:
+def ablation_configs(
+    main: DeepConfig | Mapping[int, DeepConfig], names: Sequence[str]
+) -> dict[str, Any]:
     """``{"deep": main, "deep_<name>": main with the ablation's change, ...}``.
+
+    ``main`` may be one configuration or fold id → configuration (leak-free tuning);
+    each ablation then changes every fold's configuration the same way.
 
     Raises
     ------
@@ -28,4 +33,13 @@ def ablation_configs(main: DeepConfig, names: Sequence[str]) -> dict[str, DeepCo
     unknown = [n for n in names if n not in ABLATIONS]
     if unknown:
         raise KeyError(f"unknown ablation(s) {unknown}; known: {sorted(ABLATIONS)}")
-    return {"deep": main, **{f"deep_{n}": main.replace(**ABLATIONS[n]) for n in names}}
+    if isinstance(main, DeepConfig):
+        return {"deep": main, **{f"deep_{n}": main.replace(**ABLATIONS[n]) for n in names}}
+    per_fold = dict(main)
+    return {
+        "deep": per_fold,
+        **{
+            f"deep_{n}": {fold: c.replace(**ABLATIONS[n]) for fold, c in per_fold.items()}
+            for n in names
+        },
+    }

@@ -52,6 +52,7 @@ class DeepResult:
     device: str
     config: DeepConfig
     models: list[TrainedDeep] = field(repr=False, default_factory=list)
+    fold_configs: dict[int, DeepConfig] = field(repr=False, default_factory=dict)
 
     @property
     def spend(self) -> pd.Series:
@@ -86,6 +87,38 @@ class _FoldFit:
     best_epoch: int
     trained: TrainedDeep
     seconds: float
+
+
+#: One configuration for every fold, or fold id → configuration (leak-free tuning gives
+#: each fold the hyper-parameters tuned on another fold's customers).
+ConfigSpec = DeepConfig | Mapping[int, DeepConfig]
+
+
+def fold_configs(config: ConfigSpec, folds: np.ndarray) -> dict[int, DeepConfig]:
+    """Fold id → configuration; per-fold configurations must share inputs and splits.
+
+    Raises
+    ------
+    KeyError
+        When a per-fold mapping lacks one of the folds.
+    ValueError
+        When per-fold configurations differ in what the inputs or the early-stopping
+        split depend on (``_input_key`` fields, ``valid_share``): hyper-parameters may
+        differ by fold, the data may not.
+    """
+    ids = sorted(int(f) for f in np.unique(folds))
+    if isinstance(config, DeepConfig):
+        return dict.fromkeys(ids, config)
+    missing = [f for f in ids if f not in config]
+    if missing:
+        raise KeyError(f"per-fold configurations lack folds {missing}")
+    chosen = {f: config[f] for f in ids}
+    shapes = {(_input_key(c), c.valid_share) for c in chosen.values()}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"per-fold configurations must share inputs and valid_share; got {sorted(shapes)}"
+        )
+    return chosen
 
 
 def _inputs(
@@ -173,7 +206,7 @@ def _fit_fold(
 def _assemble(
     fits: list[_FoldFit],
     users: pd.Index,
-    config: DeepConfig,
+    configs: dict[int, DeepConfig],
     device: torch.device | str,
     fit_seconds: float,
     checkpoint_dir: str | Path | None,
@@ -190,8 +223,9 @@ def _assemble(
         best_epochs=[f.best_epoch for f in fits],
         fit_seconds=fit_seconds,
         device=str(device),
-        config=config,
+        config=configs[min(configs)],
         models=[f.trained for f in fits],
+        fold_configs=configs,
     )
 
 
@@ -201,7 +235,7 @@ def crossfit_deep(
     text: pd.DataFrame | None,
     targets: pd.DataFrame,
     folds: np.ndarray | pd.Series,
-    config: DeepConfig,
+    config: ConfigSpec,
     seed: int,
     review_sentiment: np.ndarray | None = None,
     scalers: dict[Any, dict[str, Any]] | None = None,
@@ -224,7 +258,9 @@ def crossfit_deep(
         user_id.
     folds : array or Series
         Fold id per customer (Series: aligned on user_id; array: batch order).
-    config : DeepConfig
+    config : DeepConfig or mapping of fold id to DeepConfig
+        One configuration for all folds, or one per fold (e.g.
+        :attr:`helpers.models.tuning.NestedTuning.configs`; see :func:`fold_configs`).
     seed : int
         Fold ``k`` trains with ``seed + k``. Training and early-stopping customers come
         from :func:`helpers.models.crossfit.crossfit_splits` with ``seed`` and
@@ -243,16 +279,30 @@ def crossfit_deep(
     crossfit_deep_many : several configurations at once, in parallel processes.
     """
     start = time.perf_counter()
-    inputs = _inputs(batch, tabular, text, review_sentiment, config)
+    users = pd.Index(batch.user_ids.astype(str), name="user_id")
+    folds = fold_array(folds, users)
+    configs = fold_configs(config, folds)
+    first = configs[min(configs)]
+    inputs = _inputs(batch, tabular, text, review_sentiment, first)
     spend, zero = _target_arrays(targets, inputs.user_ids)
-    folds = fold_array(folds, inputs.user_ids)
     device = pick_device(device)
     fits = [
-        _fit_fold(inputs, spend, zero, split, config, seed, scalers, device, progress, live_dir)
-        for split in crossfit_splits(folds, seed, config.valid_share)
+        _fit_fold(
+            inputs,
+            spend,
+            zero,
+            split,
+            configs[split.fold],
+            seed,
+            scalers,
+            device,
+            progress,
+            live_dir,
+        )
+        for split in crossfit_splits(folds, seed, first.valid_share)
     ]
     return _assemble(
-        fits, inputs.user_ids, config, device, time.perf_counter() - start, checkpoint_dir
+        fits, inputs.user_ids, configs, device, time.perf_counter() - start, checkpoint_dir
     )
 
 
@@ -304,7 +354,7 @@ def crossfit_deep_many(
     text: pd.DataFrame | None,
     targets: pd.DataFrame,
     folds: np.ndarray | pd.Series,
-    configs: Mapping[str, DeepConfig],
+    configs: Mapping[str, ConfigSpec],
     seed: int,
     review_sentiment: np.ndarray | None = None,
     scalers: dict[Any, dict[str, Any]] | None = None,
@@ -328,7 +378,7 @@ def crossfit_deep_many(
     ----------
     batch, tabular, text, targets, folds, seed, review_sentiment, scalers
         As in :func:`crossfit_deep` (shared by all configurations).
-    configs : mapping of str to DeepConfig
+    configs : mapping of str to DeepConfig (or to a per-fold mapping, see :func:`fold_configs`)
         Name → configuration, e.g. ``{"deep": best, "deep_mse": best.replace(loss="mse")}``.
     live_dirs, checkpoint_dirs : mapping of str to path, optional
         DVCLive / checkpoint directory for the named configurations (others get none).
@@ -379,10 +429,11 @@ def crossfit_deep_many(
     users = pd.Index(batch.user_ids.astype(str), name="user_id")
     folds = fold_array(folds, users)
     _target_arrays(targets, users)  # fail here, not in a worker
+    per_fold = {name: fold_configs(config, folds) for name, config in configs.items()}
     tasks = [
-        (name, config, split)
-        for name, config in configs.items()
-        for split in crossfit_splits(folds, seed, config.valid_share)
+        (name, chosen[split.fold], split)
+        for name, chosen in per_fold.items()
+        for split in crossfit_splits(folds, seed, chosen[min(chosen)].valid_share)
     ]
     tasks.sort(key=lambda task: -relative_cost(task[1]))  # stable: folds stay in order
     data = {
@@ -414,12 +465,12 @@ def crossfit_deep_many(
         name: _assemble(
             fits[name],
             users,
-            config,
+            per_fold[name],
             device,
             sum(f.seconds for f in fits[name]),
             checkpoint_dirs.get(name),
         )
-        for name, config in configs.items()
+        for name in configs
     }
 
 
