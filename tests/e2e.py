@@ -56,7 +56,7 @@ def scratch_study(work: Path, change: Callable[[dict[str, Any]], None] | None = 
     """Copy the study (code, notebooks, dvc.yaml, tiny params) into ``work``; init DVC."""
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, work / name)
-    for folder in ("notebooks", "src"):
+    for folder in ("notebooks", "src", "docs"):
         shutil.copytree(
             ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
         )

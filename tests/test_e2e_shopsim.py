@@ -65,3 +65,28 @@ def test_an_edit_reruns_only_the_stages_that_import_it(study: Path):
         params["deep"] = saved
         write_params(study, params)
     assert stale_stages(study) == set()
+
+
+def test_run_all_in_jupyter_after_repro_leaves_dvc_status_clean(study: Path):
+    """A reader opens a notebook in JupyterLab (working directory `notebooks/`, no
+    injected parameters) and runs it top to bottom: nothing `dvc status` sees changes.
+
+    Notebook 06 is run as is: `tiny()` leaves its params sections (base, evaluate) at
+    the values of `params.yaml`, which its defaults equal (tests/test_dvc_deps.py)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(str(study / "notebooks" / "06_evaluate.ipynb"), as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(study / "notebooks")}},
+    )
+    client.execute()
+    assert not any(
+        output.get("output_type") == "error"
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+    assert stale_stages(study) == set()

@@ -16,7 +16,11 @@ from helpers.models.deep.training import TrainedDeep, pick_device
 
 
 def save_checkpoint(trained: TrainedDeep, path: str | Path) -> Path:
-    """State dict to ``path`` and its config / shapes / scalers to ``path.with_suffix('.json')``."""
+    """State dict to ``path`` and its config / shapes / scalers to ``path.with_suffix('.json')``.
+
+    No wall-clock time is saved (the training curve keeps its losses, not its seconds),
+    so the same training writes the same files on every run and DVC sees no change.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = trained.model
@@ -35,8 +39,7 @@ def save_checkpoint(trained: TrainedDeep, path: str | Path) -> Path:
         "tabular_scaler": trained.tabular_scaler.to_dict() if trained.tabular_scaler else None,
         "text_scaler": trained.text_scaler.to_dict() if trained.text_scaler else None,
         "best_epoch": trained.best_epoch,
-        "seconds": trained.seconds,
-        "curve": trained.curve.to_dict(orient="list"),
+        "curve": trained.curve.drop(columns=["seconds"], errors="ignore").to_dict(orient="list"),
     }
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
@@ -63,6 +66,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         text_scaler=scaler(meta["text_scaler"]),
         curve=pd.DataFrame(meta["curve"]),
         best_epoch=int(meta["best_epoch"]),
-        seconds=float(meta["seconds"]),
+        seconds=float(meta.get("seconds", "nan")),  # not saved: wall time differs by run
         device=str(device),
     )
