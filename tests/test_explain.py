@@ -27,13 +27,26 @@ def test_pick_customers_top_median_bottom():
     assert explain.pick_customers(prediction, n=3) == ["d", "a", "b"]  # sorted: b c a e d
 
 
-def test_summary_plot_draws_a_figure():
-    rng = np.random.default_rng(0)
-    values = pd.DataFrame(rng.normal(size=(30, 3)), columns=["x", "y", "z"])
-    data = pd.DataFrame(rng.normal(size=(30, 3)), columns=["x", "y", "z"])
-    fig = explain.plot_shap_summary(values, data, "test", top=3)
-    assert fig.axes and fig._suptitle.get_text() == "test"
+def _png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    return buffer.getvalue()
+
+
+def test_summary_plot_draws_the_same_figure_for_the_same_seed():
+    rng = np.random.default_rng(0)
+    values = pd.DataFrame(rng.normal(size=(300, 3)), columns=["x", "y", "z"])
+    data = pd.DataFrame(rng.normal(size=(300, 3)), columns=["x", "y", "z"])
+    fig = explain.plot_shap_summary(values, data, "test", seed=1, top=3)
+    assert fig.axes and fig._suptitle.get_text() == "test"
+    assert "output units" in fig.axes[0].get_xlabel()
+    first = _png(fig)
+    np.random.seed(123)  # noqa: NPY002 -- the global state must not matter
+    assert _png(explain.plot_shap_summary(values, data, "test", seed=1, top=3)) == first
+    assert _png(explain.plot_shap_summary(values, data, "test", seed=2, top=3)) != first
 
 
 def test_explanation_sample_draws_fold_customers_and_a_background_elsewhere():

@@ -29,12 +29,23 @@ def shap_importance(values: pd.DataFrame) -> pd.Series:
 
 
 def plot_shap_summary(
-    values: pd.DataFrame, data: pd.DataFrame, title: str, top: int = 12
+    values: pd.DataFrame, data: pd.DataFrame, title: str, seed: int, top: int = 12
 ) -> plt.Figure:
-    """SHAP beeswarm summary: each dot a customer, colour the feature's value."""
+    """SHAP beeswarm summary: each dot a customer, colour the feature's value.
+
+    The beeswarm shuffles and jitters its dots; ``seed`` makes the figure the same on
+    every run (SHAP would otherwise draw from the global NumPy state).
+    """
     shap.summary_plot(
-        values.to_numpy(), data[values.columns], max_display=top, show=False, plot_size=(8, 5)
+        values.to_numpy(),
+        data[values.columns],
+        max_display=top,
+        show=False,
+        plot_size=(8, 5),
+        rng=np.random.default_rng(seed),
     )
+    axis = plt.gcf().axes[0]
+    axis.set_xlabel(f"{axis.get_xlabel()} (the model's output units)")
     fig = plt.gcf()
     fig.suptitle(title)
     return fig
