@@ -38,7 +38,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from helpers.data.split import as_utc, purchase_days
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
@@ -328,16 +328,16 @@ def score_customers(
             f"model {model!r} cannot be refitted by stage 07; choose one of {APPLICABLE_MODELS}"
         )
     fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in BTYD_MODELS]))
-    steps = ["check", "btyd", "features", "boosters", "assemble"]
+    win = production_windows(events, as_of, horizon_days)  # fails before any work
+    steps = ["btyd", "features", "boosters", "assemble"]
     bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)
 
     def step(name: str) -> None:
         bar.set_postfix_str(name)
         bar.update(1)
 
-    win = production_windows(events, as_of, horizon_days)
-    events = events.loc[events["ts"] < win.score_instant]
-    step("check")
+    if events["ts"].max() >= win.score_instant:
+        events = events.loc[events["ts"] < win.score_instant]
 
     summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
     fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer)
@@ -393,6 +393,7 @@ def score_customers(
     step("boosters")
 
     if f"spend__{model}" not in out:
+        bar.close()
         raise ApplyError(
             f"model {model!r} could not be fitted on the data up to {win.as_of.date()}: "
             f"{not_fitted.get(model, 'no prediction')}"

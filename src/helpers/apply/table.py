@@ -85,8 +85,9 @@ def assemble_table(
         else:
             table[name] = pd.array([pd.NA] * len(index), dtype="string")
             table[score] = float("nan")
-    for col in ("user_id", "as_of", "model", "segment", "action"):
-        table[col] = table[col].astype("string")
+    for col, (kind, _, _) in DICTIONARY.items():
+        if kind in ("string", "date"):
+            table[col] = table[col].astype("string")
     return table[list(COLUMNS)]
 
 
