@@ -30,6 +30,7 @@ Econometrica 46(1).
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -196,6 +197,13 @@ class ScoreResult:
     not_fitted: dict[str, str] = field(default_factory=dict)
     best_iterations: dict[str, int] = field(default_factory=dict)
     p_alive_model: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scoring_seconds(self) -> float:
+        """Seconds of the scoring proper (today's features and predictions, no fitting)."""
+        keys = ("features_today", "btyd_predict", "boosters_predict", "assemble")
+        return sum(self.timings.get(k, 0.0) for k in keys)
 
 
 def _fit_btyd(
@@ -332,6 +340,14 @@ def score_customers(
     steps = ["btyd", "features", "boosters", "assemble"]
     bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)
 
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
     def step(name: str) -> None:
         bar.set_postfix_str(name)
         bar.update(1)
@@ -339,8 +355,10 @@ def score_customers(
     if events["ts"].max() >= win.score_instant:
         events = events.loc[events["ts"] < win.score_instant]
 
+    lap("check")
     summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
     fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer)
+    lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
     horizon_weeks = win.horizon_days / 7.0
     for name in fit_btyd:
@@ -360,12 +378,15 @@ def score_customers(
         out[f"spend__{name}"] = predicted["expected_spend"]
         out[f"p_zero__{name}"] = predicted["p_zero"]
         out[f"p_alive__{name}"] = predicted["p_alive"]
+    lap("btyd_predict")
     step("btyd")
 
     train = behaviour_features(events, win.train_instant, tuple(windows), threads=feature_threads)
+    lap("features_train")
     today = behaviour_features(
         events, win.score_instant, tuple(windows), customers=summary.index, threads=feature_threads
     )
+    lap("features_today")
     step("features")
 
     supervised = model if model in SUPERVISED_MODELS else "gbdt"
@@ -383,6 +404,7 @@ def score_customers(
             gbdt_max_rounds,
             gbdt_early_stopping,
         )
+    lap("boosters_fit")
     x_today = today[columns].to_numpy(dtype=float)
     pred = {
         name: booster.predict(x_today, num_iteration=booster.best_iteration)
@@ -390,6 +412,7 @@ def score_customers(
     }
     out[f"spend__{supervised}"] = np.maximum(pred["spend"], 0.0)
     out[f"p_zero__{supervised}"] = np.clip(pred["zero"], 0.0, 1.0)
+    lap("boosters_predict")
     step("boosters")
 
     if f"spend__{model}" not in out:
@@ -411,6 +434,7 @@ def score_customers(
     first = ["predicted_spend", "spend_q10", "spend_q90", "p_no_purchase", "p_alive"]
     out = out[first + [c for c in out.columns if c not in first]]
     out.attrs["feature_columns"] = columns
+    lap("assemble")
     return ScoreResult(
         scores=out,
         model=model,
@@ -420,4 +444,5 @@ def score_customers(
         not_fitted=not_fitted,
         best_iterations=best,
         p_alive_model=alive_model,
+        timings=timings,
     )
