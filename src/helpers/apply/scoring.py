@@ -297,6 +297,7 @@ def score_customers(
     gbdt_early_stopping: int = 50,
     feature_threads: int | None = 1,
     progress: bool = True,
+    supervised: str = "required",
 ) -> ScoreResult:
     """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
 
@@ -319,6 +320,10 @@ def score_customers(
     btyd_models : sequence of str
         BTYD transaction models to fit (P(alive) comes from the first one fitted, or
         from ``model`` when it is one of them).
+    supervised : {"required", "if_possible"}
+        With ``"if_possible"`` and a BTYD ``model``, data too short for the supervised
+        training window skip LightGBM (recorded in ``not_fitted["gbdt"]``; the interval
+        columns are then NaN) instead of raising :class:`HistoryError`.
 
     Returns
     -------
@@ -336,7 +341,16 @@ def score_customers(
             f"model {model!r} cannot be refitted by stage 07; choose one of {APPLICABLE_MODELS}"
         )
     fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in BTYD_MODELS]))
-    win = production_windows(events, as_of, horizon_days)  # fails before any work
+    if supervised not in ("required", "if_possible"):
+        raise ApplyError(f"supervised must be 'required' or 'if_possible', got {supervised!r}")
+    skipped: dict[str, str] = {}
+    try:
+        win = production_windows(events, as_of, horizon_days)  # fails before any work
+    except HistoryError as exc:
+        if supervised == "required" or model not in BTYD_MODELS:
+            raise
+        win = production_windows(events, as_of, horizon_days, supervised=False)
+        skipped["gbdt"] = str(exc)
     steps = ["btyd", "features", "boosters", "assemble"]
     bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)
 
@@ -358,6 +372,7 @@ def score_customers(
     lap("check")
     summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
     fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer)
+    not_fitted.update(skipped)
     lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
     horizon_weeks = win.horizon_days / 7.0
@@ -381,40 +396,49 @@ def score_customers(
     lap("btyd_predict")
     step("btyd")
 
-    train = behaviour_features(events, win.train_instant, tuple(windows), threads=feature_threads)
-    lap("features_train")
-    today = behaviour_features(
-        events, win.score_instant, tuple(windows), customers=summary.index, threads=feature_threads
-    )
-    lap("features_today")
-    step("features")
-
-    supervised = model if model in SUPERVISED_MODELS else "gbdt"
-    columns = [c for c in supervised_columns(train, supervised, selected_features) if c in today]
-    y = window_spend(events, win.train_cutoff, win.as_of).reindex(train.index, fill_value=0.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        boosters, best = _train_boosters(
-            train[columns].to_numpy(dtype=float),
-            y.to_numpy(dtype=float),
-            columns,
-            seed,
-            gbdt_valid_share,
-            gbdt_params,
-            gbdt_max_rounds,
-            gbdt_early_stopping,
+    pred: dict[str, np.ndarray] = {}
+    best: dict[str, int] = {}
+    columns: list[str] = []
+    if not skipped:
+        train = behaviour_features(
+            events, win.train_instant, tuple(windows), threads=feature_threads
         )
-    lap("boosters_fit")
-    x_today = today[columns].to_numpy(dtype=float)
-    pred = {
-        name: booster.predict(x_today, num_iteration=booster.best_iteration)
-        for name, booster in boosters.items()
-    }
-    out[f"spend__{supervised}"] = np.maximum(pred["spend"], 0.0)
-    out[f"p_zero__{supervised}"] = np.clip(pred["zero"], 0.0, 1.0)
-    lap("boosters_predict")
-    step("boosters")
+        lap("features_train")
+        today = behaviour_features(
+            events,
+            win.score_instant,
+            tuple(windows),
+            customers=summary.index,
+            threads=feature_threads,
+        )
+        lap("features_today")
+        step("features")
 
+        learner = model if model in SUPERVISED_MODELS else "gbdt"
+        columns = [c for c in supervised_columns(train, learner, selected_features) if c in today]
+        y = window_spend(events, win.train_cutoff, win.as_of).reindex(train.index, fill_value=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            boosters, best = _train_boosters(
+                train[columns].to_numpy(dtype=float),
+                y.to_numpy(dtype=float),
+                columns,
+                seed,
+                gbdt_valid_share,
+                gbdt_params,
+                gbdt_max_rounds,
+                gbdt_early_stopping,
+            )
+        lap("boosters_fit")
+        x_today = today[columns].to_numpy(dtype=float)
+        pred = {
+            name: booster.predict(x_today, num_iteration=booster.best_iteration)
+            for name, booster in boosters.items()
+        }
+        out[f"spend__{learner}"] = np.maximum(pred["spend"], 0.0)
+        out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 1.0)
+        lap("boosters_predict")
+        step("boosters")
     if f"spend__{model}" not in out:
         bar.close()
         raise ApplyError(
@@ -423,10 +447,11 @@ def score_customers(
         )
     alive_model = next((m for m in (model, *fit_btyd) if f"p_alive__{m}" in out), None)
     out["predicted_spend"] = out[f"spend__{model}"]
-    low = np.maximum(pred["q10"], 0.0)
-    high = np.maximum(pred["q90"], low)
-    out["spend_q10"] = low
-    out["spend_q90"] = high
+    if pred:
+        low = np.maximum(pred["q10"], 0.0)
+        out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
+    else:
+        out["spend_q10"] = out["spend_q90"] = np.nan
     out["p_no_purchase"] = out[f"p_zero__{model}"]
     out["p_alive"] = out[f"p_alive__{alive_model}"] if alive_model else np.nan
     step("assemble")

@@ -92,8 +92,10 @@ def segment_summary(table: pd.DataFrame) -> pd.DataFrame:
         mix = pd.crosstab(table["segment"], table["action"], normalize="index")
         mix.columns = [f"share_{c}" for c in mix.columns]
         out = out.join(mix)
+    order = [*SEGMENTS, *sorted(set(out.index.astype(str)) - set(SEGMENTS))]
+    out = out.reindex(order)
     out.index.name = "segment"
-    return out.fillna(0.0)
+    return out.fillna(0.0).astype({"customers": "int64"})
 
 
 def plot_segments(summary: pd.DataFrame) -> plt.Figure:
