@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli
+from helpers.data.split import Split
 
 ORDERS = """customer,order_date,total,kind
 c1,2021-03-01 10:00:00,19.99,transaction
@@ -241,3 +242,18 @@ def test_score_runs_as_a_module(tmp_path: Path) -> None:
         [sys.executable, "-m", "helpers", "score", "--help"], capture_output=True, text=True
     )
     assert done.returncode == 0 and "--as-of" in done.stdout and "--out" in done.stdout
+
+
+def test_score_refuses_a_leaderboard_of_another_dataset(tmp_path: Path, capsys) -> None:
+    params, _ = _score_study(tmp_path)
+    (tmp_path / "data/processed").mkdir(parents=True)
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    Split.from_dates("2024-01-31", "2024-06-30").to_json(
+        tmp_path / "data/processed/split.json", "cdnow"
+    )
+    (tmp_path / "reports/metrics/leaderboard.json").write_text('{"gbdt": {"gini": 0.7}}')
+    argv = ["score", "--dataset", "events", "--as-of", "2024-06-01", "--params", str(params)]
+    argv += ["--out", str(tmp_path / "s.csv"), "--horizon-days", "90"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model artifact stale: ") and "belongs to dataset 'cdnow'" in err

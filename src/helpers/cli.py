@@ -153,9 +153,7 @@ def _add_score(subparsers: Any) -> None:
         help="score today's customers (CLV with interval, churn risk, segment, action)",
         description="Score every customer as of a date with the model the study chose.",
     )
-    parser.add_argument(
-        "--dataset", required=True, help="shopsim, cdnow, online_retail or events"
-    )
+    parser.add_argument("--dataset", required=True, help="shopsim, cdnow, online_retail or events")
     parser.add_argument("--as-of", required=True, help="last day of data to use (YYYY-MM-DD)")
     parser.add_argument("--out", required=True, help="output file, .csv or .parquet")
     parser.add_argument("--path", default=None, help="data file (else the params.yaml one)")

@@ -58,6 +58,8 @@ def score_command(args: argparse.Namespace) -> int:
     if args.model:
         model, reason = args.model, f"{args.model} (set by --model)"
     else:
+        if (processed / "split.json").is_file():  # the study's outputs describe this dataset?
+            _study_horizon(root, processed, args.dataset, block)
         board_file = root / base["paths"]["metrics"] / "leaderboard.json"
         events_file = root / base["paths"]["interim"] / "events.parquet"
         board = read_leaderboard(board_file, newer_than=[events_file])
