@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import cli
+from helpers.data.split import Split
 
 ORDERS = """customer,order_date,total,kind
 c1,2021-03-01 10:00:00,19.99,transaction
@@ -169,3 +170,90 @@ def test_validate_unmapped_status_labels_then_mapped(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     assert "  rows in                3\n  rows kept              2\n" in out
     assert "  dropped: excluded_event_label                  1\n" in out
+
+
+# --------------------------------------------------------------------------- score
+
+
+def _score_study(tmp_path: Path) -> tuple[Path, Path]:
+    """A params.yaml pointing at a plain event file (no study outputs yet)."""
+    import yaml
+    from e2e import shop_events
+
+    events = tmp_path / "events.csv"
+    shop_events(300, seed=3).to_csv(events, index=False)
+    columns = ["user_id", "ts", "event_type", "amount", "category", "text", "rating"]
+    root = Path(__file__).resolve().parents[1]
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["datasets"]["events"].update(path=str(events), mapping={c: c for c in columns})
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path, events
+
+
+def test_score_fails_clearly_when_as_of_is_after_the_data(tmp_path: Path, capsys) -> None:
+    params, _ = _score_study(tmp_path)
+    argv = ["score", "--dataset", "events", "--as-of", "2030-01-01", "--params", str(params)]
+    argv += ["--out", str(tmp_path / "s.csv"), "--model", "pareto_nbd", "--horizon-days", "90"]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Data-quality report for" in captured.out  # the data are checked first
+    assert captured.err == (
+        "error: as_of 2030-01-01 is after the end of the data (2024-06-30): a score can only "
+        "use data that exist; use --as-of 2024-06-30 or earlier\n"
+    )
+
+
+def test_score_fails_clearly_on_too_little_history(tmp_path: Path, capsys) -> None:
+    params, _ = _score_study(tmp_path)
+    argv = ["score", "--dataset", "events", "--as-of", "2023-02-01", "--params", str(params)]
+    argv += ["--out", str(tmp_path / "s.csv"), "--model", "gbdt", "--horizon-days", "90"]
+    assert cli.main(argv) == 2
+    assert "error: too little history for the training window" in capsys.readouterr().err
+
+
+def test_score_fails_clearly_without_the_leaderboard(tmp_path: Path, capsys) -> None:
+    params, _ = _score_study(tmp_path)
+    argv = ["score", "--dataset", "events", "--as-of", "2024-06-01", "--params", str(params)]
+    argv += ["--out", str(tmp_path / "s.csv"), "--horizon-days", "90"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: model artifact missing: " in err and "leaderboard.json" in err
+
+
+def test_score_writes_the_table_and_its_dictionary(tmp_path: Path, capsys) -> None:
+    from helpers.apply.table import DICTIONARY, read_scored_csv
+
+    params, _ = _score_study(tmp_path)
+    out = tmp_path / "out" / "scored.csv"
+    argv = ["score", "--dataset", "events", "--as-of", "2024-06-01", "--params", str(params)]
+    argv += ["--out", str(out), "--model", "pareto_nbd", "--horizon-days", "90", "--no-progress"]
+    assert cli.main(argv) == 0
+    scored = read_scored_csv(out)
+    assert list(scored.columns) == list(DICTIONARY) and scored["user_id"].is_unique
+    assert (scored["as_of"] == "2024-06-01").all() and (scored["model"] == "pareto_nbd").all()
+    assert (out.parent / "scored_dictionary.md").is_file()
+    assert not (out.parent / "scored.parquet").exists()
+    assert f"customers with pareto_nbd (policy one_step_uplift) -> {out}" in capsys.readouterr().out
+
+
+def test_score_runs_as_a_module(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers", "score", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--as-of" in done.stdout and "--out" in done.stdout
+
+
+def test_score_refuses_a_leaderboard_of_another_dataset(tmp_path: Path, capsys) -> None:
+    params, _ = _score_study(tmp_path)
+    (tmp_path / "data/processed").mkdir(parents=True)
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    Split.from_dates("2024-01-31", "2024-06-30").to_json(
+        tmp_path / "data/processed/split.json", "cdnow"
+    )
+    (tmp_path / "reports/metrics/leaderboard.json").write_text('{"gbdt": {"gini": 0.7}}')
+    argv = ["score", "--dataset", "events", "--as-of", "2024-06-01", "--params", str(params)]
+    argv += ["--out", str(tmp_path / "s.csv"), "--horizon-days", "90"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model artifact stale: ") and "belongs to dataset 'cdnow'" in err

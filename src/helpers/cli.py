@@ -8,6 +8,16 @@ validate
     (users, events by type, date range); exit 0, or 2 with ``error: ...`` on stderr when
     the input is unusable (:class:`~helpers.data.schema.DataError`).
 
+score
+    Score today's customers outside Jupyter, with the same code as stage 07
+    (:func:`helpers.apply.run.apply_models`): load the dataset (the ``datasets`` block
+    of ``params.yaml``), print the same data-quality report as ``validate``, choose the
+    model from the study's leaderboard (or ``--model``), and write the scored table
+    (CSV or Parquet by the suffix of ``--out``) with its data dictionary beside it.
+    Exit 2 with ``error: ...`` when ``--as-of`` is after the data's end, when the data
+    hold too little history for the training window, or when the leaderboard is missing
+    or stale.
+
 More commands are added by writing ``_add_<name>(subparsers)`` that registers a
 subparser with ``set_defaults(func=...)`` and listing it in :data:`_COMMANDS`.
 """
@@ -131,7 +141,32 @@ def _add_validate(subparsers: Any) -> None:
     parser.set_defaults(func=_validate)
 
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_validate,)
+def _score(args: argparse.Namespace) -> int:
+    from helpers.apply.cli import score_command
+
+    return score_command(args)
+
+
+def _add_score(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "score",
+        help="score today's customers (CLV with interval, churn risk, segment, action)",
+        description="Score every customer as of a date with the model the study chose.",
+    )
+    parser.add_argument("--dataset", required=True, help="shopsim, cdnow, online_retail or events")
+    parser.add_argument("--as-of", required=True, help="last day of data to use (YYYY-MM-DD)")
+    parser.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    parser.add_argument("--path", default=None, help="data file (else the params.yaml one)")
+    parser.add_argument("--params", default="params.yaml", help="the study's params.yaml")
+    parser.add_argument("--model", default=None, help="override the leaderboard's choice")
+    parser.add_argument(
+        "--horizon-days", type=int, default=None, help="default: the study's holdout length"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=_score)
+
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_validate, _add_score)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,5 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # helpers.apply.scoring.ApplyError and split errors
+        if args.command != "score":
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,133 @@
+"""Which model stage 07 applies: the leaderboard's choice under the study's gap metric.
+
+The evaluation stage (06) writes ``reports/metrics/leaderboard.json``; the model is the
+best *fitted* row under ``evaluate.gap_metric`` among the models stage 07 can refit
+(:data:`helpers.apply.scoring.APPLICABLE_MODELS`), never picked by hand. A parameter may
+override it. The overall best row (which may be the deep model or a fusion, too slow to
+refit here) is reported beside it, with the difference, so the reader sees what the
+choice costs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers.apply.scoring import APPLICABLE_MODELS, ApplyError
+from helpers.evaluation.leaderboard import LOWER_IS_BETTER
+
+__all__ = ["ModelArtifactError", "ModelChoice", "choose_model", "read_leaderboard"]
+
+#: Rows that are yardsticks, not models one would deploy.
+NOT_DEPLOYABLE: frozenset[str] = frozenset({"oracle", "zero"})
+
+
+class ModelArtifactError(ApplyError):
+    """A model artifact the scoring needs is missing or older than its inputs."""
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The applied model and how it was chosen."""
+
+    model: str
+    metric: str
+    value: float
+    best_overall: str
+    best_overall_value: float
+    reason: str
+
+
+def read_leaderboard(path: str | Path, newer_than: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Read ``leaderboard.json``; fail clearly when it is missing or stale.
+
+    Parameters
+    ----------
+    path : path
+        The leaderboard written by stage 06.
+    newer_than : paths
+        Inputs the leaderboard must not be older than (e.g. the events file): a
+        leaderboard older than the data it should describe is stale.
+
+    Raises
+    ------
+    ModelArtifactError
+        Missing file, unreadable JSON, or older than one of ``newer_than``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelArtifactError(
+            f"model artifact missing: {path} (the leaderboard of stage 06 chooses the "
+            "model); run `dvc repro 06_evaluate` first, or pass --model"
+        )
+    for other in map(Path, newer_than):
+        if other.is_file() and other.stat().st_mtime > path.stat().st_mtime:
+            raise ModelArtifactError(
+                f"model artifact stale: {path} is older than {other}; the leaderboard "
+                "describes other data. Run `dvc repro 06_evaluate` first, or pass --model"
+            )
+    try:
+        board = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelArtifactError(f"model artifact unreadable: {path}: {exc}") from exc
+    if not any(isinstance(v, dict) for v in board.values()):
+        raise ModelArtifactError(f"model artifact {path} holds no model rows")
+    return board
+
+
+def _rows(board: dict[str, Any], metric: str) -> dict[str, float]:
+    rows = {}
+    for name, row in board.items():
+        if not isinstance(row, dict) or name in NOT_DEPLOYABLE:
+            continue
+        if row.get("status", "fitted") != "fitted" or row.get(metric) is None:
+            continue
+        rows[name] = float(row[metric])
+    return rows
+
+
+def choose_model(
+    board: dict[str, Any],
+    metric: str,
+    override: str | None = None,
+    applicable: Sequence[str] = APPLICABLE_MODELS,
+) -> ModelChoice:
+    """The best applicable fitted model of ``board`` under ``metric`` (or ``override``).
+
+    Raises
+    ------
+    ModelArtifactError
+        When no applicable model is on the board, or ``override`` is not applicable.
+    """
+    rows = _rows(board, metric)
+    if not rows:
+        raise ModelArtifactError(f"the leaderboard has no fitted model with a {metric!r} value")
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    best = max(rows, key=lambda m: sign * rows[m])
+    if override:
+        if override not in applicable:
+            raise ModelArtifactError(
+                f"apply.model={override!r} cannot be refitted by stage 07; choose one of "
+                f"{list(applicable)} or null (the leaderboard's choice)"
+            )
+        value = rows.get(override, float("nan"))
+        return ModelChoice(
+            override, metric, value, best, rows[best], f"{override} (set by apply.model)"
+        )
+    usable = {m: v for m, v in rows.items() if m in applicable}
+    if not usable:
+        raise ModelArtifactError(
+            f"none of {list(applicable)} is fitted on the leaderboard; stage 07 has no model"
+        )
+    model = max(usable, key=lambda m: sign * usable[m])
+    if model == best:
+        reason = f"{model}: the leaderboard's best model by {metric}"
+    else:
+        reason = (
+            f"{model}: the best model by {metric} that stage 07 refits; the leaderboard's "
+            f"best, {best}, is not refitted here (too slow for the stage's budget)"
+        )
+    return ModelChoice(model, metric, usable[model], best, rows[best], reason)

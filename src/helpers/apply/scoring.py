@@ -1,0 +1,473 @@
+"""Score today's customers: the one code path of stage 07 and ``python -m helpers score``.
+
+Production protocol (what a shop would run on the morning of ``as_of + 1``):
+
+* ``as_of`` is the last day of data used (inclusive, UTC), like the study's ``cutoff``.
+  Every event after it is dropped first, so nothing later can reach a prediction.
+* **BTYD models** (Pareto/NBD, BG/NBD, Gamma-Gamma) are refitted on all purchases up to
+  ``as_of`` and predict the next ``horizon_days`` (:func:`helpers.models.btyd.predict_btyd`).
+* **Supervised models** (LightGBM) are trained the way they would be in production:
+  features as of ``as_of - H`` (:func:`helpers.features.behaviour.behaviour_features`),
+  targets = spend over ``(as_of - H, as_of]``, ``H = horizon_days`` (the study's holdout
+  length); early stopping on a seeded share of held-apart customers
+  (:func:`helpers.models.crossfit.early_stopping_split`). They then score features as of
+  ``as_of``. Four boosters: Tweedie spend (the mean), binary "no purchase", and the 10 %
+  and 90 % quantiles of spend (pinball loss, Koenker & Bassett 1978), which form the
+  80 % interval of every customer's spend whatever model gives the point prediction.
+
+With ``as_of`` = the study's cutoff the BTYD predictions are exactly those of stage
+04a (same data, same fits, same horizon): the backtest of :mod:`helpers.apply.backtest`
+checks it to 1e-9. The supervised models are not the study's cross-fitted ones (those
+learned from the other customers' holdout outcomes, which production cannot see); their
+backtest is an out-of-time check instead.
+
+References
+----------
+Fader, Hardie & Lee (2005), "Counting your customers the easy way", Marketing Science.
+Ke et al. (2017), LightGBM. NeurIPS. Koenker & Bassett (1978), Regression quantiles.
+Econometrica 46(1).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from helpers.data.split import as_utc, purchase_days
+from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
+from helpers.models import btyd
+from helpers.models.crossfit import early_stopping_split
+from helpers.models.gbdt import DEFAULT_PARAMS
+
+__all__ = [
+    "BTYD_MODELS",
+    "SUPERVISED_MODELS",
+    "APPLICABLE_MODELS",
+    "ApplyError",
+    "AsOfError",
+    "HistoryError",
+    "ProductionWindows",
+    "ScoreResult",
+    "production_windows",
+    "score_customers",
+]
+
+BTYD_MODELS: tuple[str, ...] = ("pareto_nbd", "bgnbd")
+SUPERVISED_MODELS: tuple[str, ...] = ("gbdt", "gbdt_rfm")
+#: Models stage 07 can refit for production within its time budget.
+APPLICABLE_MODELS: tuple[str, ...] = (*SUPERVISED_MODELS, *BTYD_MODELS)
+#: Fewest training customers with a purchase in the target window.
+MIN_TRAIN_BUYERS = 20
+DAY = pd.Timedelta(days=1)
+
+
+class ApplyError(ValueError):
+    """Scoring cannot run as asked; the message says why and what to change."""
+
+
+class AsOfError(ApplyError):
+    """``as_of`` lies after the end of the data (or before its start)."""
+
+
+class HistoryError(ApplyError):
+    """The data hold too little history before ``as_of`` for the training window."""
+
+
+@dataclass(frozen=True)
+class ProductionWindows:
+    """The days of one production run (all UTC calendar days, inclusive).
+
+    ``train_cutoff = as_of - horizon_days``: supervised features are computed as of the
+    end of that day and learn spend over ``(train_cutoff, as_of]``.
+    """
+
+    as_of: pd.Timestamp
+    horizon_days: int
+    train_cutoff: pd.Timestamp
+    first_day: pd.Timestamp
+    last_day: pd.Timestamp
+
+    @property
+    def score_instant(self) -> pd.Timestamp:
+        """Exclusive end of the scored history (midnight after ``as_of``)."""
+        return self.as_of + DAY
+
+    @property
+    def train_instant(self) -> pd.Timestamp:
+        """Exclusive end of the training features' history."""
+        return self.train_cutoff + DAY
+
+    @property
+    def horizon_end(self) -> pd.Timestamp:
+        """Last day of the predicted period."""
+        return self.as_of + pd.Timedelta(days=self.horizon_days)
+
+
+def _day(value: Any) -> pd.Timestamp:
+    return as_utc(value).normalize()
+
+
+def production_windows(
+    events: pd.DataFrame, as_of: Any, horizon_days: int, supervised: bool = True
+) -> ProductionWindows:
+    """Check ``as_of`` and the history against the data and return the run's days.
+
+    Raises
+    ------
+    AsOfError
+        ``as_of`` after the last day of the data, or before its first purchase.
+    HistoryError
+        (``supervised`` only) fewer than ``MIN_TRAIN_BUYERS`` customers bought before
+        ``as_of - horizon_days`` and again in ``(as_of - horizon_days, as_of]``: the
+        data are too short for the training window.
+    """
+    if int(horizon_days) < 1:
+        raise ApplyError(f"horizon_days must be at least 1, got {horizon_days}")
+    days = purchase_days(events)
+    if days.empty:
+        raise HistoryError("the data hold no purchase: nothing to score")
+    first, last = days["day"].min(), _day(events["ts"].max())
+    day = _day(as_of)
+    if day > last:
+        raise AsOfError(
+            f"as_of {day.date()} is after the end of the data ({last.date()}): a score "
+            f"can only use data that exist; use --as-of {last.date()} or earlier"
+        )
+    if day < first:
+        raise AsOfError(f"as_of {day.date()} is before the first purchase ({first.date()})")
+    windows = ProductionWindows(
+        as_of=day,
+        horizon_days=int(horizon_days),
+        train_cutoff=day - pd.Timedelta(days=int(horizon_days)),
+        first_day=first,
+        last_day=last,
+    )
+    if supervised:
+        before = set(days.loc[days["day"] <= windows.train_cutoff, "user_id"])
+        target = days.loc[(days["day"] > windows.train_cutoff) & (days["day"] <= day)]
+        buyers = len(before & set(target["user_id"]))
+        if buyers < MIN_TRAIN_BUYERS:
+            raise HistoryError(
+                f"too little history for the training window: the supervised models learn "
+                f"spend over ({windows.train_cutoff.date()}, {day.date()}] from customers "
+                f"who bought before; {len(before):,} customers bought on or before "
+                f"{windows.train_cutoff.date()} and {buyers} of them again in the window "
+                f"(at least {MIN_TRAIN_BUYERS} needed; the data start {first.date()}). "
+                "Choose a later as_of, a shorter horizon, or a BTYD model."
+            )
+    return windows
+
+
+@dataclass
+class ScoreResult:
+    """Scores of one production run.
+
+    Attributes
+    ----------
+    scores : DataFrame
+        Index ``user_id`` (every customer with a purchase on or before ``as_of``),
+        columns ``predicted_spend``, ``spend_q10``, ``spend_q90``, ``p_no_purchase``,
+        ``p_alive`` and, per fitted model, ``spend__<model>`` / ``p_zero__<model>``.
+    model : str
+        The model giving ``predicted_spend`` and ``p_no_purchase``.
+    windows : ProductionWindows
+    summary : DataFrame
+        BTYD summary at ``as_of`` (history of the scored customers).
+    btyd_fits : dict
+        Fitted BTYD models by name (``gamma_gamma`` included).
+    not_fitted : dict
+        Model name -> reason, for models that could not be fitted here.
+    best_iterations : dict
+        Boosting rounds kept per supervised target.
+    """
+
+    scores: pd.DataFrame
+    model: str
+    windows: ProductionWindows
+    summary: pd.DataFrame
+    btyd_fits: dict[str, btyd.BTYDFit] = field(default_factory=dict)
+    not_fitted: dict[str, str] = field(default_factory=dict)
+    best_iterations: dict[str, int] = field(default_factory=dict)
+    p_alive_model: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def scoring_seconds(self) -> float:
+        """Seconds of the scoring proper (today's features and predictions, no fitting)."""
+        keys = ("features_today", "btyd_predict", "boosters_predict", "assemble")
+        return sum(self.timings.get(k, 0.0) for k in keys)
+
+
+def _fit_btyd(
+    summary: pd.DataFrame, models: Sequence[str], penalizer: float
+) -> tuple[dict[str, btyd.BTYDFit], dict[str, str]]:
+    fits: dict[str, btyd.BTYDFit] = {}
+    failed: dict[str, str] = {}
+    fitters = {"bgnbd": btyd.fit_bgnbd, "pareto_nbd": btyd.fit_pareto_nbd}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", btyd.BTYDFitWarning)
+        try:
+            fits["gamma_gamma"] = btyd.fit_spend_model(summary, penalizer=penalizer)
+        except btyd.BTYDFitError as exc:
+            failed["gamma_gamma"] = exc.reason
+        for name in models:
+            try:
+                fits[name] = fitters[name](summary, penalizer=penalizer)
+            except btyd.BTYDFitError as exc:
+                failed[name] = exc.reason
+    return fits, failed
+
+
+def window_spend(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Spend per user on purchase days ``start < day <= end`` (index user_id)."""
+    days = purchase_days(events)
+    inside = days.loc[(days["day"] > start) & (days["day"] <= end)]
+    return inside.groupby("user_id")["amount"].sum()
+
+
+def supervised_columns(
+    frame: pd.DataFrame, model: str, selected: Sequence[str] | None
+) -> list[str]:
+    """Feature columns of a supervised model: RFM-style for ``gbdt_rfm``, else ``selected``.
+
+    ``selected`` (the study's selected features) is intersected with what the data
+    hold; None or nothing left means every behaviour column.
+    """
+    if model == "gbdt_rfm":
+        return rfm_style_columns(frame)
+    chosen = [c for c in (selected or []) if c in frame.columns]
+    return chosen or list(frame.columns)
+
+
+def _train_boosters(
+    x_train: np.ndarray,
+    y_spend: np.ndarray,
+    columns: list[str],
+    seed: int,
+    valid_share: float,
+    params: dict[str, Any] | None,
+    max_rounds: int,
+    early_stopping_rounds: int,
+) -> tuple[dict[str, lgb.Booster], dict[str, int]]:
+    rng = np.random.default_rng(seed + 1)
+    fit_idx, valid_idx = early_stopping_split(np.arange(len(y_spend)), valid_share, rng)
+    base = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
+    objectives = {
+        "spend": ({"objective": "tweedie", "tweedie_variance_power": 1.5}, y_spend),
+        "zero": ({"objective": "binary"}, (y_spend <= 0).astype(float)),
+        "q10": ({"objective": "quantile", "alpha": 0.1}, y_spend),
+        "q90": ({"objective": "quantile", "alpha": 0.9}, y_spend),
+    }
+    boosters, best = {}, {}
+    for name, (objective, y) in objectives.items():
+        train_set = lgb.Dataset(x_train[fit_idx], y[fit_idx], feature_name=columns)
+        valid_set = lgb.Dataset(x_train[valid_idx], y[valid_idx], reference=train_set)
+        booster = lgb.train(
+            {**base, **objective},
+            train_set,
+            num_boost_round=max_rounds,
+            valid_sets=[valid_set],
+            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+        )
+        boosters[name], best[name] = booster, int(booster.best_iteration)
+    return boosters, best
+
+
+def score_customers(
+    events: pd.DataFrame,
+    as_of: Any,
+    horizon_days: int,
+    model: str,
+    seed: int,
+    selected_features: Sequence[str] | None = None,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    btyd_models: Sequence[str] = BTYD_MODELS,
+    btyd_penalizer: float = 0.0,
+    gbdt_params: dict[str, Any] | None = None,
+    gbdt_valid_share: float = 0.2,
+    gbdt_max_rounds: int = 2000,
+    gbdt_early_stopping: int = 50,
+    feature_threads: int | None = 1,
+    progress: bool = True,
+    supervised: str = "required",
+) -> ScoreResult:
+    """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Canonical events (validated); events after ``as_of`` are dropped first.
+    as_of : date-like
+        Last day of data used (inclusive, UTC).
+    horizon_days : int
+        Days predicted (the study's holdout length ``H``); also the supervised models'
+        training window.
+    model : str
+        One of :data:`APPLICABLE_MODELS`: it gives ``predicted_spend`` and
+        ``p_no_purchase``.
+    seed : int
+        The study's seed (early-stopping split and LightGBM).
+    selected_features : sequence of str, optional
+        The study's selected behaviour features (for ``gbdt``).
+    btyd_models : sequence of str
+        BTYD transaction models to fit (P(alive) comes from the first one fitted, or
+        from ``model`` when it is one of them).
+    supervised : {"required", "if_possible"}
+        With ``"if_possible"`` and a BTYD ``model``, data too short for the supervised
+        training window skip LightGBM (recorded in ``not_fitted["gbdt"]``; the interval
+        columns are then NaN) instead of raising :class:`HistoryError`.
+
+    Returns
+    -------
+    ScoreResult
+
+    Raises
+    ------
+    AsOfError, HistoryError
+        See :func:`production_windows`.
+    ApplyError
+        When ``model`` is unknown or could not be fitted on these data.
+    """
+    if model not in APPLICABLE_MODELS:
+        raise ApplyError(
+            f"model {model!r} cannot be refitted by stage 07; choose one of {APPLICABLE_MODELS}"
+        )
+    fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in BTYD_MODELS]))
+    if supervised not in ("required", "if_possible"):
+        raise ApplyError(f"supervised must be 'required' or 'if_possible', got {supervised!r}")
+    skipped: dict[str, str] = {}
+    try:
+        win = production_windows(events, as_of, horizon_days)  # fails before any work
+    except HistoryError as exc:
+        if supervised == "required" or model not in BTYD_MODELS:
+            raise
+        win = production_windows(events, as_of, horizon_days, supervised=False)
+        skipped["gbdt"] = str(exc)
+    steps = ["btyd", "features", "boosters", "assemble"]
+    bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)
+
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock[0]
+        clock[0] = now
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    if events["ts"].max() >= win.score_instant:
+        events = events.loc[events["ts"] < win.score_instant]
+
+    lap("check")
+    summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
+    fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer)
+    not_fitted.update(skipped)
+    lap("btyd_fit")
+    out = pd.DataFrame(index=summary.index)
+    horizon_weeks = win.horizon_days / 7.0
+    for name in fit_btyd:
+        if name not in fits or "gamma_gamma" not in fits:
+            continue
+        try:
+            predicted = btyd.predict_btyd(
+                summary,
+                model=name,
+                horizon_weeks=horizon_weeks,
+                fit=fits[name],
+                gg_fit=fits["gamma_gamma"],
+            )
+        except btyd.BTYDFitError as exc:
+            not_fitted[name] = exc.reason
+            continue
+        out[f"spend__{name}"] = predicted["expected_spend"]
+        out[f"p_zero__{name}"] = predicted["p_zero"]
+        out[f"p_alive__{name}"] = predicted["p_alive"]
+    lap("btyd_predict")
+    step("btyd")
+
+    pred: dict[str, np.ndarray] = {}
+    best: dict[str, int] = {}
+    columns: list[str] = []
+    if not skipped:
+        train = behaviour_features(
+            events, win.train_instant, tuple(windows), threads=feature_threads
+        )
+        lap("features_train")
+        today = behaviour_features(
+            events,
+            win.score_instant,
+            tuple(windows),
+            customers=summary.index,
+            threads=feature_threads,
+        )
+        lap("features_today")
+        step("features")
+
+        learner = model if model in SUPERVISED_MODELS else "gbdt"
+        columns = [c for c in supervised_columns(train, learner, selected_features) if c in today]
+        y = window_spend(events, win.train_cutoff, win.as_of).reindex(train.index, fill_value=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            boosters, best = _train_boosters(
+                train[columns].to_numpy(dtype=float),
+                y.to_numpy(dtype=float),
+                columns,
+                seed,
+                gbdt_valid_share,
+                gbdt_params,
+                gbdt_max_rounds,
+                gbdt_early_stopping,
+            )
+        lap("boosters_fit")
+        x_today = today[columns].to_numpy(dtype=float)
+        pred = {
+            name: booster.predict(x_today, num_iteration=booster.best_iteration)
+            for name, booster in boosters.items()
+        }
+        out[f"spend__{learner}"] = np.maximum(pred["spend"], 0.0)
+        out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 1.0)
+        lap("boosters_predict")
+        step("boosters")
+    if f"spend__{model}" not in out:
+        bar.close()
+        raise ApplyError(
+            f"model {model!r} could not be fitted on the data up to {win.as_of.date()}: "
+            f"{not_fitted.get(model, 'no prediction')}"
+        )
+    alive_model = next((m for m in (model, *fit_btyd) if f"p_alive__{m}" in out), None)
+    out["predicted_spend"] = out[f"spend__{model}"]
+    if pred:
+        low = np.maximum(pred["q10"], 0.0)
+        out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
+    else:
+        out["spend_q10"] = out["spend_q90"] = np.nan
+    out["p_no_purchase"] = out[f"p_zero__{model}"]
+    out["p_alive"] = out[f"p_alive__{alive_model}"] if alive_model else np.nan
+    step("assemble")
+    bar.close()
+    first = ["predicted_spend", "spend_q10", "spend_q90", "p_no_purchase", "p_alive"]
+    out = out[first + [c for c in out.columns if c not in first]]
+    out.attrs["feature_columns"] = columns
+    lap("assemble")
+    return ScoreResult(
+        scores=out,
+        model=model,
+        windows=win,
+        summary=summary,
+        btyd_fits=fits,
+        not_fitted=not_fitted,
+        best_iterations=best,
+        p_alive_model=alive_model,
+        timings=timings,
+    )
