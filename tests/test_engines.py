@@ -150,3 +150,35 @@ def test_no_holdout_event_reaches_a_feature(engine, spark, tmp_path):
     after = make_targets(tampered_path, split, engine=engine, spark=session)
     assert after["holdout_spend"].sum() > 10 * before["holdout_spend"].sum()
     np.testing.assert_allclose(after["cal_spend"], before["cal_spend"], rtol=1e-12)
+
+
+def _by_user(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values("user_id").reset_index(drop=True)
+
+
+def test_gbdt_and_btyd_batch_scoring_on_spark_equal_local(spark, tmp_path):
+    from helpers.engines.scoring import BTYDScorer, GBDTScorer, score_on_spark
+    from helpers.models.btyd import fit_bgnbd, fit_spend_model
+    from helpers.models.gbdt import crossfit_gbdt
+
+    events, split = _shopsim()
+    path = tmp_path / "events.parquet"
+    events[COLUMNS].to_parquet(path, index=False)
+    targets = make_targets(path, split)
+    features = behaviour_features(path, split.calibration_end, customers=targets.index)
+    result = crossfit_gbdt(features, targets["holdout_spend"], seed=0, n_folds=2, max_rounds=30)
+    scorer = GBDTScorer.from_result(result, list(features.columns))
+    rows = features.rename_axis("user_id").reset_index()
+    local = _by_user(scorer(rows))
+    remote = _by_user(score_on_spark(features, scorer, spark, partitions=3).toPandas())
+    pd.testing.assert_frame_equal(local, remote, check_exact=True)
+    assert len(remote) == len(features) and remote["spend"].gt(0).all()
+    assert remote["p_zero"].between(0, 1).all()
+
+    summary = btyd_summary(path, split.cutoff, split.last_holdout_day)
+    fit, gg = fit_bgnbd(summary), fit_spend_model(summary)
+    btyd = BTYDScorer("bgnbd", fit, gg, horizon_weeks=26.0)
+    local = _by_user(btyd(summary.rename_axis("user_id").reset_index()))
+    remote = _by_user(score_on_spark(summary, btyd, spark, partitions=3).toPandas())
+    pd.testing.assert_frame_equal(local, remote, check_exact=True)
+    assert remote["expected_spend"].gt(0).all() and len(remote) == len(summary)
