@@ -77,8 +77,9 @@ def assert_same(duck: pd.DataFrame, other: pd.DataFrame, rtol: float = 1e-9) -> 
         if a.dtype.kind in "iubM" or col in EXACT_FLOATS:
             assert a.equals(b), f"{col} differs"
         else:
-            np.testing.assert_allclose(b.to_numpy(float), a.to_numpy(float), rtol=rtol, atol=0,
-                                       err_msg=col)
+            np.testing.assert_allclose(
+                b.to_numpy(float), a.to_numpy(float), rtol=rtol, atol=0, err_msg=col
+            )
 
 
 def test_transpiled_sql_handles_the_engine_quirks():
@@ -118,9 +119,10 @@ def test_btyd_summary_equal_on_both_engines(dataset, spark):
     assert_same(duck, btyd_summary(events, split.cutoff, split.last_holdout_day))
     on_spark = btyd_summary(path, split.cutoff, split.last_holdout_day, engine="spark", spark=spark)
     assert_same(duck, on_spark)
-    assert on_spark.attrs["n_customers_first_purchase_in_holdout"] == duck.attrs[
-        "n_customers_first_purchase_in_holdout"
-    ]
+    assert (
+        on_spark.attrs["n_customers_first_purchase_in_holdout"]
+        == duck.attrs["n_customers_first_purchase_in_holdout"]
+    )
     assert on_spark.attrs["mean_spend_per_purchase_day_cal"] == pytest.approx(
         duck.attrs["mean_spend_per_purchase_day_cal"], rel=1e-12
     )

@@ -6,10 +6,13 @@ position in :data:`helpers.data.schema.EVENT_TYPES`). Every literal is an intege
 here (no user strings reach the SQL). :class:`helpers.engines.runner.EventQueries`
 runs a text on DuckDB as is and on Spark after :func:`helpers.engines.dialect.to_engine`.
 
-* :func:`presence_sql` -- time range of the calibration events and which inputs exist;
-* :func:`behaviour_sql` -- the raw aggregates of :func:`helpers.features.behaviour.behaviour_features`;
-* :func:`targets_sql` -- calibration summary and holdout targets (:func:`helpers.engines.targets.make_targets`);
-* :func:`btyd_days_sql` -- the purchase-day summary behind :func:`helpers.models.btyd.btyd_summary`.
+* :func:`presence_sql` -- time range of the calibration events, inputs present;
+* :func:`behaviour_sql` -- raw aggregates of
+  :func:`helpers.features.behaviour.behaviour_features`;
+* :func:`targets_sql` -- calibration summary and holdout targets
+  (:func:`helpers.engines.targets.make_targets`);
+* :func:`btyd_days_sql` -- purchase-day summary behind
+  :func:`helpers.models.btyd.btyd_summary`.
 """
 
 from __future__ import annotations

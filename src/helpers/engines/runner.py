@@ -47,7 +47,8 @@ def frame_to_arrow(events: pd.DataFrame, extra: tuple[str, ...] = ()) -> pa.Tabl
     }
     for name in ("event_type", "category"):
         if name in events.columns:
-            columns[name] = pa.array(events[name].astype("str"), pa.large_string(), from_pandas=True)
+            values = events[name].astype("str")
+            columns[name] = pa.array(values, pa.large_string(), from_pandas=True)
     if "amount" in events.columns:
         columns["amount"] = pa.array(
             events["amount"].to_numpy(dtype=float, na_value=np.nan), from_pandas=True
@@ -197,3 +198,19 @@ class EventQueries:
             assert self._con is not None, "use EventQueries as a context manager"
             return tuple(self._con.sql(text).fetchall()[0])
         return tuple(self.spark.sql(text).collect()[0])
+
+
+def event_span(
+    events: EventSource, engine: Engine = "duckdb", spark: Any = None
+) -> tuple[int, pd.Timestamp, pd.Timestamp]:
+    """Number of events and the first and last timestamp (UTC) of an event source."""
+    with EventQueries(events, engine, spark) as q:
+        n, first, last = q.row("SELECT count(*), min(t), max(t) FROM ev")
+    if not n:
+        where = "the frame" if isinstance(events, pd.DataFrame) else str(events)
+        raise ValueError(f"no events in {where}")
+    return (
+        int(n),
+        pd.Timestamp(int(first), unit="ns", tz="UTC"),
+        pd.Timestamp(int(last), unit="ns", tz="UTC"),
+    )

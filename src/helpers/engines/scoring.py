@@ -1,12 +1,12 @@
 """Batch scoring on Spark: a fitted model scores customers where the data lives.
 
 :func:`score_on_spark` sends one fitted scorer to the executors once (a Spark
-broadcast variable holding its cloudpickle), repartitions the customers' rows by ``user_id`` and applies the
-scorer to each partition as a pandas frame (``DataFrame.mapInPandas``): no customer
-row travels to the driver. A scorer is a small picklable object with ``columns``
-(the input columns it needs), ``schema`` (its output columns, Spark DDL) and
-``__call__(frame) -> frame`` (the same code scores a pandas frame locally, so local and
-Spark scores are equal bit for bit):
+broadcast variable holding its cloudpickle), repartitions the customers' rows by
+``user_id`` and applies the scorer to each partition as a pandas frame
+(``DataFrame.mapInPandas``): no customer row travels to the driver. A scorer is a
+small picklable object with ``columns`` (the input columns it needs), ``schema`` (its
+output columns, Spark DDL) and ``__call__(frame) -> frame``; the same code scores a
+pandas frame locally, so local and Spark scores are equal bit for bit:
 
 * :class:`GBDTScorer` -- the cross-fitted LightGBM boosters of
   :func:`helpers.models.gbdt.crossfit_gbdt` (mean over the fold models; boosters travel
