@@ -14,10 +14,12 @@ For each population size the script
    * ``spark``: the same behaviour features, targets and BTYD summary from the same SQL
      on a Spark ``local[2]`` session (sequences stay on DuckDB in every configuration).
 
-Wall times are per step. **Peak memory** is sampled every 0.1 s as the resident set
-size of the subprocess *plus all its children* (the Spark JVM is one), and also taken
-from ``ru_maxrss``; the table shows the sampled peak. Results are printed as a table and
-saved as JSON (``--out``). Share the machine's load average with any figure you quote.
+Wall times are per step; CPU seconds (user + system, the JVM included) are reported
+too, as they depend less on how busy a shared machine is. **Peak memory** is sampled
+every 0.1 s as the resident set size of the subprocess *plus all its children* (the
+Spark JVM is one), and also taken from ``ru_maxrss``; the table shows the sampled peak.
+Results are printed as a table and saved as JSON (``--out``), with the load average
+before and after each run: quote it with any figure.
 
 Usage::
 
@@ -52,6 +54,17 @@ class PeakRSS:
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds of this process and its live descendants so far."""
+        total = 0.0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except Exception:
+                pass
+        return total
 
     def _sample(self) -> int:
         total = 0
@@ -97,8 +110,10 @@ def run_engine(engine: str, path: Path, as_of: str, max_len: int, conf: dict) ->
 
             session = spark_session(**conf)
         t1 = time.perf_counter()
+        c1 = total.cpu_seconds()
         features = behaviour_features(path, as_of_ts, engine=engine, spark=session)
         t2 = time.perf_counter()
+        out["features_cpu_s"] = total.cpu_seconds() - c1
         out.update(startup_s=t1 - t0, features_s=t2 - t1, customers=len(features))
         out["n_features"] = features.shape[1]
         if engine == "duckdb":
@@ -107,6 +122,7 @@ def run_engine(engine: str, path: Path, as_of: str, max_len: int, conf: dict) ->
             del batch
         t3 = time.perf_counter()
         out["sequences_s"] = t3 - t2
+        out["features_sequences_cpu_s"] = total.cpu_seconds() - c1
         out["peak_rss_features_sequences"] = total.peak
         targets = make_targets(path, split, engine=engine, spark=session)
         t4 = time.perf_counter()
@@ -116,6 +132,7 @@ def run_engine(engine: str, path: Path, as_of: str, max_len: int, conf: dict) ->
         t5 = time.perf_counter()
         out.update(targets_s=t4 - t3, btyd_summary_s=t5 - t4, btyd_customers=len(summary))
         out["target_customers"] = len(targets)
+        out["all_cpu_s"] = total.cpu_seconds() - c1
         if session is not None:
             session.stop()
     out["peak_rss"] = total.peak
@@ -172,7 +189,7 @@ def main() -> None:
     header = (
         f"{'users':>10} {'events':>12} {'engine':>7} | {'start s':>7} {'feat s':>7}"
         f" {'seq s':>6} {'f+s s':>6} {'f+s GiB':>7} | {'targ s':>6} {'btyd s':>6}"
-        f" {'peak GiB':>8}"
+        f" {'peak GiB':>8} {'f+s CPU s':>9}"
     )
     print(f"max_len={args.max_len}; as_of={args.as_of}; spark={conf}; load {os.getloadavg()}")
     print(header)
@@ -208,7 +225,8 @@ def main() -> None:
                 f"{n:>10,} {gen['events']:>12,} {engine:>7} | {res['startup_s']:>7.1f}"
                 f" {res['features_s']:>7.1f} {res['sequences_s']:>6.1f} {fs:>6.1f}"
                 f" {res['peak_rss_features_sequences'] / GiB:>7.2f} | {res['targets_s']:>6.1f}"
-                f" {res['btyd_summary_s']:>6.1f} {res['peak_rss'] / GiB:>8.2f}",
+                f" {res['btyd_summary_s']:>6.1f} {res['peak_rss'] / GiB:>8.2f}"
+                f" {res['features_sequences_cpu_s']:>9.1f}",
                 flush=True,
             )
             out_path.write_text(json.dumps(results, indent=2))
