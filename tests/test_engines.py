@@ -2,10 +2,13 @@
 targets and BTYD summaries, and neither lets a holdout event reach a feature.
 
 All Spark tests share one session (module fixture); they are skipped, with the reason,
-where no Java 17+ runtime is installed (``make test`` and ``.ci/run`` install one).
+where no Java 17+ runtime is installed (``make test`` and ``.ci/run`` install one; with
+``CLV_REQUIRE_SPARK=1``, as in ``.ci/run``, a missing Java fails them instead).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -39,6 +42,8 @@ EXACT_FLOATS = {
 @pytest.fixture(scope="module")
 def spark():
     version = java_version()
+    if (version is None or version < 17) and os.environ.get("CLV_REQUIRE_SPARK"):
+        pytest.fail(f"CLV_REQUIRE_SPARK is set but no Java 17+ runtime was found ({version})")
     if version is None or version < 17:
         pytest.skip(
             f"Spark tests skipped: no Java 17+ runtime (found {version}); install Debian's "
