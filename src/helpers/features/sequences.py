@@ -207,30 +207,31 @@ def build_sequences(
     ts_unit = None if from_frame else "ns"
     select = event_columns("duckdb", ts_unit, "category" in columns, "amount" in columns)
     rating = "CAST(rating AS DOUBLE)" if "rating" in columns else "CAST(NULL AS DOUBLE)"
-    if from_frame:
-        row_nr, key = "row_nr", "review_key"
-    else:
-        row_nr = "file_row_number"
-        key = "coalesce(k.review_key, -1)" if review_keys is not None else "file_row_number"
+    # the review key: a frame's column; for a file, the row number or the review_keys table
+    join_keys = review_keys is not None and not from_frame
+    row_nr = "row_nr" if from_frame else "file_row_number"
+    source_key = "review_key" if from_frame else ("NULL" if join_keys else "file_row_number")
+    final_key = "coalesce(k.review_key, -1)" if join_keys else "e.review_key"
     tables["seq_customers"] = pa.table(
         {
             "user_id": pa.array(customers.astype("str"), pa.large_string()),
             "code": np.arange(n_users, dtype=np.int32),
         }
     )
-    join_keys = ""
-    if review_keys is not None and not from_frame:
+    join_sql = ""
+    if join_keys:
+        assert review_keys is not None
         tables["seq_review_keys"] = pa.table(
             {
                 "row_nr": np.asarray(review_keys.index, dtype=np.int64),
                 "review_key": np.asarray(review_keys.to_numpy(), dtype=np.int64),
             }
         )
-        join_keys = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr"
+        join_sql = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr"
     query = f"""
     WITH ev AS (
         SELECT {", ".join(select)}, {rating} AS rating, {row_nr} AS row_nr,
-            {key if from_frame or review_keys is None else "NULL"} AS review_key
+            {source_key} AS review_key
         FROM {source}
     ),
     e AS (              -- the leakage guard: strictly before as_of, requested users
@@ -247,9 +248,8 @@ def build_sequences(
         FROM e WINDOW u AS (PARTITION BY code ORDER BY t, row_nr)
     )
     SELECT e.code, e.from_end, e.t, coalesce(e.gap, 0) AS gap, e.et, e.category,
-        e.amount, e.rating, {key if review_keys is not None and not from_frame else "e.review_key"}
-            AS review_key
-    FROM w e {join_keys}
+        e.amount, e.rating, {final_key} AS review_key
+    FROM w e {join_sql}
     WHERE e.from_end < {int(max_len)}
     """
     shape = (n_users, max_len)
