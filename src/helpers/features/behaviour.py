@@ -1,8 +1,10 @@
 """Tabular behaviour features per user (RFM, windows, browsing, timing, category).
 
-Everything is computed by DuckDB SQL aggregations over an Arrow view of the event log
-(no per-user Python loop), from events **strictly before** ``as_of`` only: the first
-SQL step is ``WHERE t < as_of`` and the result is checked against it. Nothing at or
+Everything is computed by one SQL text (:func:`helpers.engines.queries.behaviour_sql`)
+on DuckDB (default; a Parquet file is scanned out of core) or on Spark
+(``engine="spark"``, the same text transpiled by SQLGlot, :mod:`helpers.engines`), with
+no per-user Python loop, from events **strictly before** ``as_of`` only: the first SQL
+step is ``WHERE t < as_of`` and the result is checked against it. Nothing at or
 after ``as_of`` (the holdout) can reach a feature; appending or editing such events
 leaves the frame unchanged, and the set of columns is decided from pre-``as_of`` data
 too.
@@ -121,6 +123,9 @@ def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
 
 def encode_strings(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Integer codes (int32, -1 for missing) and the dictionary of a string column.
+
+    (No longer used by the feature SQL, which groups on ``user_id`` itself; kept as a
+    tested utility.)
 
     Uses Arrow's hash kernel (no Python loop, no copy of the strings).
     """
