@@ -12,17 +12,31 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: study test test-all lint setup
+.PHONY: study test test-all lint setup java
 
 study: $(READY)
 	dvc repro
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
-test: $(READY)
+test: $(READY) java
 	python -m pytest -n 2 -m "not slow"
 
-test-all: $(READY)
+test-all: $(READY) java
 	python -m pytest -n 2
+
+# The Spark tests (tests/test_engines.py) need a Java 17+ runtime: Debian's
+# openjdk-17-jre-headless is installed where Java is missing and we may (root, apt-get);
+# otherwise the Spark tests skip themselves, saying why.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing openjdk-17-jre-headless for the Spark tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends openjdk-17-jre-headless >/dev/null; } \
+	    || echo "Could not install Java 17: the Spark tests will be skipped"; \
+	  else \
+	    echo "No Java runtime (install openjdk-17-jre-headless as root): Spark tests skip"; \
+	  fi; }
 
 lint: $(READY)
 	ruff check src tests notebooks benchmarks

@@ -6,14 +6,16 @@ For each population size the script
    ``--chunk`` users (seeds ``seed + k``, user ids prefixed by the chunk number so they
    stay unique and sorted), written to one Parquet file (the canonical columns the
    features read: ``user_id, ts, event_type, category, amount, rating``);
-2. **builds** in another fresh subprocess: loads the Parquet file, then runs
+2. **builds** in another fresh subprocess: passes the Parquet path (read out of core;
+   ``--in-memory`` loads it into pandas first, the former way), then runs
    :func:`helpers.features.behaviour.behaviour_features` and
    :func:`helpers.features.sequences.build_sequences` (customers = users with a calibration
    purchase, ``--max-len`` events each) as stage 03 would.
 
 Peak memory is the subprocess's peak resident set size (``ru_maxrss``), which, unlike
-``tracemalloc``, sees DuckDB's and Arrow's native allocations; it includes the loaded
-event frame (``rss_loaded``). Generation is reported apart from feature building.
+``tracemalloc``, sees DuckDB's and Arrow's native allocations; with ``--in-memory`` it includes the
+loaded event frame (``rss_loaded``). ``benchmarks/bench_engines.py`` compares DuckDB
+with Spark on the same files. Generation is reported apart from feature building.
 ``--arrow-pool`` picks Arrow's allocator for the children: the default (mimalloc in
 these wheels) keeps freed pages, jemalloc returns them sooner, which lowers peak RSS.
 
@@ -77,17 +79,20 @@ def generate(n_users: int, chunk: int, seed: int, path: Path) -> dict:
     }
 
 
-def build(path: Path, as_of: str, max_len: int) -> dict:
+def build(path: Path, as_of: str, max_len: int, in_memory: bool = False) -> dict:
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from helpers.features.behaviour import behaviour_features
     from helpers.features.sequences import build_sequences
 
     out: dict = {}
     t0 = time.perf_counter()
-    events = pd.read_parquet(path, columns=COLUMNS)
+    # default: the builders read the Parquet file out of core; --in-memory loads it first
+    events = pd.read_parquet(path, columns=COLUMNS) if in_memory else path
     t1 = time.perf_counter()
-    out.update(load_s=t1 - t0, events=len(events), rss_loaded=_current_rss())
+    n_events = len(events) if in_memory else pq.ParquetFile(path).metadata.num_rows
+    out.update(load_s=t1 - t0, events=n_events, rss_loaded=_current_rss())
     features = behaviour_features(events, pd.Timestamp(as_of, tz="UTC"))
     t2 = time.perf_counter()
     out.update(features_s=t2 - t1, customers=len(features), n_features=features.shape[1])
@@ -126,6 +131,9 @@ def main() -> None:
         choices=["default", "jemalloc", "mimalloc", "system"],
         help="Arrow memory pool of the children (ARROW_DEFAULT_MEMORY_POOL)",
     )
+    parser.add_argument(
+        "--in-memory", action="store_true", help="load the events into pandas first"
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -135,8 +143,8 @@ def main() -> None:
             n, chunk, seed, path = rest
             result = generate(int(n), int(chunk), int(seed), Path(path))
         else:
-            path, as_of, max_len = rest
-            result = build(Path(path), as_of, int(max_len))
+            path, as_of, max_len, in_memory = rest
+            result = build(Path(path), as_of, int(max_len), in_memory == "1")
         print(json.dumps(result))
         return
 
@@ -163,7 +171,14 @@ def main() -> None:
                 )
                 sidecar.write_text(json.dumps(gen))
             res = _child(
-                ["--child", "build", str(path), args.as_of, str(args.max_len)],
+                [
+                    "--child",
+                    "build",
+                    str(path),
+                    args.as_of,
+                    str(args.max_len),
+                    "1" if args.in_memory else "0",
+                ],
                 args.timeout,
                 args.arrow_pool,
             )

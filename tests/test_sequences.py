@@ -149,3 +149,22 @@ def test_rejects_bad_arguments(log):
         build_sequences(log, AS_OF, 2, pd.Index(["u1", "u1"]))
     with pytest.raises(ValueError, match="increasing"):
         build_sequences(log, AS_OF, 2, pd.Index(["u1"]), amount_bins=(10.0, 5.0))
+
+
+def test_parquet_file_read_out_of_core_equals_the_frame(tmp_path):
+    events = simulate_shop(ShopSimConfig(n_users=300), seed=5).events
+    as_of = pd.Timestamp("2024-07-01", tz="UTC")
+    customers = pd.Index(sorted(events["user_id"].unique())[::2])  # every other user
+    reviews = np.flatnonzero(events["event_type"].to_numpy() == "review")
+    keys = pd.Series(np.arange(len(reviews))[::-1], index=reviews)  # any integer keys
+    events["text_row"] = -1
+    events.loc[events.index[reviews], "text_row"] = keys.to_numpy()
+    path = tmp_path / "events.parquet"
+    events.drop(columns="text_row").to_parquet(path, index=False)
+    from_frame = build_sequences(events, as_of, 8, customers, review_key="text_row")
+    from_file = build_sequences(path, as_of, 8, customers, review_keys=keys, batch_rows=500)
+    assert_batches_equal(from_frame, from_file)
+    assert (from_file.review_index >= 0).sum() > 10  # reviews were keyed
+    # without keys, a file's review key is the event's row number in the file
+    rows = build_sequences(path, as_of, 8, customers).review_index
+    assert set(rows[rows >= 0]) <= set(reviews.tolist())

@@ -1,8 +1,10 @@
 """Tabular behaviour features per user (RFM, windows, browsing, timing, category).
 
-Everything is computed by DuckDB SQL aggregations over an Arrow view of the event log
-(no per-user Python loop), from events **strictly before** ``as_of`` only: the first
-SQL step is ``WHERE t < as_of`` and the result is checked against it. Nothing at or
+Everything is computed by one SQL text (:func:`helpers.engines.queries.behaviour_sql`)
+on DuckDB (default; a Parquet file is scanned out of core) or on Spark
+(``engine="spark"``, the same text transpiled by SQLGlot, :mod:`helpers.engines`), with
+no per-user Python loop, from events **strictly before** ``as_of`` only: the first SQL
+step is ``WHERE t < as_of`` and the result is checked against it. Nothing at or
 after ``as_of`` (the holdout) can reach a feature; appending or editing such events
 leaves the frame unchanged, and the set of columns is decided from pre-``as_of`` data
 too.
@@ -62,11 +64,9 @@ it: inputs are switched off by the data, not by code edits.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -74,13 +74,14 @@ import pyarrow.compute as pc
 
 from helpers.data.schema import EVENT_TYPES
 from helpers.data.split import as_utc
+from helpers.engines import queries
+from helpers.engines.dialect import Engine
+from helpers.engines.runner import EventQueries, EventSource
 
-NS_PER_DAY: int = 86_400 * 10**9
+NS_PER_DAY: int = queries.NS_PER_DAY
 DEFAULT_WINDOWS: tuple[int, ...] = (7, 30, 90, 365)
-TREND_DAYS: int = 90
-VIEW, CART, PURCHASE, REVIEW = (
-    EVENT_TYPES.index(k) for k in ("view", "cart", "purchase", "review")
-)
+TREND_DAYS: int = queries.TREND_DAYS
+VIEW, CART, PURCHASE, REVIEW = queries.VIEW, queries.CART, queries.PURCHASE, queries.REVIEW
 
 RFM_COLUMNS: tuple[str, ...] = (
     "recency_days",
@@ -123,6 +124,9 @@ def _same_buffers(a: pa.Array, b: pa.Array) -> bool:
 def encode_strings(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """Integer codes (int32, -1 for missing) and the dictionary of a string column.
 
+    (No longer used by the feature SQL, which groups on ``user_id`` itself; kept as a
+    tested utility.)
+
     Uses Arrow's hash kernel (no Python loop, no copy of the strings).
     """
     arr = pa.array(values.astype("str"), from_pandas=True)
@@ -152,122 +156,26 @@ def event_type_codes(values: pd.Series) -> np.ndarray:
     return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int8)
 
 
-def _arrow_events(events: pd.DataFrame) -> tuple[pa.Table, pa.Array]:
-    """Integer-coded columns for the SQL (user, t, event type, category, amount).
-
-    Returns the table and the user dictionary (``uid`` indexes it). Strings are
-    hashed once by Arrow, so DuckDB groups on integers.
-    """
-    uid, users = encode_strings(events["user_id"])
-    if (uid < 0).any():
-        raise ValueError("user_id has missing values")
-    et = event_type_codes(events["event_type"])
-    if "category" in events:
-        cat, _ = encode_strings(events["category"])
-    else:
-        cat = np.full(len(events), -1, dtype=np.int32)
-    amount = events["amount"] if "amount" in events else pd.Series(np.nan, index=events.index)
-    table = pa.table(
-        {
-            "uid": uid,
-            "t": timestamps_ns(events["ts"]),
-            "et": et,
-            "cat": cat,
-            "amount": pa.array(amount.to_numpy(dtype=float, na_value=np.nan), from_pandas=True),
-        }
-    )
-    return table, users
-
-
-def _sql(as_of: int, windows: tuple[int, ...]) -> str:
-    """The aggregation query; every literal is an integer built here (no user strings)."""
-    d = NS_PER_DAY
-    lo = {w: as_of - w * d for w in windows}
-    t90, t180 = as_of - TREND_DAYS * d, as_of - 2 * TREND_DAYS * d
-    pwin = ",\n".join(
-        f"count(*) FILTER (WHERE last_t >= {lo[w]}) AS purchases_{w}d" for w in windows
-    )
-    ewin = []
-    for w in windows:
-        ewin.append(f"sum(amount) FILTER (WHERE et = {PURCHASE} AND t >= {lo[w]}) AS spend_{w}d")
-        for kind, et in (("views", VIEW), ("carts", CART), ("reviews", REVIEW)):
-            ewin.append(f"count(*) FILTER (WHERE et = {et} AND t >= {lo[w]}) AS {kind}_{w}d")
-    ewin_sql = ",\n".join(ewin)
-    return f"""
-    WITH base AS NOT MATERIALIZED (  -- the only read of the events: strictly before as_of
-        SELECT uid, t, (t - ((t % {d}) + {d}) % {d}) // {d} AS day, et, cat, amount
-        FROM ev WHERE t < {as_of}
-    ),
-    pday AS (           -- one row per (user, UTC purchase day)
-        SELECT uid, day, sum(amount) AS spend, min(t) AS first_t, max(t) AS last_t
-        FROM base WHERE et = {PURCHASE} GROUP BY uid, day
-    ),
-    pgap AS (
-        SELECT *, day - lag(day) OVER (PARTITION BY uid ORDER BY day) AS gap FROM pday
-    ),
-    pagg AS (
-        SELECT uid,
-            count(*) AS n_purchase_days,
-            sum(spend) AS monetary_total,
-            min(first_t) AS first_purchase_t,
-            max(last_t) AS last_purchase_t,
-            avg(gap) AS ipt_mean_days,
-            stddev_samp(gap) AS ipt_std_days,
-            count(*) FILTER (WHERE last_t >= {t90}) AS trend_recent,
-            count(*) FILTER (WHERE last_t >= {t180} AND last_t < {t90}) AS trend_before,
-            {pwin}
-        FROM pgap GROUP BY uid
-    ),
-    eagg AS (
-        SELECT uid,
-            count(*) FILTER (WHERE et = {VIEW}) AS n_views,
-            count(*) FILTER (WHERE et = {CART}) AS n_carts,
-            count(*) FILTER (WHERE et = {REVIEW}) AS n_reviews,
-            max(t) FILTER (WHERE et = {VIEW}) AS last_view_t,
-            max(t) FILTER (WHERE et = {CART}) AS last_cart_t,
-            {ewin_sql}
-        FROM base GROUP BY uid
-    ),
-    pcat AS (
-        SELECT uid, cat, count(*) AS n FROM base
-        WHERE et = {PURCHASE} AND cat >= 0 GROUP BY uid, cat
-    ),
-    cagg AS (
-        SELECT uid, count(*) AS n_categories, max(n) / sum(n) AS top_category_share
-        FROM pcat GROUP BY uid
-    ),
-    carts AS (SELECT uid, t FROM base WHERE et = {CART} AND t < {as_of - d}),
-    purch AS (SELECT uid, t FROM base WHERE et = {PURCHASE}),
-    cab AS (            -- each cart joined to the user's first purchase at or after it
-        SELECT c.uid,
-            count(*) AS eligible_carts,
-            count(*) FILTER (WHERE p.t IS NULL OR p.t - c.t > {d}) AS abandoned_carts
-        FROM carts c ASOF LEFT JOIN purch p ON c.uid = p.uid AND p.t >= c.t
-        GROUP BY c.uid
-    )
-    SELECT * FROM eagg
-    LEFT JOIN pagg USING (uid)
-    LEFT JOIN cagg USING (uid)
-    LEFT JOIN cab USING (uid)
-    """
-
-
 def behaviour_features(
-    events: pd.DataFrame,
+    events: EventSource,
     as_of: pd.Timestamp | str,
     windows: tuple[int, ...] = DEFAULT_WINDOWS,
     customers: pd.Index | None = None,
     threads: int | None = None,
     memory_limit: str | None = "2GB",
+    engine: Engine = "duckdb",
+    spark: Any = None,
 ) -> pd.DataFrame:
     """Per-user behaviour features from events strictly before ``as_of``.
 
     Parameters
     ----------
-    events : DataFrame
-        Canonical events (:mod:`helpers.data.schema`); ``user_id, ts, event_type`` required,
-        ``amount`` and ``category`` used when present. Events at or after ``as_of`` are
-        ignored (filtered in SQL), so the full log may be passed.
+    events : DataFrame or path
+        Canonical events (:mod:`helpers.data.schema`), or a Parquet file of them (read
+        out of core: only ``user_id, ts, event_type, category, amount`` are scanned).
+        ``user_id, ts, event_type`` required, ``amount`` and ``category`` used when
+        present. Events at or after ``as_of`` are ignored (filtered in SQL), so the
+        full log may be passed.
     as_of : timestamp
         The prediction instant, usually ``Split.calibration_end`` (exclusive).
     windows : tuple of int
@@ -282,6 +190,11 @@ def behaviour_features(
         DuckDB memory limit (DuckDB syntax, e.g. ``"2GB"``; None: DuckDB's default of
         80% of RAM). Beyond it DuckDB spills to a temporary directory that is removed
         afterwards. The limit trades a little speed for a bounded peak.
+    engine : {"duckdb", "spark"}
+        Where the aggregation runs: the same SQL (:func:`helpers.engines.queries.behaviour_sql`)
+        on embedded DuckDB or on Spark (:mod:`helpers.engines`).
+    spark : SparkSession, optional
+        Session for ``engine="spark"`` (default: :func:`helpers.engines.spark.spark_session`).
 
     Returns
     -------
@@ -295,37 +208,21 @@ def behaviour_features(
     windows = tuple(int(w) for w in windows)
     if any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
         raise ValueError(f"windows must be distinct positive day counts, got {windows}")
-    table, users = _arrow_events(events)
-    with tempfile.TemporaryDirectory(prefix="features_duckdb_") as spill:
-        config = {"temp_directory": spill}
-        if memory_limit is not None:
-            config["memory_limit"] = memory_limit
-        if threads is not None:
-            config["threads"] = int(threads)
-        con = duckdb.connect(config=config)
-        try:
-            con.register("ev", table)
-            first_t, last_t, has = con.execute(
-                f"""SELECT min(t), max(t), [count(*) FILTER (WHERE et = {VIEW}) > 0,
-                    count(*) FILTER (WHERE et = {CART}) > 0,
-                    count(*) FILTER (WHERE et = {REVIEW}) > 0,
-                    count(*) FILTER (WHERE et = {PURCHASE} AND cat >= 0) > 0]
-                    FROM ev WHERE t < {as_of_ns}"""
-            ).fetchone()
-            if first_t is None:
-                raise ValueError(f"no events before as_of={as_of}")
-            raw = con.execute(_sql(as_of_ns, windows)).df()
-        finally:
-            con.close()
-    del table
+    with EventQueries(events, engine, spark, threads, memory_limit) as q:
+        if "event_type" not in q.columns:
+            raise ValueError("events lack required column(s) ['event_type']")
+        first_t, last_t, has_view, has_cart, has_review, has_category = q.row(
+            queries.presence_sql(as_of_ns)
+        )
+        if first_t is None or pd.isna(first_t):
+            raise ValueError(f"no events before as_of={as_of}")
+        raw = q.frame(queries.behaviour_sql(as_of_ns, windows))
+    first_t, last_t = int(first_t), int(last_t)
     if last_t >= as_of_ns:  # defensive: the filter above is the leakage guard
         raise AssertionError("an event at or after as_of reached the features")
-    has_view, has_cart, has_review, has_category = has
     history_days = (as_of_ns - first_t) / NS_PER_DAY
 
-    raw.index = pd.Index(
-        users.take(pa.array(raw.pop("uid").to_numpy())).to_pandas(), name="user_id"
-    )
+    raw.index = pd.Index(raw.pop("user_id").astype("str"), name="user_id")
     if customers is None:
         raw = raw.loc[raw["n_purchase_days"].fillna(0) > 0].sort_index()
     else:
@@ -336,7 +233,9 @@ def behaviour_features(
         return raw[col].fillna(0).astype("int64")
 
     def days_since(col: str) -> pd.Series:
-        return ((as_of_ns - raw[col]) / NS_PER_DAY).fillna(history_days).astype(float)
+        ns = raw[col].astype("float64")  # int64 ns are exact in float64 below 2**53 ns
+        elapsed = (as_of_ns - raw[col].astype("Int64")).astype("float64")
+        return (elapsed / NS_PER_DAY).where(ns.notna()).fillna(history_days).astype(float)
 
     out: dict[str, pd.Series] = {}
     n_days = count("n_purchase_days")
@@ -344,7 +243,7 @@ def behaviour_features(
     out["frequency"] = (n_days - 1).clip(lower=0)
     out["n_purchase_days"] = n_days
     out["tenure_days"] = days_since("first_purchase_t")
-    total = raw["monetary_total"].fillna(0.0).astype(float)
+    total = raw["monetary_total"].astype(float).fillna(0.0)
     out["monetary_mean"] = (total / n_days.where(n_days > 0)).fillna(0.0)
     out["monetary_total"] = total
     kinds = ["purchases", "spend"]
@@ -355,7 +254,7 @@ def behaviour_features(
     for kind in kinds:
         for w in windows:
             col = f"{kind}_{w}d"
-            out[col] = raw[col].fillna(0.0).astype(float) if kind == "spend" else count(col)
+            out[col] = raw[col].astype(float).fillna(0.0) if kind == "spend" else count(col)
     out["ipt_mean_days"] = raw["ipt_mean_days"].astype(float).fillna(out["tenure_days"])
     out["ipt_std_days"] = raw["ipt_std_days"].astype(float).fillna(0.0)
     recent, before = count("trend_recent"), count("trend_before")

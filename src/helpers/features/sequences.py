@@ -5,8 +5,9 @@ strictly before ``as_of`` and lays them out **left-padded**: the most recent eve
 always at position ``max_len - 1``, padding (id 0, mask False) fills the start of rows
 shorter than ``max_len``. Events of one user are ordered by timestamp; ties keep the
 order of the input frame (canonical events are sorted by ``user_id, ts, event_type``).
-Everything is vectorised (one sort, per-user positions counted from the end, fancy
-indexing): there is no per-user loop.
+DuckDB orders and truncates the events out of core (a Parquet file is scanned, not
+loaded) and streams back only the kept events in Arrow batches, laid into the arrays by
+fancy indexing: memory follows the output, and there is no per-user loop.
 
 Encodings (0 always means padding)
 ----------------------------------
@@ -27,9 +28,11 @@ Encodings (0 always means padding)
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -37,12 +40,9 @@ import pyarrow.compute as pc
 
 from helpers.data.schema import EVENT_TYPES
 from helpers.data.split import as_utc
-from helpers.features.behaviour import (
-    NS_PER_DAY,
-    encode_strings,
-    event_type_codes,
-    timestamps_ns,
-)
+from helpers.engines.dialect import event_columns
+from helpers.engines.queries import NS_PER_DAY
+from helpers.engines.runner import EventSource, frame_to_arrow, parquet_columns
 
 EVENT_TYPE_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}
 PAD: int = 0
@@ -105,32 +105,60 @@ class SequenceBatch:
         return len(self.user_ids)
 
 
-def _lookup(values: pd.Series, vocabulary: pd.Index | list[str]) -> np.ndarray:
-    """Position of each value in ``vocabulary`` (int32, -1 when missing or absent), by Arrow."""
-    arr = pa.array(values.astype("str"), from_pandas=True)
-    if len(arr) == 0:
-        return np.zeros(0, dtype=np.int32)
-    vocab = pa.array(pd.Series(vocabulary, dtype="str"), from_pandas=True).cast(arr.type)
-    found = pc.index_in(arr, value_set=vocab)
-    return np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int32)
+def _sequence_source(
+    events: EventSource, review_key: str | None, review_keys: pd.Series | None
+) -> tuple[str, dict[str, pa.Table], list[str], bool]:
+    """FROM-clause source, Arrow tables to register, the file's columns, keys usable."""
+    tables: dict[str, pa.Table] = {}
+    keys_ok = True
+    if isinstance(events, pd.DataFrame):
+        columns = list(events.columns)
+        extra = {"row_nr": np.arange(len(events), dtype=np.int64)}
+        if "rating" in events:
+            extra["rating"] = events["rating"].to_numpy(dtype=float, na_value=np.nan)
+        keys = events[review_key] if review_key is not None else events.index
+        keys = np.asarray(keys)
+        keys_ok = np.issubdtype(keys.dtype, np.integer)
+        extra["review_key"] = keys.astype(np.int64) if keys_ok else np.full(len(events), -1)
+        table = frame_to_arrow(events)
+        for name, values in extra.items():
+            table = table.append_column(name, pa.array(values, from_pandas=True))
+        tables["seq_source"] = table
+        return "seq_source", tables, columns, keys_ok
+    path = Path(events)
+    if not path.exists():
+        raise FileNotFoundError(f"event file {path} does not exist")
+    columns, _ = parquet_columns(path)
+    source = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}', file_row_number=true)"
+    return source, tables, columns, keys_ok
 
 
 def build_sequences(
-    events: pd.DataFrame,
+    events: EventSource,
     as_of: pd.Timestamp | str,
     max_len: int,
     customers: pd.Index,
     category_vocab: list[str] | None = None,
     amount_bins: tuple[float, ...] = DEFAULT_AMOUNT_BINS,
     review_key: str | None = None,
+    review_keys: pd.Series | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = "2GB",
+    batch_rows: int = 1_000_000,
 ) -> SequenceBatch:
     """The last ``max_len`` events before ``as_of`` of each customer, left-padded.
 
+    DuckDB selects, orders and truncates the events (one window over the events of
+    the requested customers before ``as_of``) and streams only the kept ones back in
+    Arrow batches of ``batch_rows``, so memory follows the output
+    (``n_customers x max_len``), not the event log.
+
     Parameters
     ----------
-    events : DataFrame
-        Canonical events; ``user_id, ts, event_type`` required, ``category, amount,
-        rating`` used when present. Events at or after ``as_of`` are ignored.
+    events : DataFrame or path
+        Canonical events, or a Parquet file of them (read out of core); ``user_id, ts,
+        event_type`` required, ``category, amount, rating`` used when present. Events
+        at or after ``as_of`` are ignored.
     as_of : timestamp
         Prediction instant (exclusive), usually ``Split.calibration_end``.
     max_len : int
@@ -144,8 +172,16 @@ def build_sequences(
     amount_bins : tuple of float
         Increasing bucket edges for ``amount_bucket``.
     review_key : str, optional
-        Column holding each review's integer key into the reviews table; default the
-        row labels of ``events`` (which must then be integers).
+        (DataFrame input) column holding each review's integer key into the reviews
+        table; default the row labels of ``events`` (which must then be integers).
+    review_keys : Series, optional
+        (Parquet input) review key by the event's row position in the file; reviews
+        not in it get -1. Default: the row position itself.
+    threads, memory_limit :
+        DuckDB threads and memory limit (beyond it DuckDB spills to a temporary
+        directory that is removed afterwards).
+    batch_rows : int
+        Rows per Arrow batch fetched from DuckDB.
 
     Returns
     -------
@@ -163,88 +199,148 @@ def build_sequences(
         raise ValueError("customers must be unique")
     n_users = len(customers)
 
-    t_all = timestamps_ns(events["ts"])
-    user_code = _lookup(events["user_id"], customers)
-    # the leakage guard: only events strictly before as_of, of the requested users
-    rows = np.flatnonzero((t_all < as_of_ns) & (user_code >= 0))
-    code, t = user_code[rows], t_all[rows]
-    del user_code
-    same_user = code[1:] == code[:-1]
-    if not (np.all(code[1:] >= code[:-1]) and np.all(~same_user | (t[1:] >= t[:-1]))):
-        order = np.lexsort((t, code))  # stable: ties keep the input order
-        rows, code, t = rows[order], code[order], t[order]
-    n = len(rows)
-
-    gap_ns = np.zeros(n, dtype=np.int64)
-    if n > 1:
-        gap_ns[1:] = t[1:] - t[:-1]
-        gap_ns[1:][code[1:] != code[:-1]] = 0  # a user's first event
-    ends = np.cumsum(np.bincount(code, minlength=n_users))
-    from_end = ends[code] - 1 - np.arange(n)
-    keep = from_end < max_len
-    rows, code, t, gap_ns = rows[keep], code[keep], t[keep], gap_ns[keep]
-    pos = max_len - 1 - from_end[keep]
-    del from_end, keep
-
+    source, tables, columns, keys_ok = _sequence_source(events, review_key, review_keys)
+    missing = [c for c in ("user_id", "ts", "event_type") if c not in columns]
+    if missing:
+        raise ValueError(f"events lack required column(s) {missing}")
+    from_frame = isinstance(events, pd.DataFrame)
+    ts_unit = None if from_frame else "ns"
+    select = event_columns("duckdb", ts_unit, "category" in columns, "amount" in columns)
+    rating = "CAST(rating AS DOUBLE)" if "rating" in columns else "CAST(NULL AS DOUBLE)"
+    # the review key: a frame's column; for a file, the row number or the review_keys table
+    join_keys = review_keys is not None and not from_frame
+    row_nr = "row_nr" if from_frame else "file_row_number"
+    source_key = "review_key" if from_frame else ("NULL" if join_keys else "file_row_number")
+    final_key = "coalesce(k.review_key, -1)" if join_keys else "e.review_key"
+    tables["seq_customers"] = pa.table(
+        {
+            "user_id": pa.array(customers.astype("str"), pa.large_string()),
+            "code": np.arange(n_users, dtype=np.int32),
+        }
+    )
+    join_sql = ""
+    if join_keys:
+        assert review_keys is not None
+        tables["seq_review_keys"] = pa.table(
+            {
+                "row_nr": np.asarray(review_keys.index, dtype=np.int64),
+                "review_key": np.asarray(review_keys.to_numpy(), dtype=np.int64),
+            }
+        )
+        join_sql = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr"
+    query = f"""
+    WITH ev AS (
+        SELECT {", ".join(select)}, {rating} AS rating, {row_nr} AS row_nr,
+            {source_key} AS review_key
+        FROM {source}
+    ),
+    e AS (              -- the leakage guard: strictly before as_of, requested users
+        SELECT c.code, ev.t, ev.row_nr, ev.et, ev.category, ev.amount, ev.rating,
+            ev.review_key
+        FROM ev JOIN seq_customers c ON ev.user_id = c.user_id
+        WHERE ev.t < {as_of_ns}
+    ),
+    w AS (              -- per user in time order (ties: input order)
+        SELECT e.*,
+            t - lag(t) OVER u AS gap,
+            count(*) OVER (u ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                - row_number() OVER u AS from_end
+        FROM e WINDOW u AS (PARTITION BY code ORDER BY t, row_nr)
+    )
+    SELECT e.code, e.from_end, e.t, coalesce(e.gap, 0) AS gap, e.et, e.category,
+        e.amount, e.rating, {final_key} AS review_key
+    FROM w e {join_sql}
+    WHERE e.from_end < {int(max_len)}
+    """
     shape = (n_users, max_len)
+    etype = np.zeros(shape, dtype=np.int8)
+    cat_global = np.full(shape, -2, dtype=np.int32)  # -2 pad, -1 missing, else global code
+    bucket = np.zeros(shape, dtype=np.int8)
+    log_amount = np.zeros(shape, dtype=np.float32)
+    log_gap = np.zeros(shape, dtype=np.float32)
+    log_days = np.zeros(shape, dtype=np.float32)
+    rating_grid = np.zeros(shape, dtype=np.int8)
+    review_index = np.full(shape, -1, dtype=np.int64)
+    mask = np.zeros(shape, dtype=np.bool_)
+    lengths = np.zeros(n_users, dtype=np.int64)
+    names: dict[str, int] = {}
 
-    def grid(dtype: type, fill: float, values: np.ndarray) -> np.ndarray:
-        out = np.full(shape, fill, dtype=dtype)
-        out[code, pos] = values
-        return out
+    with tempfile.TemporaryDirectory(prefix="sequences_duckdb_") as spill:
+        config: dict[str, object] = {"temp_directory": spill}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
+        if threads is not None:
+            config["threads"] = int(threads)
+        con = duckdb.connect(config=config)
+        try:
+            for name, table in tables.items():
+                con.register(name, table)
+            reader = con.sql(query).to_arrow_reader(batch_rows)
+            for rb in reader:
+                code = rb.column("code").to_numpy().astype(np.int64)
+                if len(code) == 0:
+                    continue
+                pos = max_len - 1 - rb.column("from_end").to_numpy().astype(np.int64)
+                et = rb.column("et").to_numpy().astype(np.int64)
+                if np.any(et < 0):
+                    raise ValueError(f"event_type outside {EVENT_TYPES}")
+                etype[code, pos] = et + 1
+                categories = pc.dictionary_encode(rb.column("category"))
+                local = [names.setdefault(c, len(names)) for c in categories.dictionary.to_pylist()]
+                to_global = np.asarray(local + [-1], dtype=np.int32)  # [-1]: missing
+                idx = pc.fill_null(categories.indices, -1).to_numpy()
+                cat_global[code, pos] = to_global[idx]
+                amount = rb.column("amount").to_numpy(zero_copy_only=False)
+                amount = np.asarray(amount, dtype=float)
+                has_amount = ~np.isnan(amount)
+                bucket[code, pos] = np.where(
+                    has_amount, 2 + np.searchsorted(edges, amount, side="right"), NO_AMOUNT
+                )
+                log_amount[code, pos] = np.where(
+                    has_amount, np.log1p(np.where(has_amount, amount, 0.0)), 0.0
+                )
+                gap_ns = rb.column("gap").to_numpy().astype(np.int64)
+                log_gap[code, pos] = np.log1p(gap_ns / 3.6e12)
+                t = rb.column("t").to_numpy().astype(np.int64)
+                log_days[code, pos] = np.log1p((as_of_ns - t) / NS_PER_DAY)
+                rating = np.asarray(rb.column("rating").to_numpy(zero_copy_only=False), float)
+                rating_grid[code, pos] = np.nan_to_num(rating, nan=0.0)
+                is_review = et + 1 == EVENT_TYPE_IDS["review"]
+                if is_review.any():
+                    if not keys_ok:
+                        raise TypeError("review keys must be integers (pass review_key=...)")
+                    keys = rb.column("review_key").to_numpy(zero_copy_only=False)
+                    keys = np.asarray(keys, dtype=np.int64)
+                    review_index[code[is_review], pos[is_review]] = keys[is_review]
+                mask[code, pos] = True
+                lengths += np.bincount(code, minlength=n_users)
+        finally:
+            con.close()
 
-    etype = event_type_codes(events["event_type"])[rows].astype(np.int8) + 1
-    if np.any(etype == 0):
-        raise ValueError(f"event_type outside {EVENT_TYPES}")
-    if "category" in events:
-        cat_code, dictionary = encode_strings(events["category"])
-        cat_code = cat_code[rows]
-        if category_vocab is None:
-            present = np.unique(cat_code[cat_code >= 0])
-            category_vocab = sorted(dictionary.take(pa.array(present)).to_pylist())
-        category_vocab = [str(c) for c in category_vocab]
-        to_id = np.full(len(dictionary) + 1, UNKNOWN_CATEGORY, dtype=np.int32)  # [-1]: missing
-        if len(dictionary) and category_vocab:
-            found = pc.index_in(dictionary, value_set=pa.array(category_vocab, dictionary.type))
-            found = np.asarray(pc.fill_null(found, -1).to_numpy(), dtype=np.int32)
-            to_id[:-1] = np.where(found >= 0, found + 2, UNKNOWN_CATEGORY)
-        cat = to_id[cat_code]
-    else:
-        category_vocab = [] if category_vocab is None else [str(c) for c in category_vocab]
-        cat = np.full(len(rows), UNKNOWN_CATEGORY, dtype=np.int32)
-    if "amount" in events:
-        amount = events["amount"].iloc[rows].to_numpy(dtype=float, na_value=np.nan)
-    else:
-        amount = np.full(len(rows), np.nan)
-    has_amount = ~np.isnan(amount)
-    bucket = np.where(has_amount, 2 + np.searchsorted(edges, amount, side="right"), NO_AMOUNT)
-    log_amount = np.where(has_amount, np.log1p(np.where(has_amount, amount, 0.0)), 0.0)
-    if "rating" in events:
-        rating = events["rating"].iloc[rows].to_numpy(dtype=float, na_value=0.0)
-    else:
-        rating = np.zeros(len(rows))
-    is_review = etype == EVENT_TYPE_IDS["review"]
-    review_index = np.full(len(rows), -1, dtype=np.int64)
-    if is_review.any():
-        at = rows[is_review]
-        keys = events[review_key].iloc[at] if review_key is not None else events.index[at]
-        keys = np.asarray(keys)
-        if not np.issubdtype(keys.dtype, np.integer):
-            raise TypeError("review keys must be integers (pass review_key=...)")
-        review_index[is_review] = keys
+    present = np.unique(cat_global[cat_global >= 0])
+    global_names = np.asarray(list(names), dtype=object)
+    if category_vocab is None:
+        category_vocab = sorted(str(c) for c in global_names[present])
+    category_vocab = [str(c) for c in category_vocab]
+    vocab_id = {c: i + 2 for i, c in enumerate(category_vocab)}
+    to_id = np.full(len(names) + 2, UNKNOWN_CATEGORY, dtype=np.int32)  # [-1] missing, [-2] pad
+    to_id[-2] = PAD
+    for i, c in enumerate(global_names):
+        to_id[i] = vocab_id.get(str(c), UNKNOWN_CATEGORY)
+    category = to_id[cat_global]
 
     return SequenceBatch(
         user_ids=customers.astype("str").to_numpy(dtype=np.str_),
-        event_type=grid(np.int8, PAD, etype),
-        category=grid(np.int32, PAD, cat),
-        amount_bucket=grid(np.int8, PAD, bucket),
-        log_amount=grid(np.float32, 0.0, log_amount),
-        log_gap_hours=grid(np.float32, 0.0, np.log1p(gap_ns / 3.6e12)),
-        log_days_before=grid(np.float32, 0.0, np.log1p((as_of_ns - t) / NS_PER_DAY)),
-        rating=grid(np.int8, 0, rating),
-        review_index=grid(np.int64, -1, review_index),
-        mask=grid(np.bool_, False, True),
-        lengths=np.minimum(np.bincount(code, minlength=n_users), max_len).astype(np.int32),
+        event_type=etype,
+        category=category,
+        amount_bucket=bucket,
+        log_amount=log_amount,
+        log_gap_hours=log_gap,
+        log_days_before=log_days,
+        rating=rating_grid,
+        review_index=review_index,
+        mask=mask,
+        lengths=lengths.astype(np.int32),
         category_vocab=category_vocab,
         amount_bins=tuple(float(e) for e in edges),
         as_of=as_of.isoformat(),

@@ -406,25 +406,75 @@ def _window(
     return cut, end, days.loc[days["day"] <= end]
 
 
+def _summary_days(
+    events: Any,
+    cut: pd.Timestamp,
+    end: pd.Timestamp,
+    engine: str,
+    spark: Any,
+) -> pd.DataFrame:
+    """Per-user purchase-day aggregates of :func:`helpers.engines.queries.btyd_days_sql`,
+    after checking the inputs (the one definition, on DuckDB or Spark)."""
+    from helpers.engines import queries
+    from helpers.engines.runner import EventQueries
+
+    if isinstance(events, pd.DataFrame):
+        missing = [c for c in ("user_id", "ts", "amount") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events lack required column(s) {missing}")
+    epoch = pd.Timestamp("1970-01-01")
+    cut_day, end_day = (cut - epoch).days, (end - epoch).days
+    with EventQueries(events, engine, spark) as q:  # type: ignore[arg-type]
+        if "amount" not in q.columns:
+            raise ValueError(f"events lack required column(s) {['amount']}")
+        (n_purchases,) = q.row(f"SELECT count(*) FROM ev WHERE et = {queries.PURCHASE}")
+        if not n_purchases:
+            raise ValueError("events hold no purchase")
+        bad = q.frame(queries.bad_amount_sql())
+        if len(bad):
+            row = bad.iloc[0]
+            example = {
+                "user_id": row["user_id"],
+                "ts": pd.Timestamp(int(row["t"]), unit="ns", tz="UTC"),
+                "amount": row["amount"],
+            }
+            raise ValueError(
+                f"purchase amounts must be non-negative numbers; example row: {example}"
+            )
+        raw = q.frame(queries.btyd_days_sql(cut_day, end_day))
+    return raw.set_index(pd.Index(raw.pop("user_id").astype("str"), name="user_id"))
+
+
 def btyd_summary(
-    events: pd.DataFrame,
+    events: Any,
     cutoff: Any,
     holdout_end: Any,
     freq: str = "W",
+    engine: str = "duckdb",
+    spark: Any = None,
 ) -> pd.DataFrame:
     """Per-customer RFM summary of calibration and holdout periods for BTYD models.
 
+    The aggregation is one SQL text (:func:`helpers.engines.queries.btyd_days_sql`) run
+    on DuckDB (default; a Parquet path is read out of core) or on Spark
+    (:mod:`helpers.engines`); only per-customer rows come back to pandas.
+
     Parameters
     ----------
-    events : DataFrame
+    events : DataFrame or path
         Canonical events (``user_id``, ``ts``, ``amount``; ``event_type`` if present
-        is filtered to ``"purchase"``). Naive timestamps are taken as UTC.
+        is filtered to ``"purchase"``), or a Parquet file of them. Naive timestamps
+        are taken as UTC.
     cutoff : date-like
         Last calibration day (inclusive): calibration is ``ts < cutoff + 1 day``.
     holdout_end : date-like
         Last holdout day (inclusive); later purchases are ignored.
     freq : {"W", "D"}
         Time unit of recency, ``T`` and ``duration_holdout`` (weeks = days / 7).
+    engine : {"duckdb", "spark"}
+        Where the aggregation runs.
+    spark : SparkSession, optional
+        Session for ``engine="spark"``.
 
     Returns
     -------
@@ -449,38 +499,37 @@ def btyd_summary(
     if freq not in _TIME_UNIT_DAYS:
         raise ValueError(f"freq must be one of {sorted(_TIME_UNIT_DAYS)}, got {freq!r}")
     unit = float(_TIME_UNIT_DAYS[freq])
-    cut, end, days = _window(events, cutoff, holdout_end)
-
-    cal = days.loc[days["day"] <= cut]
+    cut = _day(cutoff, "cutoff")
+    end = _day(holdout_end, "holdout_end")
+    if end <= cut:
+        raise ValueError(f"holdout_end ({end.date()}) must be after cutoff ({cut.date()})")
+    raw = _summary_days(events, cut, end, engine, spark)
+    late = raw["first_day"].isna()
+    cal = raw.loc[~late].sort_index()
     if cal.empty:
         raise ValueError(f"no purchase on or before the cutoff {cut.date()}")
-    grouped = cal.groupby("user_id", sort=True)
-    first = grouped["day"].min()
-    last = grouped["day"].max()
-    count = grouped.size()
-    repeat_value = cal.loc[cal["day"] > cal["user_id"].map(first)].groupby("user_id")["amount"]
-    out = pd.DataFrame(index=first.index.rename("user_id"))
-    out["frequency_cal"] = (count - 1).astype(float)
-    out["recency_cal"] = (last - first).dt.days / unit
-    out["T_cal"] = (cut - first).dt.days / unit
-    out["monetary_value_cal"] = repeat_value.mean().reindex(out.index, fill_value=0.0)
-
-    hold = days.loc[(days["day"] > cut) & days["user_id"].isin(out.index)]
-    hold_grouped = hold.groupby("user_id")["amount"]
-    out["frequency_holdout"] = hold_grouped.size().reindex(out.index, fill_value=0).astype(float)
-    out["monetary_value_holdout"] = hold_grouped.mean().reindex(out.index, fill_value=0.0)
-    out["spend_holdout"] = hold_grouped.sum().reindex(out.index, fill_value=0.0)
+    first = cal["first_day"].astype("int64")
+    n_cal = cal["n_cal"].astype("int64")
+    cut_day = (cut - pd.Timestamp("1970-01-01")).days
+    out = pd.DataFrame(index=cal.index)
+    out["frequency_cal"] = (n_cal - 1).astype(float)
+    out["recency_cal"] = (cal["last_day"].astype("int64") - first).astype(float) / unit
+    out["T_cal"] = (cut_day - first).astype(float) / unit
+    out["monetary_value_cal"] = cal["repeat_value_mean"].astype(float).fillna(0.0)
+    out["frequency_holdout"] = cal["n_holdout"].fillna(0).astype(float)
+    out["monetary_value_holdout"] = cal["holdout_value_mean"].astype(float).fillna(0.0)
+    out["spend_holdout"] = cal["holdout_spend"].astype(float).fillna(0.0)
     out["duration_holdout"] = (end - cut).days / unit
-
-    late = days.loc[days["day"] > cut, "user_id"]
     out.attrs.update(
         {
             "cutoff": str(cut.date()),
             "holdout_end": str(end.date()),
             "freq": freq,
             "time_unit_days": unit,
-            "n_customers_first_purchase_in_holdout": int(late[~late.isin(out.index)].nunique()),
-            "mean_spend_per_purchase_day_cal": float(cal["amount"].mean()),
+            "n_customers_first_purchase_in_holdout": int(late.sum()),
+            "mean_spend_per_purchase_day_cal": float(
+                cal["cal_spend"].astype(float).sum() / n_cal.sum()
+            ),
         }
     )
     return out

@@ -1,0 +1,216 @@
+"""Run the study's SQL over an event log on DuckDB or Spark, returning pandas frames.
+
+:class:`EventQueries` opens an engine over one event source -- a Parquet file (read
+out of core, only the needed columns) or an in-memory DataFrame -- as the prepared view
+``ev`` (:func:`helpers.engines.dialect.event_columns`), then runs DuckDB-dialect SQL
+on it (transpiled for Spark by :func:`helpers.engines.dialect.to_engine`). Results are
+per-customer aggregates, so what comes back to Python follows the output, not the input.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from helpers.data.schema import EVENT_TYPES
+from helpers.engines.dialect import Engine, check_engine, event_columns, to_engine
+
+EventSource = pd.DataFrame | str | os.PathLike
+
+
+def _timestamps_ns(ts: pd.Series) -> np.ndarray:
+    """UTC nanoseconds since the epoch (int64) of a datetime column (naive = UTC)."""
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        values = ts.array if ts.dtype.unit == "ns" else ts.array.as_unit("ns")
+        return np.asarray(values.asi8)
+    if pd.api.types.is_datetime64_dtype(ts.dtype):
+        return np.asarray(ts.astype("datetime64[ns]").to_numpy().view(np.int64))
+    raise TypeError(f"ts must be a datetime column, got {ts.dtype}")
+
+
+def frame_to_arrow(events: pd.DataFrame, extra: tuple[str, ...] = ()) -> pa.Table:
+    """The columns the queries read, as Arrow (``ts`` as int64 UTC nanoseconds)."""
+    missing = [c for c in ("user_id", "ts") if c not in events.columns]
+    if missing:
+        raise ValueError(f"events lack required column(s) {missing}")
+    columns: dict[str, Any] = {
+        "user_id": pa.array(events["user_id"].astype("str"), pa.large_string(), from_pandas=True),
+        "ts": _timestamps_ns(events["ts"]),
+    }
+    for name in ("event_type", "category"):
+        if name in events.columns:
+            values = events[name].astype("str")
+            columns[name] = pa.array(values, pa.large_string(), from_pandas=True)
+    if "amount" in events.columns:
+        columns["amount"] = pa.array(
+            events["amount"].to_numpy(dtype=float, na_value=np.nan), from_pandas=True
+        )
+    for name in extra:
+        columns[name] = pa.array(events[name].to_numpy(), from_pandas=True)
+    return pa.table(columns)
+
+
+def parquet_columns(path: str | os.PathLike) -> tuple[list[str], str | None]:
+    """Column names of a Parquet file and the unit of its ``ts`` column (from the footer)."""
+    schema = pq.read_schema(path)
+    ts_type = schema.field("ts").type if "ts" in schema.names else None
+    unit = ts_type.unit if isinstance(ts_type, pa.TimestampType) else None
+    return list(schema.names), unit
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """pandas frame of a query result: integers as ``Int64``, strings as ``str``."""
+    ints = {pa.int8(), pa.int16(), pa.int32(), pa.int64()}
+
+    def mapper(dtype: pa.DataType) -> Any:
+        return pd.Int64Dtype() if dtype in ints else None
+
+    return table.to_pandas(types_mapper=mapper)
+
+
+def _quote(path: str | os.PathLike) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class EventQueries:
+    """A context manager holding the view ``ev`` of one event source on one engine.
+
+    Parameters
+    ----------
+    events : DataFrame or path
+        Canonical events, or a Parquet file of them (read lazily: projection and the
+        queries' filters are pushed into the scan).
+    engine : {"duckdb", "spark"}
+    spark : SparkSession, optional
+        The session for ``engine="spark"`` (default: :func:`helpers.engines.spark.spark_session`).
+    threads, memory_limit :
+        DuckDB threads and memory limit (beyond it DuckDB spills to a temporary
+        directory removed on exit).
+    """
+
+    def __init__(
+        self,
+        events: EventSource,
+        engine: Engine = "duckdb",
+        spark: Any = None,
+        threads: int | None = None,
+        memory_limit: str | None = "2GB",
+    ) -> None:
+        self.engine = check_engine(engine)
+        self.events = events
+        self.spark = spark
+        self.threads = threads
+        self.memory_limit = memory_limit
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._spill: tempfile.TemporaryDirectory | None = None
+        if isinstance(events, pd.DataFrame):
+            self.columns = list(events.columns)
+            self.source = "frame"
+        else:
+            path = Path(events)
+            if not path.exists():
+                raise FileNotFoundError(f"event file {path} does not exist")
+            self.columns, self.ts_unit = parquet_columns(path)
+            self.source = "parquet"
+        missing = [c for c in ("user_id", "ts") if c not in self.columns]
+        if missing:
+            raise ValueError(f"events lack required column(s) {missing}")
+
+    def _select(self) -> list[str]:
+        ts_unit = None if self.source == "frame" else self.ts_unit
+        cols = event_columns(
+            self.engine, ts_unit, "category" in self.columns, "amount" in self.columns
+        )
+        if "event_type" not in self.columns:  # a purchases-only log
+            cols[2] = f"{EVENT_TYPES.index('purchase')} AS et"
+        return cols
+
+    def __enter__(self) -> EventQueries:
+        select = ", ".join(self._select())
+        if self.engine == "duckdb":
+            self._spill = tempfile.TemporaryDirectory(prefix="engine_duckdb_")
+            config: dict[str, Any] = {"temp_directory": self._spill.name}
+            if self.memory_limit is not None:
+                config["memory_limit"] = self.memory_limit
+            if self.threads is not None:
+                config["threads"] = int(self.threads)
+            self._con = duckdb.connect(config=config)
+            if self.source == "frame":
+                self._con.register("ev_source", frame_to_arrow(self.events))
+                source = "ev_source"
+            else:
+                source = f"read_parquet({_quote(self.events)})"
+            self._con.execute(f"CREATE TEMP VIEW ev AS SELECT {select} FROM {source}")
+        else:
+            if self.spark is None:
+                from helpers.engines.spark import spark_session
+
+                self.spark = spark_session()
+            if self.source == "frame":
+                frame = self.spark.createDataFrame(frame_to_arrow(self.events))
+            else:
+                frame = self.spark.read.parquet(str(Path(self.events).resolve()))
+            frame.selectExpr(*self._select()).createOrReplaceTempView("ev")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None
+        if self.engine == "spark" and self.spark is not None:
+            self.spark.catalog.dropTempView("ev")
+
+    def sql(self, query: str) -> str:
+        """The query text this engine runs (DuckDB text transpiled for Spark)."""
+        return to_engine(query, self.engine)
+
+    def arrow(self, query: str) -> pa.Table:
+        """Run ``query`` (DuckDB dialect) and return its result as an Arrow table."""
+        text = self.sql(query)
+        if self.engine == "duckdb":
+            assert self._con is not None, "use EventQueries as a context manager"
+            return self._con.sql(text).to_arrow_table()
+        return self.spark.sql(text).toArrow()
+
+    def frame(self, query: str) -> pd.DataFrame:
+        """Run ``query`` and return its result as pandas, the same types on both engines.
+
+        Integer columns come back as nullable ``Int64`` (epoch nanoseconds would lose
+        digits as floats), doubles as ``float64`` with NaN for NULL.
+        """
+        return arrow_to_pandas(self.arrow(query))
+
+    def row(self, query: str) -> tuple:
+        """The single result row of ``query`` as a tuple."""
+        text = self.sql(query)
+        if self.engine == "duckdb":
+            assert self._con is not None, "use EventQueries as a context manager"
+            return tuple(self._con.sql(text).fetchall()[0])
+        return tuple(self.spark.sql(text).collect()[0])
+
+
+def event_span(
+    events: EventSource, engine: Engine = "duckdb", spark: Any = None
+) -> tuple[int, pd.Timestamp, pd.Timestamp]:
+    """Number of events and the first and last timestamp (UTC) of an event source."""
+    with EventQueries(events, engine, spark) as q:
+        n, first, last = q.row("SELECT count(*), min(t), max(t) FROM ev")
+    if not n:
+        where = "the frame" if isinstance(events, pd.DataFrame) else str(events)
+        raise ValueError(f"no events in {where}")
+    return (
+        int(n),
+        pd.Timestamp(int(first), unit="ns", tz="UTC"),
+        pd.Timestamp(int(last), unit="ns", tz="UTC"),
+    )
