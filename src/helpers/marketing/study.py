@@ -639,8 +639,9 @@ def run_study(
         )  # fmt: skip
         ope_pop = test_population.sample(ope_customers, seed)
         heur = heuristic_policies(eff, cfg, spend_median)
-        candidates = {k: v for k, v in agents.items()}
-        candidates.update({k: heur[k] for k in ("top_clv", "rfm", "one_step_uplift", "nobody")})
+        # heuristics first, so a switched-off learner is shown as the "nobody" it equals
+        candidates = {k: heur[k] for k in ("nobody", "top_clv", "rfm", "one_step_uplift")}
+        candidates.update(agents)
         groups = _dedupe_on_sample(candidates, ope_pop, eff, cfg, state_model, seed)
         targets = {k: SoftenedPolicy(candidates[k], 0.1, name=k) for k in groups}
         ope_future = pool.submit(
