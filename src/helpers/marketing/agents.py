@@ -352,8 +352,8 @@ def train_dqn(
     hidden: int = 64,
     lr: float = 1e-3,
     batch_size: int = 512,
-    updates_per_step: int | None = None,
-    replay_ratio: float = 8.0,
+    updates_per_step: int = 4,
+    replay_ratio: float | None = None,
     buffer_size: int = 200_000,
     target_every: int = 100,
     eps_start: float = 1.0,
@@ -367,11 +367,10 @@ def train_dqn(
     ``buffer_size`` customer-month transitions, target network copied every
     ``target_every`` gradient steps, epsilon-greedy with linear decay. Rewards are divided
     by the standard deviation of the first episode's rewards. Gradient steps per month of
-    simulation: ``updates_per_step``, or (default) ``ceil(replay_ratio * N / batch_size)``
-    so that each logged transition is replayed about ``replay_ratio`` times (with a
-    fixed 4 updates per month and 1,500 customers, each transition was seen about once
-    and the network stayed close to its initialisation -- the stage-05 diagnosis of the
-    first round's DQN). Seeds: torch, the numpy
+    simulation: ``updates_per_step``, or with ``replay_ratio`` set
+    ``ceil(replay_ratio * N / batch_size)`` so that each logged transition is replayed
+    about ``replay_ratio`` times (notebook 05 shows that more steps do not help here).
+    Seeds: torch, the numpy
     generator of exploration and minibatches, and the simulator seeds
     ``seed * 100_003 + episode``. Runs on CUDA when available (``device`` overrides).
     """
@@ -402,7 +401,11 @@ def train_dqn(
         agent = DQNAgent(net=net, mean=mean, std=std, reward_scale=1.0, device=dev)
 
         n_feat = len(FEATURES)
-        n_updates = updates_per_step or max(1, int(np.ceil(replay_ratio * sim.n / batch_size)))
+        n_updates = (
+            max(1, int(np.ceil(replay_ratio * sim.n / batch_size)))
+            if replay_ratio
+            else updates_per_step
+        )
         buf_s = np.zeros((buffer_size, n_feat), np.float32)
         buf_s2 = np.zeros((buffer_size, n_feat), np.float32)
         buf_a = np.zeros(buffer_size, np.int64)

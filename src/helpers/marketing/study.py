@@ -585,7 +585,7 @@ def run_study(
        ``"alt"`` (and ``"<preset>_main"``, ``"<preset>_alt"``), per-seed values, paired
        differences to the best heuristic, the gap split (:func:`gap_split`).
     2. The other ``sweep`` presets (fewer training episodes, ``n_curve_seeds`` seeds,
-       held-out customers only): table ``"sweep"`` (all presets).
+       held-out customers only, no plain FQI): table ``"sweep"`` (all presets).
     3. Profit-vs-budget curve and off-policy evaluation of the main preset.
 
     Independent pieces run in ``n_jobs`` worker processes (seeds and presets are fixed
@@ -609,6 +609,7 @@ def run_study(
     light = dict(
         populations={"main": test_population}, seeds=eval_seeds[:n_curve_seeds],
         tabular_episodes=sweep_tabular_episodes, dqn_episodes=sweep_dqn_episodes,
+        agents=tuple(a for a in RL_AGENTS if a != "fqi"),  # plain FQI: main presets only
     )  # fmt: skip
     presets = list(dict.fromkeys([effects, *full_presets, *sweep]))
     t_all = time.perf_counter()
