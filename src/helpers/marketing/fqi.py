@@ -23,6 +23,12 @@ months left); 13 x 8 x 4 regressions for a 12-month horizon.
 At decision time the policy scores ``Q_t(s, .)``; the budget allocator ranks customers
 by the advantage of their best contact.
 
+Bootstrapping from the next state's *features* has a bias here: a contact-induced
+purchase raises the BTYD features (frequency, P(alive), CLV) as if the customer were
+better, so a contact can appear to create future value (notebook 05 tests this by
+damping the discount). ``teacher=True`` replaces the bootstrapped targets by the
+full-information oracle's Q-values (see :func:`train_fqi`).
+
 References
 ----------
 Ernst, D., Geurts, P. & Wehenkel, L. (2005), "Tree-based batch mode reinforcement
@@ -183,6 +189,13 @@ def train_fqi(
         Boosting iterations per regression.
     p_none : float
         Probability of "none" in the behaviour policy that continues the trajectories.
+    teacher : bool
+        Fitted Q with **full-information targets** instead of bootstrapped ones: each
+        month's regressions fit the oracle's Q-values (true traits, exact dynamic
+        programme, no budget) on the observed state of the behaviour trajectories, so a
+        learner taught by a privileged teacher (the asymmetric actor-critic idea, Pinto
+        et al. 2018, "Asymmetric actor critic for image-based robot learning", RSS). The
+        hidden traits are read only in training; the policy sees what a marketer sees.
     """
     with threadpool_limits(1):  # small regressions: threads only contend on a shared box
         if teacher:
