@@ -4,12 +4,17 @@
   vectorised monthly MDP, budget allocator, gymnasium wrapper, no-action validation;
 * :mod:`.policies` -- marketer heuristics and the dynamic-programming oracle;
 * :mod:`.agents` -- tabular Q-learning / SARSA and a DQN (torch);
+* :mod:`.fqi` -- fitted Q-iteration with gradient-boosted trees;
+* :mod:`.planners` -- full-information myopic rule, posterior MPC, rollout;
+* :mod:`.recommend` -- this month's action per customer from a chosen policy;
 * :mod:`.study` -- paired-seed evaluation, budget curves, sweep, :func:`run_study`;
 * :mod:`.ope` -- off-policy evaluation (PDIS, WPDIS, DR, FQE) against the true values.
 """
 
 from .agents import DQNAgent, TabularAgent, train_dqn, train_tabular
+from .fqi import FQIAgent, train_fqi
 from .ope import SoftenedPolicy, ope_table
+from .planners import FullInformationMyopicPolicy, PosteriorMPCPolicy, RolloutPolicy
 from .policies import OneStepUpliftPolicy, OraclePolicy, fit_oracle_price, heuristic_policies
 from .simulator import (
     ACTIONS,
@@ -28,20 +33,40 @@ from .simulator import (
     simulate_no_action,
 )
 from .study import (
+    PLANNERS,
+    REFERENCES,
+    RL_AGENTS,
     StudyResult,
     best_heuristic,
     budget_curve,
+    dedupe_policies,
     evaluate_policies,
     evaluate_raw_agents,
     evaluation_seeds,
+    gap_split,
     oracle_gap_share,
+    policy_months,
     policy_table,
+    recommended_policy_name,
     run_study,
     safe_improvement_check,
+    study_policies,
     train_agents,
 )
 
 __all__ = [
+    "FQIAgent",
+    "FullInformationMyopicPolicy",
+    "PLANNERS",
+    "PosteriorMPCPolicy",
+    "REFERENCES",
+    "RL_AGENTS",
+    "RolloutPolicy",
+    "dedupe_policies",
+    "gap_split",
+    "recommended_policy_name",
+    "study_policies",
+    "train_fqi",
     "ACTIONS",
     "FEATURES",
     "BTYDStateModel",
@@ -67,6 +92,7 @@ __all__ = [
     "oracle_gap_share",
     "heuristic_policies",
     "ope_table",
+    "policy_months",
     "policy_table",
     "population_from_btyd",
     "population_from_truth",
@@ -78,3 +104,7 @@ __all__ = [
     "train_dqn",
     "train_tabular",
 ]
+
+from . import recommend
+
+__all__ += ["recommend"]

@@ -353,6 +353,7 @@ def train_dqn(
     lr: float = 1e-3,
     batch_size: int = 512,
     updates_per_step: int = 4,
+    replay_ratio: float | None = None,
     buffer_size: int = 200_000,
     target_every: int = 100,
     eps_start: float = 1.0,
@@ -365,7 +366,11 @@ def train_dqn(
     Small dueling MLP (``hidden`` x 2, ReLU), Huber loss, Adam, replay buffer of the last
     ``buffer_size`` customer-month transitions, target network copied every
     ``target_every`` gradient steps, epsilon-greedy with linear decay. Rewards are divided
-    by the standard deviation of the first episode's rewards. Seeds: torch, the numpy
+    by the standard deviation of the first episode's rewards. Gradient steps per month of
+    simulation: ``updates_per_step``, or with ``replay_ratio`` set
+    ``ceil(replay_ratio * N / batch_size)`` so that each logged transition is replayed
+    about ``replay_ratio`` times (notebook 05 shows that more steps do not help here).
+    Seeds: torch, the numpy
     generator of exploration and minibatches, and the simulator seeds
     ``seed * 100_003 + episode``. Runs on CUDA when available (``device`` overrides).
     """
@@ -378,7 +383,10 @@ def train_dqn(
         sim = MarketingSimulator(population, effects, cfg, state_model)
         obs0 = sim.reset(seed * 100_003)
         x0 = log_scaled(obs0)
-        mean, std = x0.mean(axis=0), x0.std(axis=0) + 1e-6
+        mean, std = x0.mean(axis=0), x0.std(axis=0)
+        # a feature (nearly) constant at the start must not be divided by ~0: its later
+        # values would reach millions of standard deviations and the network diverges
+        std = np.where(std < 1e-3, 1.0, std)
         # features constant at the start get fixed scales (their start std is 0)
         for name, centre, scale in (
             ("months_left", cfg.horizon / 2, cfg.horizon / 2),
@@ -393,6 +401,11 @@ def train_dqn(
         agent = DQNAgent(net=net, mean=mean, std=std, reward_scale=1.0, device=dev)
 
         n_feat = len(FEATURES)
+        n_updates = (
+            max(1, int(np.ceil(replay_ratio * sim.n / batch_size)))
+            if replay_ratio
+            else updates_per_step
+        )
         buf_s = np.zeros((buffer_size, n_feat), np.float32)
         buf_s2 = np.zeros((buffer_size, n_feat), np.float32)
         buf_a = np.zeros(buffer_size, np.int64)
@@ -424,7 +437,7 @@ def train_dqn(
                 obs = obs2
                 if size < batch_size:
                     continue
-                for _ in range(updates_per_step):
+                for _ in range(n_updates):
                     b = rng.integers(0, size, batch_size)
                     s_b = torch.from_numpy(buf_s[b]).to(dev)
                     s2_b = torch.from_numpy(buf_s2[b]).to(dev)

@@ -52,7 +52,10 @@ def plot_policy_intervals(table: pd.DataFrame, title: str) -> plt.Figure:
         capsize=3,
     )
     ax.axvline(0, color="grey", ls=":")
-    ax.set(title=title, xlabel="incremental profit per customer vs contact nobody")
+    ax.set(
+        title=title,
+        xlabel="incremental profit vs contact nobody (currency per customer, 12 months)",
+    )
     return fig
 
 
@@ -67,7 +70,7 @@ def plot_budget_curve(curve: pd.DataFrame) -> plt.Figure:
         xscale="log",
         title="Profit vs budget (equal budget for every policy)",
         xlabel="share of customers contactable per month",
-        ylabel="incremental profit per customer",
+        ylabel="incremental profit (currency per customer, 12 months)",
     )
     ax.legend(fontsize=7, ncol=2)
     return fig
@@ -75,7 +78,8 @@ def plot_budget_curve(curve: pd.DataFrame) -> plt.Figure:
 
 def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
     """Incremental profit by assumed effect size, per policy."""
-    order = [e for e in ("none", "low", "mid", "high") if e in set(sweep["effects"])]
+    presets = ("none", "low", "mid", "high", "carryover_off")
+    order = [e for e in presets if e in set(sweep["effects"])]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.barplot(
         sweep,
@@ -87,6 +91,30 @@ def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
         ax=ax,
     )
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(title="Effect-size sweep: where does RL help?", ylabel="incremental profit per customer")
+    ax.set(
+        title="Effect-size sweep: where does planning help?",
+        ylabel="incremental profit (currency per customer, 12 months)",
+    )
     ax.legend(fontsize=7, ncol=3)
+    return fig
+
+
+def plot_gap_split(split: pd.DataFrame) -> plt.Figure:
+    """The uplift -> oracle ladder: planning (posterior MPC) vs information (full-info
+    myopic), with every learner and planner as a bar against the rungs."""
+    rungs = ["one_step_uplift", "posterior_mpc", "full_info_myopic", "oracle"]
+    others = [p for p in split.index if p not in rungs and p != "nobody"]
+    order = rungs + sorted(others, key=lambda p: split.loc[p, "incremental_profit"])
+    values = split.loc[[p for p in order if p in split.index], "incremental_profit"]
+    colours = ["tab:grey" if p in rungs else "tab:blue" for p in values.index]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(values) + 1.5))
+    ax.barh(values.index, values.to_numpy(), color=colours)
+    for name, style in (("one_step_uplift", ":"), ("posterior_mpc", "--"), ("oracle", "-")):
+        if name in split.index:
+            ax.axvline(split.loc[name, "incremental_profit"], color="k", ls=style, lw=0.8)
+    ax.set(
+        title="Information or planning? (grey: the rungs; lines: uplift, MPC, oracle)",
+        xlabel="incremental profit vs contact nobody (currency per customer, 12 months)",
+    )
+    fig.tight_layout()
     return fig

@@ -209,6 +209,10 @@ _PRESETS: dict[str, dict[str, Any]] = {
         lift=(0, 0.20, 0.60, 1.10), retention=(0, 0.10, 0.30, 0.50), fatigue=0.3,
         recency_decay=0.1,
     ),
+    # "mid" with carry-over switched off: no retention effect, no fatigue
+    "carryover_off": dict(
+        lift=(0, 0.10, 0.30, 0.55), retention=(0, 0, 0, 0), fatigue=0.0, recency_decay=0.1,
+    ),
 }  # fmt: skip
 
 
@@ -260,7 +264,7 @@ class TreatmentEffects:
 
     @classmethod
     def preset(cls, name: str) -> TreatmentEffects:
-        """One of ``"none"``, ``"low"``, ``"mid"``, ``"high"`` (see class notes)."""
+        """One of ``"none"``, ``"low"``, ``"mid"``, ``"high"``, ``"carryover_off"`` (notes)."""
         if name not in _PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose from {sorted(_PRESETS)}")
         spec = _PRESETS[name]
@@ -703,6 +707,11 @@ class Noise:
         return cls(buy=u[0], death=u[1], spend=u[2], seed=seed)
 
 
+def copy_of(value: Any) -> Any:
+    """A copy of an array (ints and other immutables as they are)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 def _poisson_inverse(u: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """Poisson(rate) draws by CDF inversion of ``u`` (monotone in rate: good for CRN)."""
     k = np.zeros(u.shape, dtype=np.int64)
@@ -836,6 +845,30 @@ class MarketingSimulator:
         obs[:, 9] = e12 * spend
         obs[:, 10] = self.config.horizon - self.t
         return obs
+
+    _STATE = (
+        "t", "alive", "x", "t_x", "T", "rep_spend", "recency_m", "contact_bits",
+        "months_since_contact",
+    )  # fmt: skip
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current state (copies), for branching: try an action, then :meth:`restore`.
+
+        The noise is not part of it: a branch stepped from a snapshot faces the same
+        uniforms as the original (common random numbers across the branches).
+        """
+        snap = {k: copy_of(getattr(self, k)) for k in self._STATE}
+        snap["purchases_t"] = (
+            self.purchases[:, self.t].copy() if self.t < self.config.horizon else None
+        )
+        return snap
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Return to a :meth:`snapshot` (taken on this run)."""
+        for k in self._STATE:
+            setattr(self, k, copy_of(snap[k]))
+        if snap["purchases_t"] is not None:
+            self.purchases[:, self.t] = snap["purchases_t"]
 
     # --- dynamics -----------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:

@@ -15,7 +15,9 @@ numbers, paired-t confidence intervals).
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +26,9 @@ import pandas as pd
 from scipy import stats
 
 from .agents import train_dqn, train_tabular
+from .fqi import train_fqi
 from .ope import SoftenedPolicy, ope_table
+from .planners import FullInformationMyopicPolicy, PosteriorMPCPolicy, RolloutPolicy
 from .policies import (
     NobodyPolicy,
     OneStepUpliftPolicy,
@@ -44,21 +48,34 @@ from .simulator import (
 from .simulator import FEATURE_INDEX as FI
 
 __all__ = [
+    "PLANNERS",
+    "REFERENCES",
+    "RL_AGENTS",
     "best_heuristic",
+    "dedupe_policies",
+    "gap_split",
     "evaluate_raw_agents",
+    "recommended_policy_name",
     "evaluation_seeds",
     "StudyResult",
     "budget_curve",
     "evaluate_policies",
     "oracle_gap_share",
     "mean_interval",
+    "policy_months",
     "policy_table",
     "run_study",
     "safe_improvement_check",
     "train_agents",
 ]
 
-RL_AGENTS = ("q_learning", "sarsa", "dqn")
+#: Learned policies: the textbook tabular agents and DQN, fitted Q-iteration (bootstrapped
+#: targets) and fitted Q with full-information targets (see :mod:`.fqi`).
+RL_AGENTS = ("q_learning", "sarsa", "dqn", "fqi", "fqi_teacher")
+#: Planners a marketer can run on the BTYD posterior (no learning, no hidden traits).
+PLANNERS = ("posterior_mpc", "rollout")
+#: Yardsticks that read the simulator's hidden traits (not deployable).
+REFERENCES = ("full_info_myopic", "oracle")
 
 
 def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -138,7 +155,8 @@ def oracle_gap_share(table: pd.DataFrame, agents: tuple[str, ...] = RL_AGENTS) -
     Heuristics are every row that is neither an agent nor ``"oracle"``.
     """
     t = table.set_index("policy")["incremental_profit"]
-    heur = t.drop([p for p in (*agents, "oracle", "nobody") if p in t.index])
+    skip = (*RL_AGENTS, *agents, *PLANNERS, *REFERENCES, "nobody")
+    heur = t.drop([p for p in dict.fromkeys(skip) if p in t.index])
     best_name = str(heur.idxmax())
     best, oracle = float(heur.max()), float(t["oracle"])
     rows = []
@@ -223,6 +241,24 @@ def policy_table(
     return tab.loc[tab["customer_months"] > 0].reset_index()
 
 
+def policy_months(
+    policy: Any,
+    population: Population,
+    effects: TreatmentEffects,
+    config: MarketingConfig,
+    state_model: BTYDStateModel,
+    seed: int,
+) -> pd.Series:
+    """When a policy contacts: share of its contacted customer-months by the number of
+    contacts the customer had in the previous three months (0-3)."""
+    sim = MarketingSimulator(population, effects, config, state_model)
+    res = run_policy(sim, policy, seed, record_obs=True)
+    k3 = res.extra["obs"][..., FI["contacts_3m"]].astype(int)
+    contacted = res.actions > 0
+    counts = np.bincount(k3[contacted], minlength=4)[:4]
+    return pd.Series(counts / max(1, counts.sum()), index=range(4), name="share")
+
+
 def train_agents(
     population: Population,
     effects: TreatmentEffects,
@@ -232,9 +268,11 @@ def train_agents(
     tabular_episodes: int = 100,
     dqn_episodes: int = 30,
     agents: tuple[str, ...] = RL_AGENTS,
-    safe_check_seeds: int = 4,
+    safe_check_seeds: int = 8,
+    fqi_episodes: int = 6,
+    teacher_episodes: int = 4,
 ) -> dict[str, Any]:
-    """Train the RL agents on ``population`` (seeded; see the agents module).
+    """Train the learners on ``population`` (seeded; see :mod:`.agents` and :mod:`.fqi`).
 
     Unless ``safe_check_seeds = 0`` each agent then passes :func:`safe_improvement_check`
     on validation seeds ``seed * 100_003 + 50_000 + i`` (recorded in ``agent.safe_check``).
@@ -249,6 +287,15 @@ def train_agents(
             out[name] = train_dqn(
                 population, effects, config, state_model, episodes=dqn_episodes, seed=seed
             )
+        elif name == "fqi":
+            out[name] = train_fqi(
+                population, effects, config, state_model, episodes=fqi_episodes, seed=seed
+            )
+        elif name == "fqi_teacher":
+            out[name] = train_fqi(
+                population, effects, config, state_model, teacher_episodes, seed, teacher=True
+            )
+            out[name].name = name
         else:
             raise ValueError(f"unknown agent {name!r}")
         if safe_check_seeds:
@@ -292,8 +339,11 @@ def evaluation_seeds(seed: int, n: int) -> list[int]:
 
 
 def best_heuristic(table: pd.DataFrame) -> pd.Series:
-    """The row of the best marketer heuristic (not an RL agent, the oracle or "nobody")."""
-    heuristics = table.loc[~table["policy"].isin([*RL_AGENTS, "oracle", "nobody"])]
+    """The row of the best marketer heuristic (not a learner, planner, reference or "nobody")."""
+    not_heuristic = [*RL_AGENTS, *PLANNERS, *REFERENCES, "nobody"]
+    heuristics = table.loc[
+        ~table["policy"].isin(not_heuristic) & ~table["policy"].str.endswith("_raw")
+    ]
     if heuristics.empty:
         raise ValueError("the table holds no heuristic policy")
     return heuristics.sort_values("incremental_profit").iloc[-1]
@@ -324,6 +374,68 @@ def evaluate_raw_agents(
     return table, raw_agents
 
 
+def gap_split(table: pd.DataFrame, per_seed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The uplift -> oracle gap split into planning and information, per policy.
+
+    Rungs: one-step uplift rule -> posterior MPC (planning a marketer can run) ->
+    full-information myopic (information, no planning) -> oracle (both). For every
+    policy: incremental profit, its ratio to the uplift rule, the share of the planning
+    gap (uplift -> MPC) it closes and, with ``per_seed``, the paired 95 % interval of its
+    difference to the uplift rule.
+    """
+    t = table.set_index("policy")["incremental_profit"]
+    up, mpc = float(t["one_step_uplift"]), float(t["posterior_mpc"])
+    rows = []
+    for name, value in t.items():
+        row = {
+            "policy": name,
+            "incremental_profit": float(value),
+            "ratio_to_uplift": float(value) / up if up else np.nan,
+            "share_of_planning_gap": (float(value) - up) / (mpc - up) if mpc != up else np.nan,
+        }
+        if per_seed is not None and name != "one_step_uplift":
+            m, lo, hi = paired_difference(per_seed, str(name), "one_step_uplift")
+            row.update(vs_uplift=m, vs_uplift_lo=lo, vs_uplift_hi=hi)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def dedupe_policies(names_to_scores: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Group policies whose greedy actions are identical on the same states.
+
+    ``names_to_scores`` maps a policy name to its ``(N, 4)`` scores on a common sample of
+    states; returns ``{kept name: [names it stands for]}`` in input order (the first of
+    a group is kept). Used to show a switched-off agent once, as "nobody".
+    """
+    groups: dict[str, list[str]] = {}
+    keys: dict[bytes, str] = {}
+    for name, sc in names_to_scores.items():
+        sc = np.asarray(sc, float)
+        best = 1 + np.argmax(sc[:, 1:], axis=1)
+        adv = sc[np.arange(len(sc)), best] - sc[:, 0]
+        act = np.where(np.isfinite(adv) & (adv > 0), best, 0).astype(np.int8)
+        key = act.tobytes()
+        if key in keys:
+            groups[keys[key]].append(name)
+        else:
+            keys[key] = name
+            groups[name] = [name]
+    return groups
+
+
+def recommended_policy_name(table: pd.DataFrame, agents: dict[str, Any]) -> str:
+    """The policy the study recommends: the best learner that passed its safety check,
+    if it beats the best heuristic on held-out customers; otherwise the best heuristic."""
+    best_h = best_heuristic(table)
+    t = table.set_index("policy")["incremental_profit"]
+    passed = [k for k, a in agents.items() if not getattr(a, "disabled", False) and k in t.index]
+    if passed:
+        best_l = max(passed, key=lambda k: float(t[k]))
+        if float(t[best_l]) > float(best_h["incremental_profit"]):
+            return best_l
+    return str(best_h["policy"])
+
+
 @dataclass
 class StudyResult:
     """Everything the stage-05 notebook shows."""
@@ -332,6 +444,108 @@ class StudyResult:
     agents: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
+
+
+def study_policies(
+    effects: TreatmentEffects,
+    config: MarketingConfig,
+    state_model: BTYDStateModel,
+    spend_median: float,
+    agents: dict[str, Any],
+    rollout_lookahead: int = 3,
+) -> dict[str, Any]:
+    """Heuristics, learners, planners and the full-information myopic rule (no oracle)."""
+    pols = heuristic_policies(effects, config, spend_median)
+    pols.update(agents)
+    pols["full_info_myopic"] = FullInformationMyopicPolicy()
+    pols["posterior_mpc"] = PosteriorMPCPolicy(effects, config, state_model)
+    pols["rollout"] = RolloutPolicy(effects, config, state_model, lookahead=rollout_lookahead)
+    return pols
+
+
+def _with_oracle(pols: dict[str, Any], pop, eff, cfg, state_model, seed: int) -> dict[str, Any]:
+    out = dict(pols)
+    sim = MarketingSimulator(pop, eff, cfg, state_model)
+    price = fit_oracle_price(sim, cfg.budget, seed, iterations=8) if cfg.budget is not None else 0.0
+    out["oracle"] = OraclePolicy(price)
+    return out
+
+
+def _preset_task(job: dict[str, Any]) -> dict[str, Any]:
+    """Train the learners under one effects preset and evaluate every policy (a worker)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        eff = TreatmentEffects.preset(job["preset"])
+        cfg, sm, seed = job["config"], job["state_model"], job["seed"]
+        agents = train_agents(
+            job["train"], eff, cfg, sm, seed, job["tabular_episodes"], job["dqn_episodes"],
+            agents=job["agents"], safe_check_seeds=job["safe_check_seeds"],
+            fqi_episodes=job["fqi_episodes"], teacher_episodes=job["teacher_episodes"],
+        )  # fmt: skip
+        out: dict[str, Any] = {"preset": job["preset"], "tables": {}, "timings": {}}
+        out["timings"]["train"] = time.perf_counter() - t0
+        base = study_policies(eff, cfg, sm, job["spend_median"], agents, job["rollout_lookahead"])
+        for key, pop in job["populations"].items():
+            t0 = time.perf_counter()
+            pols = _with_oracle(base, pop, eff, cfg, sm, seed)
+            table, per_seed = evaluate_policies(pop, pols, eff, cfg, sm, job["seeds"])
+            out["tables"][key] = table
+            out["tables"][f"{key}_per_seed"] = per_seed
+            out["timings"][f"evaluate_{key}"] = time.perf_counter() - t0
+        out["agents"] = agents
+        return out
+
+
+def _curve_task(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        table = budget_curve(
+            job["population"], job["policies"], job["effects"], job["config"],
+            job["state_model"], job["budgets"], job["seeds"],
+        )  # fmt: skip
+        return {"table": table, "seconds": time.perf_counter() - t0}
+
+
+def _ope_task(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        ope = ope_table(
+            job["population"], job["behaviour"], job["targets"], job["effects"],
+            job["config"], job["state_model"], job["log_seed"], job["truth_seeds"],
+        )  # fmt: skip
+        return {**ope, "seconds": time.perf_counter() - t0}
+
+
+class _Serial:
+    """Runs submitted jobs at once (``n_jobs = 1``), with the executor's interface."""
+
+    def __enter__(self) -> _Serial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn, job):
+        class _Done:
+            def __init__(self, value):
+                self.value = value
+
+            def result(self):
+                return self.value
+
+        return _Done(fn(job))
 
 
 def run_study(
@@ -347,132 +561,196 @@ def run_study(
     dqn_episodes: int = 30,
     budgets: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 1.0),
     n_curve_seeds: int = 5,
-    sweep: tuple[str, ...] = ("none", "low", "mid", "high"),
+    sweep: tuple[str, ...] = ("none", "low", "mid", "high", "carryover_off"),
     sweep_tabular_episodes: int = 60,
     sweep_dqn_episodes: int = 15,
     ope_customers: int = 1500,
     ope_truth_seeds: int = 5,
+    fqi_episodes: int = 6,
+    teacher_episodes: int = 4,
+    full_presets: tuple[str, ...] = ("high",),
+    rollout_lookahead: int = 3,
+    safe_check_seeds: int = 8,
+    n_jobs: int = 2,
 ) -> StudyResult:
     """The default stage-05 study.
 
-    1. Train Q-learning, SARSA and DQN on ``train_population`` under ``effects`` on
-       training seeds (``seed * 100_003 + episode``).
-    2. Evaluate all policies (heuristics, agents, oracle with a Lagrangian price fitted
-       for the budget) on ``test_population`` on fresh seeds ``10**7 + seed + i`` --
-       table ``"main"``; and on ``alt_test_population`` (the differently specified
-       simulator, e.g. the other BTYD family) -- table ``"alt"``; paired RL-vs-best
-       heuristic differences in ``"main_vs_best"`` / ``"alt_vs_best"``; gap closed.
-    3. Profit-vs-budget curve (``"budget_curve"``), effect sweep with retrained agents
-       (``"sweep"``), OPE on the test customers (``"ope_estimates"``, ``"ope_summary"``),
-       learning curves and the learned policies' action tables.
+    1. For the main preset ``effects`` and every ``full_presets`` entry: train the
+       learners on ``train_population`` (training seeds ``seed * 100_003 + ...``), each
+       passes :func:`safe_improvement_check`, then evaluate heuristics, learners,
+       planners, the full-information myopic rule and the oracle (Lagrangian price
+       fitted for the budget) on ``test_population`` **and** on
+       ``alt_test_population`` (the differently specified simulator) on the fresh
+       seeds ``10**7 + seed + i`` (``n_eval_seeds`` of them). Tables ``"main"``,
+       ``"alt"`` (and ``"<preset>_main"``, ``"<preset>_alt"``), per-seed values, paired
+       differences to the best heuristic, the gap split (:func:`gap_split`).
+    2. The other ``sweep`` presets (fewer training episodes, ``n_curve_seeds`` seeds,
+       held-out customers only, no plain FQI): table ``"sweep"`` (all presets).
+    3. Profit-vs-budget curve and off-policy evaluation of the main preset.
+
+    Independent pieces run in ``n_jobs`` worker processes (seeds and presets are fixed
+    per job, so the result does not depend on ``n_jobs``).
     """
     cfg = config or MarketingConfig()
     eff = TreatmentEffects.preset(effects)
     res = StudyResult()
     eval_seeds = evaluation_seeds(seed, n_eval_seeds)
     spend_median = float(np.median(train_population.m0[train_population.x0 > 0]))
-
-    t0 = time.perf_counter()
-    agents = train_agents(
-        train_population, eff, cfg, state_model, seed, tabular_episodes, dqn_episodes
+    common = dict(
+        config=cfg, state_model=state_model, seed=seed, train=train_population,
+        spend_median=spend_median, agents=RL_AGENTS, safe_check_seeds=safe_check_seeds,
+        rollout_lookahead=rollout_lookahead, fqi_episodes=fqi_episodes,
+        teacher_episodes=teacher_episodes,
+    )  # fmt: skip
+    full = dict(
+        populations={"main": test_population, "alt": alt_test_population},
+        seeds=eval_seeds, tabular_episodes=tabular_episodes, dqn_episodes=dqn_episodes,
+    )  # fmt: skip
+    light = dict(
+        populations={"main": test_population}, seeds=eval_seeds[:n_curve_seeds],
+        tabular_episodes=sweep_tabular_episodes, dqn_episodes=sweep_dqn_episodes,
+        agents=tuple(a for a in RL_AGENTS if a != "fqi"),  # plain FQI: main presets only
+    )  # fmt: skip
+    presets = list(dict.fromkeys([effects, *full_presets, *sweep]))
+    t_all = time.perf_counter()
+    executor = (
+        ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"))
+        if n_jobs > 1
+        else _Serial()
     )
-    res.timings["train"] = time.perf_counter() - t0
+    with executor as pool:
+        futures = {
+            p: pool.submit(
+                _preset_task,
+                {**common, **(full if p == effects or p in full_presets else light), "preset": p},
+            )
+            for p in presets
+        }
+        main_out = futures[effects].result()
+        agents = main_out["agents"]
+        curve_pols = study_policies(eff, cfg, state_model, spend_median, agents, rollout_lookahead)
+        curve_pols.pop("full_info_myopic")
+        curve_pols["oracle"] = OraclePolicy()
+        curve_future = pool.submit(
+            _curve_task,
+            dict(
+                population=test_population, policies=curve_pols, effects=eff, config=cfg,
+                state_model=state_model, budgets=list(budgets), seeds=eval_seeds[:n_curve_seeds],
+            ),
+        )  # fmt: skip
+        ope_pop = test_population.sample(ope_customers, seed)
+        heur = heuristic_policies(eff, cfg, spend_median)
+        # heuristics first, so a switched-off learner is shown as the "nobody" it equals
+        candidates = {k: heur[k] for k in ("nobody", "top_clv", "rfm", "one_step_uplift")}
+        candidates.update(agents)
+        groups = _dedupe_on_sample(candidates, ope_pop, eff, cfg, state_model, seed)
+        targets = {k: SoftenedPolicy(candidates[k], 0.1, name=k) for k in groups}
+        ope_future = pool.submit(
+            _ope_task,
+            dict(
+                population=ope_pop,
+                behaviour=SoftenedPolicy(OneStepUpliftPolicy(eff, cfg), 0.5, name="behaviour"),
+                targets=targets, effects=eff, config=cfg, state_model=state_model,
+                log_seed=seed + 7, truth_seeds=[10**8 + seed + i for i in range(ope_truth_seeds)],
+            ),
+        )  # fmt: skip
+        outs = {p: f.result() for p, f in futures.items()}
+        curve = curve_future.result()
+        ope = ope_future.result()
+    res.timings["total"] = time.perf_counter() - t_all
     res.agents = agents
     res.tables["safe_checks"] = pd.DataFrame(
         [{"agent": k, **getattr(a, "safe_check", {})} for k, a in agents.items()]
     )
     res.tables["learning_curves"] = pd.concat(
-        [a.learning_curve.assign(agent=k) for k, a in agents.items()], ignore_index=True
+        [
+            a.learning_curve.assign(agent=k)
+            for k, a in agents.items()
+            if k in ("q_learning", "sarsa", "dqn")
+        ],
+        ignore_index=True,
     )
-
-    def all_policies(pop: Population, e: TreatmentEffects) -> dict[str, Any]:
-        pols = heuristic_policies(eff, cfg, spend_median)
-        pols.update(agents)
-        sim = MarketingSimulator(pop, e, cfg, state_model)
-        price = fit_oracle_price(sim, cfg.budget, seed) if cfg.budget is not None else 0.0
-        pols["oracle"] = OraclePolicy(price)
-        return pols
-
-    for key, pop in (("main", test_population), ("alt", alt_test_population)):
-        t0 = time.perf_counter()
-        pols = all_policies(pop, eff)
-        table, per_seed = evaluate_policies(pop, pols, eff, cfg, state_model, eval_seeds)
-        best = str(best_heuristic(table)["policy"])
-        diffs = []
-        for a in RL_AGENTS:
-            m, lo, hi = paired_difference(per_seed, a, best)
-            diffs.append(
-                {"agent": a, "best_heuristic": best, "difference": m, "ci_lo": lo, "ci_hi": hi}
-            )
-        res.tables[key] = table
-        res.tables[f"{key}_per_seed"] = per_seed
-        res.tables[f"{key}_vs_best"] = pd.DataFrame(diffs)
-        res.tables[f"{key}_gap"] = oracle_gap_share(table)
-        res.timings[f"evaluate_{key}"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    curve_pols = {k: v for k, v in all_policies(test_population, eff).items()}
-    res.tables["budget_curve"] = budget_curve(
-        test_population,
-        curve_pols,
-        eff,
-        cfg,
-        state_model,
-        list(budgets),
-        eval_seeds[:n_curve_seeds],
+    res.tables["fqi_curve"] = agents["fqi"].learning_curve if "fqi" in agents else pd.DataFrame()
+    for p, out in outs.items():
+        for k, v in out["timings"].items():
+            res.timings[f"{p}:{k}"] = v
+        for key in ("main", "alt"):
+            if key not in out["tables"]:
+                continue
+            table, per_seed = out["tables"][key], out["tables"][f"{key}_per_seed"]
+            prefix = key if p == effects else f"{p}_{key}"
+            res.tables[prefix] = table
+            res.tables[f"{prefix}_per_seed"] = per_seed
+            best = str(best_heuristic(table)["policy"])
+            diffs = []
+            for a in (*RL_AGENTS, *PLANNERS):
+                m, lo, hi = paired_difference(per_seed, a, best)
+                diffs.append(
+                    {"policy": a, "best_heuristic": best, "difference": m, "ci_lo": lo, "ci_hi": hi}
+                )
+            res.tables[f"{prefix}_vs_best"] = pd.DataFrame(diffs)
+            res.tables[f"{prefix}_gap"] = oracle_gap_share(table)
+            res.tables[f"{prefix}_split"] = gap_split(table, per_seed)
+    res.tables["sweep"] = pd.concat(
+        [out["tables"]["main"].assign(effects=p) for p, out in outs.items()], ignore_index=True
     )
-    res.timings["budget_curve"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    frames = []
-    for name in sweep:
-        e = TreatmentEffects.preset(name)
-        ag = train_agents(
-            train_population, e, cfg, state_model, seed, sweep_tabular_episodes, sweep_dqn_episodes
-        )
-        pols = heuristic_policies(e, cfg, spend_median)
-        pols.update(ag)
-        sim = MarketingSimulator(test_population, e, cfg, state_model)
-        pols["oracle"] = OraclePolicy(
-            fit_oracle_price(sim, cfg.budget, seed) if cfg.budget is not None else 0.0
-        )
-        table, _ = evaluate_policies(
-            test_population, pols, e, cfg, state_model, eval_seeds[:n_curve_seeds]
-        )
-        frames.append(table.assign(effects=name))
-    res.tables["sweep"] = pd.concat(frames, ignore_index=True)
-    res.timings["sweep"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    ope_pop = test_population.sample(ope_customers, seed)
-    behaviour = SoftenedPolicy(OneStepUpliftPolicy(eff, cfg), 0.5, name="behaviour")
-    heur = heuristic_policies(eff, cfg, spend_median)
-    targets = {k: SoftenedPolicy(v, 0.1, name=k) for k, v in agents.items()}
-    for k in ("top_clv", "rfm", "one_step_uplift", "nobody", "churn_risk"):
-        targets[k] = SoftenedPolicy(heur[k], 0.1, name=k)
-    ope = ope_table(
-        ope_pop,
-        behaviour,
-        targets,
-        eff,
-        cfg,
-        state_model,
-        seed + 7,
-        [10**8 + seed + i for i in range(ope_truth_seeds)],
+    res.tables["safe_checks_sweep"] = pd.DataFrame(
+        [
+            {"effects": p, "agent": k, **getattr(a, "safe_check", {})}
+            for p, out in outs.items()
+            for k, a in out["agents"].items()
+        ]
     )
+    res.tables["budget_curve"] = curve["table"]
+    res.timings["budget_curve"] = curve["seconds"]
     res.tables["ope_estimates"] = ope["estimates"]
     res.tables["ope_summary"] = ope["summary"]
-    res.timings["ope"] = time.perf_counter() - t0
-
+    res.tables["ope_groups"] = pd.DataFrame(
+        [{"target": k, "same_actions_as": ", ".join(v)} for k, v in groups.items()]
+    )
+    res.timings["ope"] = ope["seconds"]
     for k, a in agents.items():
         res.tables[f"policy_{k}"] = policy_table(
             a, test_population, eff, cfg, state_model, eval_seeds[0]
         )
+    res.tables["policy_one_step_uplift"] = policy_table(
+        OneStepUpliftPolicy(eff, cfg), test_population, eff, cfg, state_model, eval_seeds[0]
+    )
+    res.tables["policy_posterior_mpc"] = policy_table(
+        PosteriorMPCPolicy(eff, cfg, state_model),
+        test_population, eff, cfg, state_model, eval_seeds[0],
+    )  # fmt: skip
     res.notes = {
         "effects": eff,
         "config": cfg,
         "eval_seeds": eval_seeds,
         "train_size": len(train_population),
         "test_size": len(test_population),
+        "recommended_policy": recommended_policy_name(res.tables["main"], agents),
+        "spend_median": spend_median,
     }
     return res
+
+
+def _dedupe_on_sample(
+    candidates: dict[str, Any],
+    population: Population,
+    effects: TreatmentEffects,
+    config: MarketingConfig,
+    state_model: BTYDStateModel,
+    seed: int,
+) -> dict[str, list[str]]:
+    """:func:`dedupe_policies` on the states the behaviour rule visits in one run."""
+    sim = MarketingSimulator(population, effects, config.with_budget(None), state_model)
+    beh = OneStepUpliftPolicy(effects, config)
+    res = run_policy(sim, beh, seed + 7, budget=None, record_obs=True)
+    obs = res.extra["obs"]
+    scores: dict[str, np.ndarray] = {}
+    for name, pol in candidates.items():
+        parts = []
+        sim.reset(seed + 7)
+        for t in range(config.horizon):
+            parts.append(np.asarray(pol.scores(obs[:, t], t, sim), float))
+            sim.step(res.actions[:, t])
+        scores[name] = np.concatenate(parts)
+    return dedupe_policies(scores)
