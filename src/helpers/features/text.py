@@ -686,9 +686,9 @@ def review_signal_features(
             "w": weight,
             "ws": weight * s,
             "s": s,
-            # lowest rating first, then the latest review: sort key (rating, -age)
+            # lowest rating first, then the latest review: sort key (rating, age)
             "key_rating": np.where(np.isnan(rating), s, rating),
-            "key_age": -age,
+            "key_age": age,
         }
     )
     grouped = frame.groupby("user_id", sort=True)
