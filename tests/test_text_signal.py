@@ -228,3 +228,43 @@ def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
     assert rows[0]["kappa"] == 0.0 and rows[1]["kappa"] == 2.0
     # the same simulated users in both worlds; who buys in the calibration period differs
     assert abs(rows[0]["n_customers"] - rows[1]["n_customers"]) < 0.1 * rows[0]["n_customers"]
+
+
+# ---- the deep model on one fold ------------------------------------------------------------
+
+
+def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> None:
+    from test_deep_clv import make_batch
+
+    from helpers.models.deep import DeepConfig
+
+    batch = make_batch(n=80, length=8, seed=3)
+    users = pd.Index(batch.user_ids, name="user_id")
+    rng = np.random.default_rng(4)
+    tabular = pd.DataFrame({"f": rng.normal(size=len(users))}, index=users)
+    text_block = pd.DataFrame(
+        {
+            "has_review": rng.integers(0, 2, len(users)),
+            "review_count": rng.integers(0, 3, len(users)),
+            "days_since_last_review": rng.uniform(0, 100, len(users)),
+            "sentiment_mean": rng.normal(size=len(users)),
+        },
+        index=users,
+    )
+    blocks = text_value.variant_blocks(text_block, pd.Series(rng.normal(size=80), index=users))
+    spend = rng.gamma(1.0, 20.0, len(users)) * (rng.random(len(users)) < 0.5)
+    customers = pd.DataFrame({"holdout_spend": spend}, index=users)
+    folds = np.arange(len(users)) % 4
+    config = DeepConfig(hidden_size=8, mlp_hidden=8, max_epochs=2, patience=1, max_len=8)
+    kwargs = {"review_sentiment": rng.uniform(-1, 1, 20), "scalers": None, "fold": 1}
+    out = text_value.deep_variants_on_fold(
+        batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, **kwargs
+    )
+    assert list(out.columns) == ["no_text", "text", "satisfaction"]
+    assert out.index.equals(users[folds == 1])
+    assert (out.to_numpy() >= 0).all() and np.isfinite(out.to_numpy()).all()
+    assert not np.allclose(out["no_text"], out["satisfaction"])  # the block matters
+    serial = text_value.deep_variants_on_fold(
+        batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
+    )
+    assert np.allclose(serial["text"], out["text"])  # processes change nothing
