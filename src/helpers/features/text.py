@@ -593,3 +593,113 @@ def align_user_text_features(
     out.insert(0, "has_review", has_review.astype("int64"))
     out["review_count"] = out["review_count"].astype("int64")
     return out
+
+
+# ---- candidate review features (notebook 06b measures whether they pay) ----------------
+
+#: Zero-shot aspect descriptions: (positive, negative) per aspect of shopsim's reviews.
+ASPECT_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "delivery": (
+        "fast delivery, the parcel arrived early and well packed",
+        "slow delivery, the package arrived late or damaged",
+    ),
+    "quality": (
+        "excellent quality, well made and durable",
+        "poor quality, cheap material that broke quickly",
+    ),
+    "price": ("great value for money, a real bargain", "overpriced and not worth the money"),
+    "service": (
+        "helpful and friendly customer service",
+        "rude and unhelpful customer service, no refund",
+    ),
+}
+
+
+def aspect_scores(embeddings: np.ndarray, descriptions: np.ndarray) -> np.ndarray:
+    """Zero-shot aspect polarity of each review: ``cos(e, pos_a) - cos(e, neg_a)``.
+
+    Parameters
+    ----------
+    embeddings : ndarray ``(n, dim)``
+        L2-normalised review embeddings.
+    descriptions : ndarray ``(2 * k, dim)``
+        Embeddings of the positive and negative description of each of ``k`` aspects,
+        in the order pos_0, neg_0, pos_1, neg_1, ... (e.g. of
+        :data:`ASPECT_DESCRIPTIONS`), L2-normalised.
+
+    Returns
+    -------
+    ndarray ``(n, k)``
+    """
+    descriptions = np.asarray(descriptions, dtype=np.float32)
+    if descriptions.ndim != 2 or descriptions.shape[0] % 2:
+        raise ValueError("descriptions must hold a positive and a negative row per aspect")
+    sims = np.asarray(embeddings, dtype=np.float32) @ descriptions.T
+    return sims[:, 0::2] - sims[:, 1::2]
+
+
+def review_signal_features(
+    reviews: pd.DataFrame,
+    sentiment: np.ndarray,
+    as_of: pd.Timestamp | str,
+    half_life_days: float = 90.0,
+    aspects: np.ndarray | None = None,
+    aspect_names: tuple[str, ...] = tuple(ASPECT_DESCRIPTIONS),
+) -> pd.DataFrame:
+    """Candidate per-customer review features beyond :func:`user_text_features`.
+
+    Parameters
+    ----------
+    reviews : DataFrame
+        ``user_id``, ``ts`` (before ``as_of``) and optionally ``rating``.
+    sentiment : ndarray ``(len(reviews),)``
+        Review sentiment in ``[-1, 1]``.
+    as_of : timestamp
+        End of the calibration period; a later review raises ``ValueError``.
+    half_life_days : float
+        Half-life of the recency weights ``0.5 ** (age / half_life_days)``.
+    aspects : ndarray ``(len(reviews), k)``, optional
+        :func:`aspect_scores` per review, averaged per customer as ``aspect_<name>``.
+
+    Returns
+    -------
+    DataFrame indexed by ``user_id``
+        ``sentiment_recent`` (recency-weighted mean sentiment), ``sentiment_worst_rated``
+        (sentiment of the lowest-rated review, the latest among ties; the minimum
+        sentiment without ratings) and ``aspect_<name>`` columns.
+    """
+    as_of = as_utc(as_of)
+    ts = pd.to_datetime(reviews["ts"], utc=True)
+    if (ts >= as_of).any():
+        raise ValueError(f"reviews at or after as_of={as_of} (leakage guard)")
+    age = ((as_of - ts) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    weight = 0.5 ** (age / float(half_life_days))
+    s = np.asarray(sentiment, dtype=float)
+    rating = (
+        pd.to_numeric(reviews["rating"], errors="coerce").to_numpy(dtype=float)
+        if "rating" in reviews
+        else np.full(len(reviews), np.nan)
+    )
+    frame = pd.DataFrame(
+        {
+            "user_id": reviews["user_id"].astype(str).to_numpy(),
+            "w": weight,
+            "ws": weight * s,
+            "s": s,
+            # lowest rating first, then the latest review: sort key (rating, age)
+            "key_rating": np.where(np.isnan(rating), s, rating),
+            "key_age": age,
+        }
+    )
+    grouped = frame.groupby("user_id", sort=True)
+    out = pd.DataFrame(index=grouped.size().index)
+    out["sentiment_recent"] = grouped["ws"].sum() / grouped["w"].sum()
+    worst = frame.sort_values(["user_id", "key_rating", "key_age"], kind="stable")
+    out["sentiment_worst_rated"] = worst.groupby("user_id", sort=True)["s"].first()
+    if aspects is not None:
+        aspects = np.asarray(aspects, dtype=float)
+        means = pd.DataFrame(aspects, columns=[f"aspect_{a}" for a in aspect_names])
+        means["user_id"] = frame["user_id"].to_numpy()
+        out = out.join(means.groupby("user_id", sort=True).mean())
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out

@@ -1,0 +1,64 @@
+"""Benchmark: cost of one world of the satisfaction-signal sweep (notebook 06b).
+
+Times :func:`helpers.features.text_value.sweep_point` for the study's shop at two
+strengths, first with an empty embedding cache and then again with the cache the first
+runs filled, in this one process. Thanks to the simulator's common random numbers the
+second strength re-uses most texts of the first even with a "cold" cache; the ratio
+warm / cold is the share of a world's cost that is not embedding. CPU time of the
+process is reported next to wall time (less disturbed by other work on a shared
+machine; the embedding and LightGBM threads all count). Report the load average.
+
+Usage::
+
+    HF_HUB_OFFLINE=1 python benchmarks/bench_text_signal.py [--customers 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from helpers.features import text_value
+from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=4000)
+    parser.add_argument("--n-boot", type=int, default=300)
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 2.0])
+    args = parser.parse_args()
+    shop = {"n_users": 20_000}
+    encoder = TextEncoder(None)
+    print(f"load average at start: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as folder:
+        cache = EmbeddingCache(folder)
+        embedded = []
+
+        def embed(texts: list[str]):
+            vectors, info = embed_texts(encoder, texts, cache=cache)
+            embedded.append(info["embedded"])
+            return vectors
+
+        for label in ("cold cache", "warm cache"):
+            for kappa in args.strengths:
+                wall, cpu = time.perf_counter(), time.process_time()
+                row = text_value.sweep_point(
+                    kappa, shop, args.customers, 42, embed, None, 5, 0.1, 8, args.n_boot
+                )
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                print(
+                    f"{label}, kappa={kappa}: {wall:.1f} s wall, {cpu:.1f} s CPU, "
+                    f"{embedded[-1]} texts embedded, {row['n_customers']} customers, "
+                    f"ceiling {row['gain_satisfaction']:+.4f}, text {row['gain_text']:+.4f}"
+                )
+    print(f"load average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

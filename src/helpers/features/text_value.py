@@ -1,0 +1,495 @@
+"""When do reviews pay? Ceilings for text and the satisfaction-signal sweep (notebook 06b).
+
+On ``shopsim`` the value signal in review text is known: the simulator's latent
+satisfaction ``z`` changes how long a customer stays (:mod:`helpers.data.shopsim`, knob
+``kappa``). The same model is trained four times, with four customer blocks added to
+the behaviour features:
+
+* (a) ``no_text`` — the *fact* of reviewing only (``has_review``, ``review_count``,
+  ``days_since_last_review``): a customer who writes reviews is alive, whatever the
+  words say, so this is behaviour, not text;
+* (b) ``text`` — today's text features (:func:`helpers.features.text.user_text_features`);
+* (c) ``satisfaction`` — the fact of reviewing plus the reviewer's **true** latent
+  satisfaction (0 for customers without a calibration review): the best any feature
+  read from reviews could do. Report only, never an input of the study's models;
+* (d) ``ratings`` — the fact of reviewing plus the star ratings (mean, last).
+
+The **text recovery rate** is ``(G_b - G_a) / (G_c - G_a)`` with ``G`` the normalised
+Gini of holdout spend; its interval comes from a paired bootstrap over customers (the
+same resampled customers for every variant). When the ceiling ``G_c - G_a`` is near 0
+the ratio is unstable and says little; the gains themselves are reported too.
+
+The sweep (:func:`sweep_point`) re-simulates the shop at several ``kappa`` with the
+same seed (common random numbers: the same customers, purchases and review texts, see
+:mod:`helpers.data.shopsim`) and evaluates (a)-(d) with cross-fitted LightGBM on a
+random subset of customers.
+
+References
+----------
+Efron & Tibshirani (1993), An Introduction to the Bootstrap (percentile intervals).
+Bolton (1998), Marketing Science 17(1), 45-65 (satisfaction and relationship duration).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.data.split import Split, make_targets
+from helpers.evaluation.metrics import normalized_gini
+from helpers.features import text as text_features
+from helpers.features.behaviour import FeatureScaler, behaviour_features
+from helpers.models.crossfit import crossfit_splits, customer_folds
+from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
+from helpers.models.deep.parallel import map_in_workers, shared
+from helpers.models.gbdt import crossfit_gbdt
+
+#: The review facts every variant sees (behaviour, not what the words say).
+META_COLUMNS: tuple[str, ...] = ("has_review", "review_count", "days_since_last_review")
+#: Variant name -> label used in tables and figures.
+VARIANTS: dict[str, str] = {
+    "no_text": "(a) without text",
+    "text": "(b) text features",
+    "satisfaction": "(c) true satisfaction",
+    "ratings": "(d) star ratings only",
+}
+
+
+# ---- variant blocks -------------------------------------------------------------------
+
+
+def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
+    """Per-reviewer ``rating_mean`` and ``rating_last`` (latest review, ties by row order).
+
+    ``reviews`` holds ``user_id``, ``ts`` and ``rating`` (calibration reviews only).
+    """
+    frame = pd.DataFrame(
+        {
+            "user_id": reviews["user_id"].astype(str).to_numpy(),
+            "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
+            "rating": pd.to_numeric(reviews["rating"], errors="coerce").to_numpy(dtype=float),
+            "row": np.arange(len(reviews)),
+        }
+    ).dropna(subset=["rating"])
+    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
+    grouped = frame.groupby("user_id", sort=True)["rating"]
+    out = pd.DataFrame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
+def variant_blocks(
+    text_block: pd.DataFrame,
+    satisfaction: pd.Series | None = None,
+    ratings: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The customer blocks of variants (a)-(d), each indexed like ``text_block``.
+
+    Parameters
+    ----------
+    text_block : DataFrame
+        :func:`helpers.features.text.align_user_text_features` output (every customer,
+        ``has_review`` first).
+    satisfaction : Series, optional
+        True latent satisfaction by ``user_id`` (shopsim's truth). Given only to
+        customers with a calibration review; 0 for the others. Without it, no (c).
+    ratings : DataFrame, optional
+        :func:`rating_features`; non-reviewers get the reviewers' mean. Without it, no (d).
+    """
+    if text_block.empty or not set(META_COLUMNS) <= set(text_block.columns):
+        return {}
+    meta = text_block[list(META_COLUMNS)]
+    has = meta["has_review"].to_numpy() > 0
+    blocks = {"no_text": meta, "text": text_block}
+    if satisfaction is not None:
+        z = satisfaction.reindex(meta.index).to_numpy(dtype=float)
+        if np.isnan(z[has]).any():
+            raise KeyError("satisfaction lacks some reviewers of the text block")
+        blocks["satisfaction"] = meta.assign(true_satisfaction=np.where(has, z, 0.0))
+    if ratings is not None and len(ratings):
+        aligned = ratings.reindex(meta.index)
+        blocks["ratings"] = meta.join(aligned.fillna(ratings.mean()))
+    return blocks
+
+
+# ---- scores and the recovery rate -----------------------------------------------------
+
+
+def recovery_rate(gini_a: float, gini_b: float, gini_c: float) -> float:
+    """``(G_b - G_a) / (G_c - G_a)``: the share of the text ceiling that text recovers.
+
+    ``nan`` when the ceiling is not positive (there is nothing to recover).
+    """
+    ceiling = gini_c - gini_a
+    return float((gini_b - gini_a) / ceiling) if ceiling > 0 else float("nan")
+
+
+def bootstrap_gini(
+    actual: pd.Series, predictions: pd.DataFrame, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Normalised Gini of every column of ``predictions`` on paired bootstrap samples.
+
+    Each replicate resamples customers with replacement (``default_rng(seed)``) and
+    scores every model on the same sample, so differences between columns are paired.
+
+    Returns
+    -------
+    DataFrame ``(n_boot, models)``
+    """
+    y = actual.reindex(predictions.index).to_numpy(dtype=float)
+    preds = predictions.to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_boot, preds.shape[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for b in range(n_boot):
+            idx = rng.integers(0, len(y), len(y))
+            for j in range(preds.shape[1]):
+                out[b, j] = normalized_gini(y[idx], preds[idx, j])
+    return pd.DataFrame(out, columns=predictions.columns)
+
+
+def recovery_summary(
+    actual: pd.Series,
+    predictions: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    level: float = 0.9,
+) -> dict[str, float]:
+    """Ginis, gains over (a), the recovery rate and their paired bootstrap intervals.
+
+    ``predictions`` has columns ``no_text``, ``text``, ``satisfaction`` and optionally
+    ``ratings`` (predicted holdout spend per customer).
+
+    Returns
+    -------
+    dict
+        ``gini_<variant>``; ``gain_<variant>`` (Gini over (a)) with ``_lo`` / ``_hi``
+        (``level`` percentile interval); ``recovery`` (of ``text``) and
+        ``recovery_<variant>`` (of any further column) with ``_lo`` / ``_hi`` (nan when
+        fewer than half the replicates have a positive ceiling); ``n_customers``,
+        ``n_boot``.
+    """
+    y = actual.reindex(predictions.index)
+    point = {c: normalized_gini(y, predictions[c]) for c in predictions.columns}
+    boot = bootstrap_gini(y, predictions, n_boot, seed)
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    out: dict[str, float] = {f"gini_{c}": float(v) for c, v in point.items()}
+    for c in predictions.columns:
+        if c == "no_text":
+            continue
+        gains = boot[c] - boot["no_text"]
+        out[f"gain_{c}"] = float(point[c] - point["no_text"])
+        out[f"gain_{c}_lo"], out[f"gain_{c}_hi"] = (float(q) for q in gains.quantile([lo_q, hi_q]))
+    if "satisfaction" in predictions.columns:
+        ceiling = (boot["satisfaction"] - boot["no_text"]).to_numpy()
+        for c in predictions.columns:
+            if c in ("no_text", "satisfaction"):
+                continue
+            key = "recovery" if c == "text" else f"recovery_{c}"
+            out[key] = recovery_rate(point["no_text"], point[c], point["satisfaction"])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gained = (boot[c] - boot["no_text"]).to_numpy()
+                boot_rate = np.where(ceiling > 0, gained / ceiling, np.nan)
+            finite = boot_rate[np.isfinite(boot_rate)]
+            out[f"{key}_lo"], out[f"{key}_hi"] = (
+                (float(np.quantile(finite, lo_q)), float(np.quantile(finite, hi_q)))
+                if len(finite) > n_boot // 2
+                else (float("nan"), float("nan"))
+            )
+    out["n_customers"] = len(y)
+    out["n_boot"] = int(n_boot)
+    return out
+
+
+# ---- model runs -----------------------------------------------------------------------
+
+
+def gbdt_variants(
+    behaviour: pd.DataFrame,
+    blocks: Mapping[str, pd.DataFrame],
+    holdout_spend: pd.Series,
+    folds: np.ndarray,
+    seed: int,
+    **gbdt_kwargs: Any,
+) -> pd.DataFrame:
+    """Cross-fitted LightGBM predictions of holdout spend for each variant block.
+
+    Every variant uses the same folds, seed and early-stopping customers
+    (:func:`helpers.models.gbdt.crossfit_gbdt`), so the variants differ only in the
+    block added to ``behaviour``. Returns one column per variant, index = customers.
+    """
+    out = {}
+    for name, block in blocks.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            result = crossfit_gbdt(
+                behaviour.join(block), holdout_spend, seed=seed, folds=folds, **gbdt_kwargs
+            )
+        out[name] = result.spend
+    return pd.DataFrame(out, index=behaviour.index)
+
+
+def candidate_blocks(
+    text_block: pd.DataFrame, signals: pd.DataFrame, cal_purchases: pd.Series
+) -> dict[str, pd.DataFrame]:
+    """Blocks of the candidate text features (reviewers' values, 0 for the others).
+
+    * ``text_compact``: the review facts and the sentiment / rating summaries of today's
+      block, without the PCA-reduced embeddings (16 noisy columns for a tree model);
+    * ``text_plus``: ``text_compact`` plus ``signals``
+      (:func:`helpers.features.text.review_signal_features`: recency-weighted sentiment,
+      sentiment of the lowest-rated review, zero-shot aspect scores) and
+      ``review_rate`` (calibration reviews per calibration purchase day).
+    """
+    compact_columns = [
+        c for c in text_block.columns if not c.startswith(("txt_mean_", "txt_last_"))
+    ]
+    compact = text_block[compact_columns]
+    extra = signals.reindex(text_block.index).fillna(0.0)
+    rate = text_block["review_count"] / cal_purchases.reindex(text_block.index).clip(lower=1)
+    return {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
+
+
+# ---- the deep model on one fold ---------------------------------------------------------
+
+
+def _deep_variant_task(name: str) -> pd.Series:
+    """Worker task: train the deep model with variant ``name``'s inputs on one fold."""
+    data = shared()
+    config = data["config"]
+    keep_reviews = name in ("text", "ratings")  # the rating channel of review events
+    inputs = prepare_inputs(
+        data["batch"],
+        data["tabular"],
+        data["blocks"][name],
+        review_sentiment=data["review_sentiment"] if name == "text" else None,
+        max_len=config.max_len,
+    )
+    if not keep_reviews:
+        inputs.cont[:, :, CONTINUOUS_CHANNELS.index("rating")] = 0.0
+    split = data["split"]
+    scaler = data["scaler"]
+    trained = train_deep(
+        inputs,
+        data["spend"],
+        data["zero"],
+        split.fit,
+        split.valid,
+        config,
+        seed=data["seed"] + split.fold,
+        progress=False,
+        tabular_scaler=FeatureScaler.from_dict(scaler) if scaler else None,
+    )
+    return predict_deep(trained, inputs, split.test)["predicted_spend"]
+
+
+def deep_variants_on_fold(
+    batch: Any,
+    tabular: pd.DataFrame,
+    blocks: Mapping[str, pd.DataFrame],
+    customers: pd.DataFrame,
+    folds: np.ndarray,
+    config: Any,
+    seed: int,
+    review_sentiment: np.ndarray | None,
+    scalers: Mapping[Any, Any] | None,
+    fold: int = 0,
+    n_jobs: int = 2,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """The deep model of notebook 04b trained once per variant, on one cross-fitting fold.
+
+    The fold's training and early-stopping customers are those of the study
+    (:func:`helpers.models.crossfit.crossfit_splits` with ``seed`` and
+    ``config.valid_share``), its seed ``seed + fold``, so variant ``text`` reproduces
+    04b's main model on that fold. Variants other than ``text`` get no review sentiment
+    in the event sequence; ``no_text`` and ``satisfaction`` also lose the rating
+    channel (ratings are not part of their information). One fold costs a fifth of a
+    full cross-fit; the trainings run in ``n_jobs`` processes
+    (:func:`helpers.models.deep.parallel.map_in_workers`).
+
+    Returns
+    -------
+    DataFrame
+        Predicted holdout spend of the fold's customers, one column per variant.
+    """
+    split = crossfit_splits(folds, seed, config.valid_share)[fold]
+    spend = customers["holdout_spend"].to_numpy(dtype=float)
+    data = {
+        "batch": batch,
+        "tabular": tabular,
+        "blocks": dict(blocks),
+        "review_sentiment": review_sentiment,
+        "config": config,
+        "split": split,
+        "spend": spend,
+        "zero": (spend <= 0).astype(float),
+        "seed": seed,
+        "scaler": None if scalers is None else scalers.get(str(fold), scalers.get(fold)),
+    }
+    names = list(blocks)
+    results = map_in_workers(
+        _deep_variant_task, [(n,) for n in names], data, n_jobs=n_jobs, threads=threads
+    )
+    return pd.DataFrame(dict(zip(names, results, strict=True)))
+
+
+# ---- the sweep ------------------------------------------------------------------------
+
+
+def sweep_customers(truth: pd.DataFrame, n: int, seed: int) -> pd.Index:
+    """A seeded random subset of ``n`` simulated users (the same for every strength)."""
+    users = truth["user_id"].astype(str).to_numpy()
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(users), size=min(int(n), len(users)), replace=False))
+    return pd.Index(users[pick], name="user_id")
+
+
+def text_block_for(
+    texts: pd.DataFrame,
+    embeddings: np.ndarray,
+    customers: pd.Index,
+    as_of: pd.Timestamp,
+    no_review_days: float,
+    seed: int,
+    sentiment_c: float,
+    n_components: int,
+) -> pd.DataFrame:
+    """Stage 02's per-customer text block for one world: sentiment head, user features.
+
+    The sentiment head (:func:`helpers.features.text.fit_sentiment_head`, no refit) is
+    trained on this world's rated calibration reviews, as stage 02 does on the study's.
+    """
+    rated = texts["rating"].notna().to_numpy()
+    head = text_features.fit_sentiment_head(
+        embeddings[rated],
+        texts.loc[rated, "rating"].astype(int),
+        texts.loc[rated, "user_id"],
+        seed=seed,
+        c=sentiment_c,
+        refit=False,
+    )
+    users = text_features.user_text_features(
+        texts, embeddings, head.score(embeddings), as_of, n_components, seed
+    )
+    return text_features.align_user_text_features(users, customers, no_review_days)
+
+
+def sweep_point(
+    kappa: float,
+    shop: Mapping[str, Any],
+    n_customers: int,
+    seed: int,
+    embed: Any,
+    selected: list[str] | None,
+    n_folds: int,
+    sentiment_c: float,
+    n_components: int,
+    n_boot: int,
+    gbdt_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
+
+    Parameters
+    ----------
+    kappa : float
+        Satisfaction-signal strength (:attr:`ShopSimConfig.kappa`).
+    shop : mapping
+        The study's ``ShopSimConfig`` options (``datasets.shopsim``); only ``kappa``
+        changes, so with the study's seed the sweep's worlds share its customers and,
+        at the default ``kappa``, are the study's own world.
+    n_customers : int
+        Simulated users kept (a seeded random subset, the same at every ``kappa``).
+    embed : callable
+        ``texts -> embeddings`` (e.g. :func:`helpers.features.text_encoder.embed_texts`
+        with the study's encoder and cache, wrapped).
+    selected : list of str, optional
+        Behaviour columns (stage 03's selection); default all.
+
+    Returns
+    -------
+    dict
+        ``kappa``, ``n_reviewers`` and :func:`recovery_summary`'s figures.
+    """
+    config = ShopSimConfig(**{**dict(shop), "kappa": float(kappa)})
+    sim = simulate_shop(config, seed=seed)
+    users = sweep_customers(sim.truth, n_customers, seed)
+    events = sim.events[sim.events["user_id"].isin(users)]
+    split = Split.from_dates(config.cutoff, config.holdout_end)
+    customers = make_targets(events, split)
+    behaviour = behaviour_features(events, split.calibration_end, customers=customers.index)
+    columns = [c for c in (selected or behaviour.columns) if c in behaviour.columns]
+    texts = text_features.text_rows(split.calibration(events)).reset_index(drop=True)
+    texts = texts[texts["user_id"].isin(customers.index)].reset_index(drop=True)
+    no_review_days = float(behaviour.attrs.get("history_days", behaviour["tenure_days"].max()))
+    text_block = text_block_for(
+        texts,
+        embed(texts["text"].tolist()),
+        customers.index,
+        split.calibration_end,
+        no_review_days,
+        seed,
+        sentiment_c,
+        n_components,
+    )
+    z = sim.truth.set_index(sim.truth["user_id"].astype(str))["satisfaction"]
+    blocks = variant_blocks(text_block, z, rating_features(texts))
+    folds = customer_folds(customers.index, n_folds, seed)
+    predictions = gbdt_variants(
+        behaviour[columns],
+        blocks,
+        customers["holdout_spend"],
+        folds,
+        seed,
+        **dict(gbdt_kwargs or {}),
+    )
+    summary = recovery_summary(customers["holdout_spend"], predictions, n_boot, seed)
+    return {
+        "kappa": float(kappa),
+        "n_reviewers": int(text_block["has_review"].sum()),
+        **summary,
+    }
+
+
+def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.Figure:
+    """Gini gain of (b) text and (c) true satisfaction over (a), against ``kappa``.
+
+    ``table`` has one row per strength with ``kappa``, ``gain_text``, ``gain_satisfaction``
+    and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`).
+    """
+    fig, ax = plt.subplots(figsize=(7, 4))
+    table = table.sort_values("kappa")
+    styles = {
+        "satisfaction": ("(c) true satisfaction (ceiling)", "black", "s"),
+        "text": ("(b) text features", "tab:blue", "o"),
+        "ratings": ("(d) star ratings only", "tab:orange", "^"),
+    }
+    for name, (label, color, marker) in styles.items():
+        if f"gain_{name}" not in table:
+            continue
+        ax.plot(table["kappa"], table[f"gain_{name}"], marker=marker, color=color, label=label)
+        ax.fill_between(
+            table["kappa"],
+            table[f"gain_{name}_lo"],
+            table[f"gain_{name}_hi"],
+            color=color,
+            alpha=0.15,
+        )
+    ax.axhline(0, color="grey", lw=0.8)
+    if default_kappa is not None:
+        ax.axvline(default_kappa, color="grey", ls="--", lw=0.8, label="study default")
+    ax.set(
+        xlabel="kappa: log churn hazard ratio per SD of satisfaction",
+        ylabel="normalised Gini gain over (a)",
+        title="What reviews add to LightGBM, by strength of the satisfaction signal",
+    )
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

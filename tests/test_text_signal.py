@@ -1,0 +1,270 @@
+"""Tests of the text-value study (notebook 06b): knob, ceilings, recovery rate, sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from helpers.data.shopsim import ShopSimConfig, simulate_shop
+from helpers.evaluation.metrics import normalized_gini
+from helpers.features import text as text_features
+from helpers.features import text_value
+
+SMALL = ShopSimConfig(n_users=1_500)
+END = pd.Timestamp(SMALL.holdout_end, tz="UTC") + pd.Timedelta(days=1)
+
+
+# ---- the knob and common random numbers -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def worlds() -> dict[float, object]:
+    return {k: simulate_shop(ShopSimConfig(n_users=1_500, kappa=k), seed=5) for k in (0.5, 2.0)}
+
+
+def test_kappa_changes_only_dropout_with_common_random_numbers(worlds) -> None:
+    weak, strong = worlds[0.5].truth, worlds[2.0].truth
+    for column in ("lam", "satisfaction", "mean_spend", "birth", "browse_only"):
+        pd.testing.assert_series_equal(weak[column], strong[column])
+    # mu = mu0 exp(-kappa z): the ratio of the two worlds is exp(-(2.0 - 0.5) z) exactly
+    assert np.allclose(strong["mu"] / weak["mu"], np.exp(-1.5 * weak["satisfaction"]))
+    # users alive to the end of the window in both worlds have identical event logs
+    both = weak["death"].isna() & strong["death"].isna()
+    users = set(weak.loc[both, "user_id"])
+    assert len(users) > 200
+    a = worlds[0.5].events
+    b = worlds[2.0].events
+    a = a[a["user_id"].isin(users)].reset_index(drop=True)
+    b = b[b["user_id"].isin(users)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    # so most review texts are shared between the worlds (they hit the embedding cache)
+    ta, tb = set(worlds[0.5].events["text"].dropna()), set(worlds[2.0].events["text"].dropna())
+    assert len(ta & tb) / len(ta | tb) > 0.6
+
+
+def test_kappa_zero_removes_the_value_signal_but_not_the_ratings() -> None:
+    sim = simulate_shop(ShopSimConfig(n_users=3_000, kappa=0.0), seed=2)
+    truth = sim.truth
+    # churn no longer depends on satisfaction ...
+    rho = pd.Series(np.log(truth["mu"])).corr(truth["satisfaction"], method="spearman")
+    assert abs(rho) < 0.06
+    # ... while reviews still do
+    reviews = sim.events[sim.events["event_type"] == "review"].merge(
+        truth[["user_id", "satisfaction"]], on="user_id"
+    )
+    assert reviews["rating"].astype(float).corr(reviews["satisfaction"]) > 0.2
+
+
+def test_rate_channel_is_mean_preserving_and_follows_satisfaction() -> None:
+    base = simulate_shop(ShopSimConfig(n_users=6_000), seed=9).truth
+    rated = simulate_shop(ShopSimConfig(n_users=6_000, satisfaction_rate_effect=0.5), seed=9).truth
+    buyers = ~base["browse_only"]
+    ratio = rated.loc[buyers, "lam"] / base.loc[buyers, "lam"]
+    assert np.allclose(ratio, np.exp(0.5 * base.loc[buyers, "satisfaction"] - 0.125))
+    assert abs(rated.loc[buyers, "lam"].mean() / base.loc[buyers, "lam"].mean() - 1) < 0.08
+
+
+# ---- blocks, recovery rate, bootstrap ---------------------------------------------------
+
+
+def _text_block() -> pd.DataFrame:
+    index = pd.Index(["u1", "u2", "u3"], name="user_id")
+    return pd.DataFrame(
+        {
+            "has_review": [1, 1, 0],
+            "txt_mean_0": [0.1, -0.2, 0.0],
+            "txt_last_0": [0.3, 0.1, 0.0],
+            "sentiment_mean": [0.5, -0.5, 0.0],
+            "review_count": [2, 1, 0],
+            "days_since_last_review": [3.0, 40.0, 500.0],
+            "mean_rating": [4.5, 2.0, 3.25],
+        },
+        index=index,
+    )
+
+
+def test_variant_blocks_give_truth_to_reviewers_only() -> None:
+    block = _text_block()
+    z = pd.Series({"u1": 1.5, "u2": -0.7, "u3": 2.0})
+    ratings = pd.DataFrame(
+        {"rating_mean": [4.5, 2.0], "rating_last": [5.0, 2.0]},
+        index=pd.Index(["u1", "u2"], name="user_id"),
+    )
+    blocks = text_value.variant_blocks(block, z, ratings)
+    assert list(blocks) == ["no_text", "text", "satisfaction", "ratings"]
+    assert list(blocks["no_text"].columns) == list(text_value.META_COLUMNS)
+    assert blocks["satisfaction"]["true_satisfaction"].tolist() == [1.5, -0.7, 0.0]
+    assert blocks["ratings"].loc["u3", "rating_mean"] == pytest.approx(3.25)  # reviewers' mean
+    assert blocks["ratings"].loc["u3", "rating_last"] == pytest.approx(3.5)
+    with pytest.raises(KeyError, match="lacks some reviewers"):
+        text_value.variant_blocks(block, pd.Series({"u1": 1.0}))
+    assert text_value.variant_blocks(pd.DataFrame(index=block.index)) == {}
+
+
+def test_rating_features_take_the_latest_review() -> None:
+    reviews = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b"],
+            "ts": pd.to_datetime(["2024-02-01", "2024-01-01", "2024-01-05"], utc=True),
+            "rating": pd.array([2, 5, 4], dtype="Int64"),
+        }
+    )
+    out = text_value.rating_features(reviews)
+    assert out.loc["a", "rating_last"] == 2 and out.loc["a", "rating_mean"] == 3.5
+    assert out.loc["b", "rating_last"] == 4
+
+
+def test_recovery_rate_known_answers() -> None:
+    assert text_value.recovery_rate(0.80, 0.85, 0.90) == pytest.approx(0.5)
+    assert text_value.recovery_rate(0.80, 0.78, 0.90) == pytest.approx(-0.2)
+    assert np.isnan(text_value.recovery_rate(0.80, 0.85, 0.80))
+
+
+def test_recovery_summary_on_a_known_ranking() -> None:
+    rng = np.random.default_rng(0)
+    n = 3_000
+    signal = rng.gamma(0.5, 2.0, n)
+    spend = pd.Series(signal * rng.gamma(2.0, 0.5, n), index=[f"u{i}" for i in range(n)])
+    noise = rng.standard_normal(n)
+    predictions = pd.DataFrame(
+        {
+            "no_text": np.log(signal) + 1.5 * noise,
+            "text": np.log(signal) + 0.6 * noise,
+            "satisfaction": np.log(signal),
+        },
+        index=spend.index,
+    )
+    out = text_value.recovery_summary(spend, predictions, n_boot=100, seed=1)
+    gini = {c: normalized_gini(spend, predictions[c]) for c in predictions}
+    assert out["gini_text"] == pytest.approx(gini["text"])
+    expected = (gini["text"] - gini["no_text"]) / (gini["satisfaction"] - gini["no_text"])
+    assert out["recovery"] == pytest.approx(expected)
+    assert 0.3 < out["recovery"] < 0.95
+    assert out["recovery_lo"] <= out["recovery"] <= out["recovery_hi"]
+    assert out["gain_satisfaction_lo"] > 0  # a real ceiling, clear of zero
+    assert out["n_customers"] == n and out["n_boot"] == 100
+
+
+def test_bootstrap_is_paired_and_seeded() -> None:
+    spend = pd.Series([0.0, 1.0, 5.0, 2.0, 0.0, 9.0] * 20)
+    predictions = pd.DataFrame({"x": np.arange(120.0), "y": np.arange(120.0)})
+    boot = text_value.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
+    assert (boot["x"] == boot["y"]).all()  # same resample for every model
+    again = text_value.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
+    pd.testing.assert_frame_equal(boot, again)
+
+
+# ---- candidate features --------------------------------------------------------------------
+
+
+def test_review_signal_features_known_answers() -> None:
+    as_of = pd.Timestamp("2024-07-01", tz="UTC")
+    reviews = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "b"],
+            "ts": [as_of - pd.Timedelta(days=d) for d in (90, 0.5, 10, 20)],
+            "rating": pd.array([1, 4, 3, 3], dtype="Int64"),
+        }
+    )
+    sentiment = np.array([-1.0, 0.5, 0.2, -0.4])
+    aspects = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.5, -0.5]])
+    out = text_features.review_signal_features(
+        reviews, sentiment, as_of, half_life_days=90.0, aspects=aspects, aspect_names=("p", "q")
+    )
+    w_old, w_new = 0.5, 0.5 ** (0.5 / 90.0)
+    assert out.loc["a", "sentiment_recent"] == pytest.approx(
+        (w_old * -1.0 + w_new * 0.5) / (w_old + w_new)
+    )
+    assert out.loc["a", "sentiment_worst_rated"] == -1.0  # the one-star review
+    assert out.loc["b", "sentiment_worst_rated"] == 0.2  # tie on rating: the latest review
+    assert out.loc["b", "aspect_q"] == pytest.approx(0.0)
+    late = reviews.assign(ts=as_of)
+    with pytest.raises(ValueError, match="leakage guard"):
+        text_features.review_signal_features(late, sentiment, as_of)
+
+
+def test_aspect_scores_are_positive_minus_negative_similarity() -> None:
+    descriptions = np.eye(4)  # pos_0, neg_0, pos_1, neg_1
+    embeddings = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.6, 0.8, 0.0]])
+    scores = text_features.aspect_scores(embeddings, descriptions)
+    assert np.allclose(scores, [[1.0, 0.0], [-0.6, 0.8]])
+    with pytest.raises(ValueError, match="positive and a negative"):
+        text_features.aspect_scores(embeddings, np.eye(4)[:3])
+
+
+def test_candidate_blocks_drop_embeddings_and_add_the_review_rate() -> None:
+    block = _text_block()
+    signals = pd.DataFrame({"sentiment_recent": [0.4]}, index=pd.Index(["u1"], name="user_id"))
+    purchases = pd.Series({"u1": 4, "u2": 1, "u3": 2})
+    out = text_value.candidate_blocks(block, signals, purchases)
+    assert not any(c.startswith("txt_") for c in out["text_compact"].columns)
+    assert out["text_plus"]["review_rate"].tolist() == [0.5, 1.0, 0.0]
+    assert out["text_plus"]["sentiment_recent"].tolist() == [0.4, 0.0, 0.0]
+
+
+# ---- one sweep world, end to end (a stand-in embedding: the encoder is not under test) ----
+
+
+def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
+    hashing = HashingVectorizer(n_features=64, alternate_sign=False, norm="l2")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return hashing.transform(texts).toarray().astype(np.float32)
+
+    shop = {"n_users": 2_500}
+    rows = [
+        text_value.sweep_point(
+            kappa, shop, 1_200, 7, embed, None, 3, 0.1, 4, 30, {"max_rounds": 200}
+        )
+        for kappa in (0.0, 2.0)
+    ]
+    for row in rows:
+        for variant in text_value.VARIANTS:
+            assert 0.3 < row[f"gini_{variant}"] < 1.0
+        assert row["gain_text_lo"] <= row["gain_text"] <= row["gain_text_hi"]
+        assert row["n_reviewers"] > 100
+    assert rows[0]["kappa"] == 0.0 and rows[1]["kappa"] == 2.0
+    # the same simulated users in both worlds; who buys in the calibration period differs
+    assert abs(rows[0]["n_customers"] - rows[1]["n_customers"]) < 0.1 * rows[0]["n_customers"]
+
+
+# ---- the deep model on one fold ------------------------------------------------------------
+
+
+def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> None:
+    from test_deep_clv import make_batch
+
+    from helpers.models.deep import DeepConfig
+
+    batch = make_batch(n=80, length=8, seed=3)
+    users = pd.Index(batch.user_ids, name="user_id")
+    rng = np.random.default_rng(4)
+    tabular = pd.DataFrame({"f": rng.normal(size=len(users))}, index=users)
+    text_block = pd.DataFrame(
+        {
+            "has_review": rng.integers(0, 2, len(users)),
+            "review_count": rng.integers(0, 3, len(users)),
+            "days_since_last_review": rng.uniform(0, 100, len(users)),
+            "sentiment_mean": rng.normal(size=len(users)),
+        },
+        index=users,
+    )
+    blocks = text_value.variant_blocks(text_block, pd.Series(rng.normal(size=80), index=users))
+    spend = rng.gamma(1.0, 20.0, len(users)) * (rng.random(len(users)) < 0.5)
+    customers = pd.DataFrame({"holdout_spend": spend}, index=users)
+    folds = np.arange(len(users)) % 4
+    config = DeepConfig(hidden_size=8, mlp_hidden=8, max_epochs=2, patience=1, max_len=8)
+    kwargs = {"review_sentiment": rng.uniform(-1, 1, 20), "scalers": None, "fold": 1}
+    out = text_value.deep_variants_on_fold(
+        batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, **kwargs
+    )
+    assert list(out.columns) == ["no_text", "text", "satisfaction"]
+    assert out.index.equals(users[folds == 1])
+    assert (out.to_numpy() >= 0).all() and np.isfinite(out.to_numpy()).all()
+    assert not np.allclose(out["no_text"], out["satisfaction"])  # the block matters
+    serial = text_value.deep_variants_on_fold(
+        batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
+    )
+    assert np.allclose(serial["text"], out["text"])  # processes change nothing
