@@ -234,3 +234,16 @@ def test_a_btyd_run_on_short_data_skips_lightgbm_only_when_asked(shop):
     assert "spend__gbdt" not in short.scores
     with pytest.raises(HistoryError):  # a supervised model cannot skip itself
         score_customers(events, "2023-06-30", 184, "gbdt", seed=7, supervised="if_possible")
+
+
+def test_actions_without_a_fitted_btyd_model_contact_nobody_and_say_why():
+
+    summary = pd.DataFrame(
+        {"frequency_cal": [0, 2], "recency_cal": [0.0, 5.0], "T_cal": [10.0, 12.0]},
+        index=pd.Index(["a", "b"], name="user_id"),
+    )
+    rl = {"effects": "mid", "horizon": 12, "budget": 0.2, "margin": 0.4}
+    plan = recommend_actions(summary, {}, rl, seed=0)
+    assert plan.table["action"].tolist() == ["none", "none"]
+    assert (plan.table["expected_incremental_profit"] == 0).all()
+    assert plan.policy == "nobody" and "no action can be scored" in plan.policy_reason

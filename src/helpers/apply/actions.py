@@ -106,7 +106,16 @@ def recommend_actions(
         budget=rl_params["budget"],
         margin=float(rl_params["margin"]),
     )
-    key, state_reason = marketing.choose_state_model(fits)
+    try:
+        key, state_reason = marketing.choose_state_model(fits)
+        if "gamma_gamma" not in fits:
+            raise ValueError("no Gamma-Gamma spend model was fitted")
+    except ValueError as exc:  # nothing to simulate customers with: contact nobody, say why
+        table = pd.DataFrame(
+            {"action": marketing.ACTIONS[0], "expected_incremental_profit": 0.0},
+            index=summary.index,
+        )
+        return ActionPlan(table, "nobody", f"no action can be scored on these data: {exc}", "")
     state = marketing.BTYDStateModel.from_fit(fits[key], fits["gamma_gamma"])
     population = marketing.population_from_btyd(
         summary, state.population_family, state.params, state.gg_params, seed=seed
