@@ -36,6 +36,7 @@ def plot_shap_summary(
     The beeswarm shuffles and jitters its dots; ``seed`` makes the figure the same on
     every run (SHAP would otherwise draw from the global NumPy state).
     """
+    plt.figure()  # shap draws on the current figure: start a fresh one
     shap.summary_plot(
         values.to_numpy(),
         data[values.columns],
