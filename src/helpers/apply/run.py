@@ -10,7 +10,7 @@ import pandas as pd
 
 from helpers.apply import recommend
 from helpers.apply.actions import ActionPlan, recommend_actions
-from helpers.apply.scoring import ScoreResult, score_customers
+from helpers.apply.scoring import BTYD_MODELS, HistoryError, ScoreResult, score_customers
 from helpers.apply.segments import segment_customers, value_deciles
 from helpers.apply.table import assemble_table
 
@@ -52,16 +52,34 @@ def apply_models(
     ``recommender_params`` they are chosen by
     :func:`~helpers.apply.recommend.tune_recent_interest` on a replay ending at ``as_of``).
     """
-    result = score_customers(
-        events,
-        as_of,
-        horizon_days,
-        model,
-        seed=seed,
-        selected_features=selected_features,
-        progress=progress,
-        **score_options,
-    )
+    try:
+        result = score_customers(
+            events,
+            as_of,
+            horizon_days,
+            model,
+            seed=seed,
+            selected_features=selected_features,
+            progress=progress,
+            **score_options,
+        )
+    except HistoryError as exc:
+        if model in BTYD_MODELS:
+            raise
+        # Too little history to train a supervised model for production: fall back to
+        # the BTYD model (it needs no training window) and record why.
+        options = {**score_options, "supervised": "if_possible"}
+        result = score_customers(
+            events,
+            as_of,
+            horizon_days,
+            BTYD_MODELS[0],
+            seed=seed,
+            selected_features=selected_features,
+            progress=progress,
+            **options,
+        )
+        result.not_fitted[model] = f"{exc} (scored with {BTYD_MODELS[0]} instead)"
     scores = result.scores
     segment = segment_customers(scores["predicted_spend"], scores["p_no_purchase"], **segments)
     deciles = value_deciles(scores["predicted_spend"])
