@@ -64,22 +64,24 @@ def apply_models(
             **score_options,
         )
     except HistoryError as exc:
-        if model in BTYD_MODELS:
+        if score_options.get("supervised") == "if_possible":
             raise
-        # Too little history to train a supervised model for production: fall back to
-        # the BTYD model (it needs no training window) and record why.
+        # Too little history to train a supervised model for production: score with a
+        # BTYD model (it needs no training window), skip LightGBM, and record why.
+        fallback = model if model in BTYD_MODELS else BTYD_MODELS[0]
         options = {**score_options, "supervised": "if_possible"}
         result = score_customers(
             events,
             as_of,
             horizon_days,
-            BTYD_MODELS[0],
+            fallback,
             seed=seed,
             selected_features=selected_features,
             progress=progress,
             **options,
         )
-        result.not_fitted[model] = f"{exc} (scored with {BTYD_MODELS[0]} instead)"
+        if fallback != model:
+            result.not_fitted[model] = f"{exc} (scored with {fallback} instead)"
     scores = result.scores
     segment = segment_customers(scores["predicted_spend"], scores["p_no_purchase"], **segments)
     deciles = value_deciles(scores["predicted_spend"])
