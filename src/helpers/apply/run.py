@@ -40,6 +40,7 @@ def apply_models(
     recommender: str = "recent_interest",
     recommender_params: recommend.RecentInterest | None = None,
     progress: bool = True,
+    fallback_to_btyd: bool = False,
     **score_options: Any,
 ) -> Applied:
     """Score every customer at ``as_of`` and build the CRM table.
@@ -51,6 +52,9 @@ def apply_models(
     categories of ``recommender`` (skipped when the data have no categories; without
     ``recommender_params`` they are chosen by
     :func:`~helpers.apply.recommend.tune_recent_interest` on a replay ending at ``as_of``).
+    With ``fallback_to_btyd`` (stage 07), data too short for a production training
+    window are scored with the BTYD model instead of raising :class:`HistoryError`
+    (the reason is kept in ``result.not_fitted``); the CLI leaves it off and fails.
     """
     try:
         result = score_customers(
@@ -64,8 +68,8 @@ def apply_models(
             **score_options,
         )
     except HistoryError as exc:
-        if score_options.get("supervised") == "if_possible":
-            raise
+        if not fallback_to_btyd or score_options.get("supervised") == "if_possible":
+            raise  # the CLI fails clearly; the stage (fallback_to_btyd) scores with BTYD
         # Too little history to train a supervised model for production: score with a
         # BTYD model (it needs no training window), skip LightGBM, and record why.
         fallback = model if model in BTYD_MODELS else BTYD_MODELS[0]
