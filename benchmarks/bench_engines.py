@@ -32,11 +32,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from _child import run_child
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -141,12 +142,7 @@ def run_engine(engine: str, path: Path, as_of: str, max_len: int, conf: dict) ->
 
 
 def _child(args: list[str], timeout: float) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, args, timeout)
 
 
 def main() -> None:

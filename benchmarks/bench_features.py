@@ -30,11 +30,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import run_child
 
 COLUMNS = ["user_id", "ts", "event_type", "category", "amount", "rating"]
 GiB = 1024**3
@@ -108,12 +108,7 @@ def _child(args: list[str], timeout: float, pool: str) -> dict:
     env = dict(os.environ)
     if pool != "default":
         env["ARROW_DEFAULT_MEMORY_POOL"] = pool
-    proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, args, timeout, env=env)
 
 
 def main() -> None:

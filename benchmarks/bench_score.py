@@ -27,11 +27,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _child import run_child
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import COLUMNS, generate
@@ -68,13 +69,7 @@ def score(path: Path, as_of: str, horizon: int, model: str, btyd_models: list[st
 
 
 def _child(args: list[str], timeout: float) -> dict:
-    proc = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout,
-        env=dict(os.environ),
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_child(__file__, args, timeout, env=dict(os.environ))
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ from helpers.data.split import as_utc, purchase_days
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
 from helpers.models import btyd
 from helpers.models.crossfit import early_stopping_split
-from helpers.models.gbdt import DEFAULT_PARAMS
+from helpers.models.gbdt import DEFAULT_PARAMS, fit_early_stopped
 
 __all__ = [
     "BTYD_MODELS",
@@ -268,15 +268,10 @@ def _train_boosters(
     }
     boosters, best = {}, {}
     for name, (objective, y) in objectives.items():
-        train_set = lgb.Dataset(x_train[fit_idx], y[fit_idx], feature_name=columns)
-        valid_set = lgb.Dataset(x_train[valid_idx], y[valid_idx], reference=train_set)
-        booster = lgb.train(
-            {**base, **objective},
-            train_set,
-            num_boost_round=max_rounds,
-            valid_sets=[valid_set],
-            callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
-        )
+        booster = fit_early_stopped(
+            x_train, y, fit_idx, valid_idx, {**base, **objective}, columns,
+            max_rounds, early_stopping_rounds,
+        )  # fmt: skip
         boosters[name], best[name] = booster, int(booster.best_iteration)
     return boosters, best
 

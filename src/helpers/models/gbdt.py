@@ -67,6 +67,28 @@ class GBDTResult:
         return predictions_frame(name, self.spend, p_zero=self.p_zero)
 
 
+def fit_early_stopped(
+    x: np.ndarray,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    params: dict[str, Any],
+    columns: list[str],
+    max_rounds: int,
+    early_stopping_rounds: int,
+) -> lgb.Booster:
+    """One LightGBM booster on rows ``fit_idx``, early-stopped on rows ``valid_idx``."""
+    train_set = lgb.Dataset(x[fit_idx], y[fit_idx], feature_name=columns)
+    valid_set = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train_set)
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=max_rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
+    )
+
+
 def crossfit_gbdt(
     features: pd.DataFrame,
     holdout_spend: pd.Series,
@@ -133,15 +155,10 @@ def crossfit_gbdt(
             )
         for name, objective in objectives.items():
             y = targets[name]
-            train_set = lgb.Dataset(x[fit_idx], y[fit_idx], feature_name=list(features.columns))
-            valid_set = lgb.Dataset(x[valid_idx], y[valid_idx], reference=train_set)
-            booster = lgb.train(
-                {**base, **objective},
-                train_set,
-                num_boost_round=max_rounds,
-                valid_sets=[valid_set],
-                callbacks=[lgb.early_stopping(early_stopping_rounds, verbose=False)],
-            )
+            booster = fit_early_stopped(
+                x, y, fit_idx, valid_idx, {**base, **objective}, list(features.columns),
+                max_rounds, early_stopping_rounds,
+            )  # fmt: skip
             out[name][test] = booster.predict(x[test], num_iteration=booster.best_iteration)
             best[name].append(int(booster.best_iteration))
             models[name].append(booster)
