@@ -84,10 +84,29 @@ def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def experience_features(review_truth: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per-reviewer latent purchase experience behind the calibration reviews (truth).
+
+    ``review_truth`` is :attr:`helpers.data.shopsim.ShopSimResult.review_truth`
+    (``user_id, ts, experience``). Returns ``experience_last`` (latest review, ties by
+    row order) and ``experience_min`` by ``user_id``, from reviews before ``as_of``:
+    with shopsim's ``churn_trigger`` on, a bad experience makes a customer stop buying,
+    so these (with the trait ``z``) are what a perfect reader of the reviews would know.
+    """
+    frame = review_truth[pd.to_datetime(review_truth["ts"], utc=True) < as_of]
+    frame = frame.assign(user_id=frame["user_id"].astype(str), row=np.arange(len(frame)))
+    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
+    grouped = frame.groupby("user_id", sort=True)["experience"]
+    out = pd.DataFrame({"experience_last": grouped.last(), "experience_min": grouped.min()})
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
 def variant_blocks(
     text_block: pd.DataFrame,
     satisfaction: pd.Series | None = None,
     ratings: pd.DataFrame | None = None,
+    experience: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The customer blocks of variants (a)-(d), each indexed like ``text_block``.
 
@@ -101,6 +120,8 @@ def variant_blocks(
         customers with a calibration review; 0 for the others. Without it, no (c).
     ratings : DataFrame, optional
         :func:`rating_features`; non-reviewers get the reviewers' mean. Without it, no (d).
+    experience : DataFrame, optional
+        :func:`experience_features` (truth), added to (c) (0 for non-reviewers).
     """
     if text_block.empty or not set(META_COLUMNS) <= set(text_block.columns):
         return {}
@@ -112,6 +133,10 @@ def variant_blocks(
         if np.isnan(z[has]).any():
             raise KeyError("satisfaction lacks some reviewers of the text block")
         blocks["satisfaction"] = meta.assign(true_satisfaction=np.where(has, z, 0.0))
+        if experience is not None:
+            blocks["satisfaction"] = blocks["satisfaction"].join(
+                experience.reindex(meta.index).fillna(0.0)
+            )
     if ratings is not None and len(ratings):
         aligned = ratings.reindex(meta.index)
         blocks["ratings"] = meta.join(aligned.fillna(ratings.mean()))
@@ -361,14 +386,36 @@ def text_block_for(
     seed: int,
     sentiment_c: float,
     n_components: int,
+    head: text_features.SentimentHead | None = None,
 ) -> pd.DataFrame:
     """Stage 02's per-customer text block for one world: sentiment head, user features.
 
     The sentiment head (:func:`helpers.features.text.fit_sentiment_head`, no refit) is
     trained on this world's rated calibration reviews, as stage 02 does on the study's.
+    A ``head`` fitted elsewhere (e.g. :func:`sweep_sentiment_head`) is used as is.
+    The block's ``attrs["sentiment"]`` holds the head's score of each row of ``texts``.
+    """
+    if head is None:
+        head = sweep_sentiment_head(texts, embeddings, seed, sentiment_c)
+    sentiment = head.score(embeddings)
+    users = text_features.user_text_features(
+        texts, embeddings, sentiment, as_of, n_components, seed
+    )
+    block = text_features.align_user_text_features(users, customers, no_review_days)
+    block.attrs["sentiment"] = np.asarray(sentiment)
+    return block
+
+
+def sweep_sentiment_head(
+    texts: pd.DataFrame, embeddings: np.ndarray, seed: int, sentiment_c: float
+) -> text_features.SentimentHead:
+    """The sentiment head of stage 02 (no refit) trained on ``texts``' rated reviews.
+
+    The sweep's worlds share their review texts and ratings (common random numbers), so
+    one head trained on one world's calibration reviews scores every world's.
     """
     rated = texts["rating"].notna().to_numpy()
-    head = text_features.fit_sentiment_head(
+    return text_features.fit_sentiment_head(
         embeddings[rated],
         texts.loc[rated, "rating"].astype(int),
         texts.loc[rated, "user_id"],
@@ -376,10 +423,6 @@ def text_block_for(
         c=sentiment_c,
         refit=False,
     )
-    users = text_features.user_text_features(
-        texts, embeddings, head.score(embeddings), as_of, n_components, seed
-    )
-    return text_features.align_user_text_features(users, customers, no_review_days)
 
 
 def sweep_point(
@@ -394,6 +437,10 @@ def sweep_point(
     n_components: int,
     n_boot: int,
     gbdt_kwargs: Mapping[str, Any] | None = None,
+    aspect_vectors: np.ndarray | None = None,
+    half_life_days: float = 90.0,
+    level: float = 0.9,
+    head: text_features.SentimentHead | None = None,
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -402,9 +449,10 @@ def sweep_point(
     kappa : float
         Satisfaction-signal strength (:attr:`ShopSimConfig.kappa`).
     shop : mapping
-        The study's ``ShopSimConfig`` options (``datasets.shopsim``); only ``kappa``
-        changes, so with the study's seed the sweep's worlds share its customers and,
-        at the default ``kappa``, are the study's own world.
+        The study's ``ShopSimConfig`` options (``datasets.shopsim``) with ``kappa`` set
+        here and, optionally, the other satisfaction channels (``churn_trigger``,
+        ``satisfaction_rate_effect``). With the study's seed and size the sweep's worlds
+        share its customers and review texts (common random numbers).
     n_customers : int
         Simulated users kept (a seeded random subset, the same at every ``kappa``).
     embed : callable
@@ -412,11 +460,18 @@ def sweep_point(
         with the study's encoder and cache, wrapped).
     selected : list of str, optional
         Behaviour columns (stage 03's selection); default all.
+    aspect_vectors : ndarray, optional
+        Embedded :data:`helpers.features.text.ASPECT_DESCRIPTIONS`; given, the candidate
+        blocks ``text_compact`` and ``text_plus`` (:func:`candidate_blocks`) are scored too.
+    head : SentimentHead, optional
+        Shared sentiment head (:func:`sweep_sentiment_head`); by default one per world.
 
     Returns
     -------
     dict
-        ``kappa``, ``n_reviewers`` and :func:`recovery_summary`'s figures.
+        ``kappa``, ``churn_trigger``, ``n_reviewers`` and :func:`recovery_summary`'s
+        figures. Variant (c) adds the latent experience behind the reviews
+        (:func:`experience_features`) to the true satisfaction.
     """
     config = ShopSimConfig(**{**dict(shop), "kappa": float(kappa)})
     sim = simulate_shop(config, seed=seed)
@@ -429,18 +484,30 @@ def sweep_point(
     texts = text_features.text_rows(split.calibration(events)).reset_index(drop=True)
     texts = texts[texts["user_id"].isin(customers.index)].reset_index(drop=True)
     no_review_days = float(behaviour.attrs.get("history_days", behaviour["tenure_days"].max()))
+    embeddings = embed(texts["text"].tolist())
     text_block = text_block_for(
         texts,
-        embed(texts["text"].tolist()),
+        embeddings,
         customers.index,
         split.calibration_end,
         no_review_days,
         seed,
         sentiment_c,
         n_components,
+        head,
     )
     z = sim.truth.set_index(sim.truth["user_id"].astype(str))["satisfaction"]
-    blocks = variant_blocks(text_block, z, rating_features(texts))
+    experience = experience_features(sim.review_truth, split.calibration_end)
+    blocks = variant_blocks(text_block, z, rating_features(texts), experience)
+    if aspect_vectors is not None and len(texts):
+        signals = text_features.review_signal_features(
+            texts,
+            text_block.attrs["sentiment"],
+            split.calibration_end,
+            half_life_days=half_life_days,
+            aspects=text_features.aspect_scores(embeddings, aspect_vectors),
+        )
+        blocks.update(candidate_blocks(text_block, signals, customers["cal_purchases"]))
     folds = customer_folds(customers.index, n_folds, seed)
     predictions = gbdt_variants(
         behaviour[columns],
@@ -450,19 +517,26 @@ def sweep_point(
         seed,
         **dict(gbdt_kwargs or {}),
     )
-    summary = recovery_summary(customers["holdout_spend"], predictions, n_boot, seed)
+    summary = recovery_summary(customers["holdout_spend"], predictions, n_boot, seed, level)
     return {
         "kappa": float(kappa),
+        "churn_trigger": float(config.churn_trigger),
         "n_reviewers": int(text_block["has_review"].sum()),
         **summary,
     }
 
 
-def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.Figure:
+def plot_sweep(
+    table: pd.DataFrame,
+    default_kappa: float | None = None,
+    xlabel: str = "kappa: log churn hazard ratio per SD of satisfaction",
+    candidate: str | None = None,
+) -> plt.Figure:
     """Gini gain of (b) text and (c) true satisfaction over (a), against ``kappa``.
 
     ``table`` has one row per strength with ``kappa``, ``gain_text``, ``gain_satisfaction``
-    and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`).
+    and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`); ``candidate``
+    names a further ``gain_<candidate>`` column to draw (e.g. ``text_compact``).
     """
     fig, ax = plt.subplots(figsize=(7, 4))
     table = table.sort_values("kappa")
@@ -471,6 +545,8 @@ def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.F
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
     }
+    if candidate:
+        styles[candidate] = (f"candidate block: {candidate}", "tab:green", "D")
     for name, (label, color, marker) in styles.items():
         if f"gain_{name}" not in table:
             continue
@@ -486,8 +562,8 @@ def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.F
     if default_kappa is not None:
         ax.axvline(default_kappa, color="grey", ls="--", lw=0.8, label="study default")
     ax.set(
-        xlabel="kappa: log churn hazard ratio per SD of satisfaction",
-        ylabel="normalised Gini gain over (a)",
+        xlabel=xlabel,
+        ylabel="normalised Gini gain over (a) (Gini points)",
         title="What reviews add to LightGBM, by strength of the satisfaction signal",
     )
     ax.legend(fontsize=8)
