@@ -87,11 +87,27 @@ satisfied customers defect", *Harvard Business Review* 73(6), 88-99): Xerox's
 "totally satisfied" customers were six times as likely to repurchase within 18 months
 as its merely "satisfied" ones, a contrast between two adjacent survey boxes that a
 hazard ratio of about ``exp(2) = 7.4`` per SD exceeds. Notebook 06b sweeps ``kappa``
-from 0 to 2 to show how much review text is worth across that range.
+from 0 to 3 to show how much review text is worth across that range.
+
+A stable trait that drives churn shows in behaviour: by the cutoff the dissatisfied have
+mostly gone quiet, and the survivors' browsing says they are alive, so even a strong
+``kappa`` leaves little for reviews to add (notebook 06b measures it). The optional
+*acute* channel ``churn_trigger`` (``tau``, 0 by default: "silent defection") models the
+triggers of Gustafsson, Johnson & Roos (2005) and the transaction-specific satisfaction
+of Bolton (1998): a purchase whose experience ``x`` (step 5) is bad makes the customer
+stop buying, with probability ``1 - exp(-tau max(0, -x))``, from the moment they would
+review it; they keep browsing until their ordinary death. Their behaviour then looks
+the same until purchases fail to come, while the review of that purchase already says
+it. The oracle uses the purchase hazard ``mu + lam q(z)`` with ``q(z)`` the mean trigger
+probability of a purchase given ``z`` (exact in expectation, up to the delay between a
+purchase and its review), and ``E[N] = 0`` for customers who stopped before the cutoff.
+``review_truth`` records the latent experience behind every review (report only). With
+``tau = 0`` no extra random number is drawn, so the default world is unchanged.
 
 Common random numbers: every process is drawn on the *potential* window from birth to
-the end of the holdout and then cut at death (a Poisson process restricted to a
-sub-window is the same process), so the random stream does not depend on ``mu``. Two
+the end of the holdout and then cut at death, or, for purchases and their journeys, when
+the customer stops buying (a Poisson process restricted to a sub-window is the same
+process), so the random stream does not depend on ``mu``. Two
 configurations that differ only in ``kappa`` share every trait, potential purchase,
 session and review text; only who is still alive to act on them differs. A sweep over
 ``kappa`` is therefore paired, and its review texts hit the embedding cache.

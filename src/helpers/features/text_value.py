@@ -282,6 +282,48 @@ def candidate_blocks(
     return {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
 
 
+def finetuned_text_block(
+    encoder: Any,
+    texts: pd.DataFrame,
+    customers: pd.Index,
+    as_of: pd.Timestamp,
+    no_review_days: float,
+    seed: int,
+    sentiment_c: float,
+    n_components: int,
+    steps: int,
+    n_layers: int,
+    cache: Any = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The compact text block read through an encoder fine-tuned on the ratings.
+
+    ``encoder`` (a fresh :class:`~helpers.features.text_encoder.TextEncoder`, changed in
+    place) is fine-tuned on ``texts``' rated calibration reviews
+    (:func:`helpers.features.text_finetune.finetune_on_ratings`), the reviews are
+    embedded again (cached under the fine-tuned encoder's own id), and the sentiment
+    head and per-customer features are rebuilt as in stage 02. Returns the block
+    without embedding columns (as ``text_compact``) and the fine-tuning summary.
+    """
+    from helpers.features.text_encoder import embed_texts
+    from helpers.features.text_finetune import finetune_on_ratings
+
+    rated = texts["rating"].notna().to_numpy()
+    info = finetune_on_ratings(
+        encoder,
+        texts.loc[rated, "text"].astype(str).tolist(),
+        texts.loc[rated, "rating"].to_numpy(dtype=float),
+        seed=seed,
+        steps=steps,
+        n_layers=n_layers,
+    )
+    embeddings, _ = embed_texts(encoder, texts["text"].astype(str).tolist(), cache=cache)
+    block = text_block_for(
+        texts, embeddings, customers, as_of, no_review_days, seed, sentiment_c, n_components
+    )
+    compact = [c for c in block.columns if not c.startswith(("txt_mean_", "txt_last_"))]
+    return block[compact], info
+
+
 # ---- the deep model on one fold ---------------------------------------------------------
 
 
@@ -441,6 +483,7 @@ def sweep_point(
     half_life_days: float = 90.0,
     level: float = 0.9,
     head: text_features.SentimentHead | None = None,
+    candidates: tuple[str, ...] = ("text_compact", "text_plus"),
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -465,6 +508,8 @@ def sweep_point(
         blocks ``text_compact`` and ``text_plus`` (:func:`candidate_blocks`) are scored too.
     head : SentimentHead, optional
         Shared sentiment head (:func:`sweep_sentiment_head`); by default one per world.
+    candidates : tuple of str
+        Which candidate blocks to score (with ``aspect_vectors``).
 
     Returns
     -------
@@ -507,7 +552,8 @@ def sweep_point(
             half_life_days=half_life_days,
             aspects=text_features.aspect_scores(embeddings, aspect_vectors),
         )
-        blocks.update(candidate_blocks(text_block, signals, customers["cal_purchases"]))
+        extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
+        blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
     predictions = gbdt_variants(
         behaviour[columns],
