@@ -270,8 +270,10 @@ def candidate_blocks(
       block, without the PCA-reduced embeddings (16 noisy columns for a tree model);
     * ``text_plus``: ``text_compact`` plus ``signals``
       (:func:`helpers.features.text.review_signal_features`: recency-weighted sentiment,
-      sentiment of the lowest-rated review, zero-shot aspect scores) and
-      ``review_rate`` (calibration reviews per calibration purchase day).
+      sentiment of the lowest-rated review, zero-shot aspect scores, unanswered reviews
+      if computed) and ``review_rate`` (calibration reviews per calibration purchase day);
+    * ``text_unanswered``: ``text_compact`` plus the two unanswered-review columns of
+      ``signals`` (only when ``signals`` has them): a bad review no purchase followed.
     """
     compact_columns = [
         c for c in text_block.columns if not c.startswith(("txt_mean_", "txt_last_"))
@@ -279,7 +281,11 @@ def candidate_blocks(
     compact = text_block[compact_columns]
     extra = signals.reindex(text_block.index).fillna(0.0)
     rate = text_block["review_count"] / cal_purchases.reindex(text_block.index).clip(lower=1)
-    return {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
+    out = {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
+    unanswered = ["unanswered_review", "sentiment_unanswered"]
+    if set(unanswered) <= set(extra.columns):
+        out["text_unanswered"] = compact.join(extra[unanswered])
+    return out
 
 
 def finetuned_text_block(
@@ -551,6 +557,7 @@ def sweep_point(
             split.calibration_end,
             half_life_days=half_life_days,
             aspects=text_features.aspect_scores(embeddings, aspect_vectors),
+            days_since_last_purchase=behaviour["recency_days"],
         )
         extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
         blocks.update({name: extra[name] for name in candidates})
