@@ -594,7 +594,7 @@ def plot_sweep(
     fig, ax = plt.subplots(figsize=(7, 4))
     table = table.sort_values("kappa")
     styles = {
-        "satisfaction": ("(c) true satisfaction (ceiling)", "black", "s"),
+        "satisfaction": ("(c) true satisfaction and experience (ceiling)", "black", "s"),
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
     }
