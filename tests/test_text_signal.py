@@ -186,9 +186,7 @@ def test_review_signal_features_known_answers() -> None:
     # a bought 30 days ago: only the review of half a day ago followed that purchase;
     # b bought 5 days ago, after both reviews: nothing unanswered
     recency = pd.Series({"a": 30.0, "b": 5.0})
-    out = text_features.review_signal_features(
-        reviews, sentiment, as_of, days_since_last_purchase=recency
-    )
+    out = text_value.unanswered_review_features(reviews, sentiment, as_of, recency)
     assert out["unanswered_review"].to_dict() == {"a": 1.0, "b": 0.0}
     assert out["sentiment_unanswered"].to_dict() == {"a": 0.5, "b": 0.0}
 

@@ -645,7 +645,6 @@ def review_signal_features(
     half_life_days: float = 90.0,
     aspects: np.ndarray | None = None,
     aspect_names: tuple[str, ...] = tuple(ASPECT_DESCRIPTIONS),
-    days_since_last_purchase: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Candidate per-customer review features beyond :func:`user_text_features`.
 
@@ -661,20 +660,13 @@ def review_signal_features(
         Half-life of the recency weights ``0.5 ** (age / half_life_days)``.
     aspects : ndarray ``(len(reviews), k)``, optional
         :func:`aspect_scores` per review, averaged per customer as ``aspect_<name>``.
-    days_since_last_purchase : Series, optional
-        Days from each customer's last purchase to ``as_of`` by ``user_id`` (e.g. the
-        behaviour feature ``recency_days``). Given, a review written *after* the last
-        purchase is "unanswered" (no purchase followed it) and two columns are added.
 
     Returns
     -------
     DataFrame indexed by ``user_id``
         ``sentiment_recent`` (recency-weighted mean sentiment), ``sentiment_worst_rated``
         (sentiment of the lowest-rated review, the latest among ties; the minimum
-        sentiment without ratings), ``aspect_<name>`` columns and, with
-        ``days_since_last_purchase``, ``unanswered_review`` (1 if a review followed the
-        last purchase) and ``sentiment_unanswered`` (the lowest sentiment among those
-        reviews, 0 without one): a bad review that no purchase followed.
+        sentiment without ratings) and ``aspect_<name>`` columns.
     """
     as_of = as_utc(as_of)
     ts = pd.to_datetime(reviews["ts"], utc=True)
@@ -704,12 +696,6 @@ def review_signal_features(
     out["sentiment_recent"] = grouped["ws"].sum() / grouped["w"].sum()
     worst = frame.sort_values(["user_id", "key_rating", "key_age"], kind="stable")
     out["sentiment_worst_rated"] = worst.groupby("user_id", sort=True)["s"].first()
-    if days_since_last_purchase is not None:
-        recency = days_since_last_purchase.reindex(frame["user_id"]).to_numpy(dtype=float)
-        after = age < recency  # written after the customer's last purchase
-        unanswered = frame.loc[after].groupby("user_id", sort=True)["s"].min()
-        out["unanswered_review"] = out.index.isin(unanswered.index).astype(float)
-        out["sentiment_unanswered"] = unanswered.reindex(out.index).fillna(0.0)
     if aspects is not None:
         aspects = np.asarray(aspects, dtype=float)
         means = pd.DataFrame(aspects, columns=[f"aspect_{a}" for a in aspect_names])

@@ -261,6 +261,45 @@ def gbdt_variants(
     return pd.DataFrame(out, index=behaviour.index)
 
 
+def unanswered_review_features(
+    reviews: pd.DataFrame,
+    sentiment: np.ndarray,
+    as_of: pd.Timestamp,
+    days_since_last_purchase: pd.Series,
+) -> pd.DataFrame:
+    """Reviews no purchase followed: a bad review after the customer's last purchase.
+
+    Parameters
+    ----------
+    reviews : DataFrame
+        ``user_id`` and ``ts`` (before ``as_of``), one row per review.
+    sentiment : ndarray ``(len(reviews),)``
+        Review sentiment in ``[-1, 1]``.
+    days_since_last_purchase : Series
+        Days from each customer's last purchase to ``as_of`` by ``user_id`` (the
+        behaviour feature ``recency_days``).
+
+    Returns
+    -------
+    DataFrame indexed by ``user_id`` (reviewers)
+        ``unanswered_review`` (1 if a review was written after the last purchase) and
+        ``sentiment_unanswered`` (the lowest sentiment among those reviews, 0 without).
+    """
+    ts = pd.to_datetime(reviews["ts"], utc=True)
+    if (ts >= as_of).any():
+        raise ValueError(f"reviews at or after as_of={as_of} (leakage guard)")
+    users = reviews["user_id"].astype(str).to_numpy()
+    age = ((as_of - ts) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    recency = days_since_last_purchase.reindex(users).to_numpy(dtype=float)
+    frame = pd.DataFrame({"user_id": users, "s": np.asarray(sentiment, dtype=float)})
+    index = pd.Index(np.unique(users), dtype=str, name="user_id")
+    unanswered = frame.loc[age < recency].groupby("user_id", sort=True)["s"].min()
+    out = pd.DataFrame(index=index)
+    out["unanswered_review"] = index.isin(unanswered.index).astype(float)
+    out["sentiment_unanswered"] = unanswered.reindex(index).fillna(0.0).to_numpy()
+    return out
+
+
 def candidate_blocks(
     text_block: pd.DataFrame, signals: pd.DataFrame, cal_purchases: pd.Series
 ) -> dict[str, pd.DataFrame]:
@@ -270,8 +309,9 @@ def candidate_blocks(
       block, without the PCA-reduced embeddings (16 noisy columns for a tree model);
     * ``text_plus``: ``text_compact`` plus ``signals``
       (:func:`helpers.features.text.review_signal_features`: recency-weighted sentiment,
-      sentiment of the lowest-rated review, zero-shot aspect scores, unanswered reviews
-      if computed) and ``review_rate`` (calibration reviews per calibration purchase day);
+      sentiment of the lowest-rated review, zero-shot aspect scores, and
+      :func:`unanswered_review_features` if joined) and ``review_rate`` (calibration
+      reviews per calibration purchase day);
     * ``text_unanswered``: ``text_compact`` plus the two unanswered-review columns of
       ``signals`` (only when ``signals`` has them): a bad review no purchase followed.
     """
@@ -557,7 +597,13 @@ def sweep_point(
             split.calibration_end,
             half_life_days=half_life_days,
             aspects=text_features.aspect_scores(embeddings, aspect_vectors),
-            days_since_last_purchase=behaviour["recency_days"],
+        ).join(
+            unanswered_review_features(
+                texts,
+                text_block.attrs["sentiment"],
+                split.calibration_end,
+                behaviour["recency_days"],
+            )
         )
         extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
         blocks.update({name: extra[name] for name in candidates})
