@@ -188,7 +188,10 @@ class ScoreResult:
     not_fitted : dict
         Model name -> reason, for models that could not be fitted here.
     best_iterations : dict
-        Boosting rounds kept per supervised target.
+        Boosting rounds kept per supervised target (and ``<deep model>_epochs``).
+    repairs : dict
+        Model name -> customers whose non-finite BTYD prediction was recomputed
+        stably (:func:`helpers.models.btyd.predict_btyd`).
     """
 
     scores: pd.DataFrame
@@ -200,6 +203,7 @@ class ScoreResult:
     best_iterations: dict[str, int] = field(default_factory=dict)
     p_alive_model: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    repairs: dict[str, int] = field(default_factory=dict)
 
     @property
     def scoring_seconds(self) -> float:
@@ -396,18 +400,23 @@ def score_customers(
     not_fitted.update(skipped)
     lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
+    repairs: dict[str, int] = {}
     horizon_weeks = win.horizon_days / 7.0
     for name in fit_btyd:
         if name not in fits or "gamma_gamma" not in fits:
             continue
         try:
-            predicted = btyd.predict_btyd(
-                summary,
-                model=name,
-                horizon_weeks=horizon_weeks,
-                fit=fits[name],
-                gg_fit=fits["gamma_gamma"],
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", btyd.BTYDFitWarning)  # counted just below
+                predicted = btyd.predict_btyd(
+                    summary,
+                    model=name,
+                    horizon_weeks=horizon_weeks,
+                    fit=fits[name],
+                    gg_fit=fits["gamma_gamma"],
+                )
+            if predicted.attrs.get("repaired_non_finite"):
+                repairs[name] = int(predicted.attrs["repaired_non_finite"])
         except btyd.BTYDFitError as exc:
             not_fitted[name] = exc.reason
             continue
@@ -507,4 +516,5 @@ def score_customers(
         best_iterations=best,
         p_alive_model=alive_model,
         timings=timings,
+        repairs=repairs,
     )
