@@ -189,6 +189,9 @@ class ScoreResult:
         Model name -> reason, for models that could not be fitted here.
     best_iterations : dict
         Boosting rounds kept per supervised target (and ``<deep model>_epochs``).
+    boosters : dict
+        The production LightGBM boosters by target (``spend``, ``zero``, ``q10``,
+        ``q90``), for :class:`helpers.apply.batch.ProductionModel`.
     repairs : dict
         Model name -> customers whose non-finite BTYD prediction was recomputed
         stably (:func:`helpers.models.btyd.predict_btyd`).
@@ -204,6 +207,7 @@ class ScoreResult:
     p_alive_model: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
+    boosters: dict[str, lgb.Booster] = field(default_factory=dict, repr=False)
 
     @property
     def scoring_seconds(self) -> float:
@@ -517,4 +521,5 @@ def score_customers(
         p_alive_model=alive_model,
         timings=timings,
         repairs=repairs,
+        boosters=boosters if pred else {},
     )
