@@ -188,3 +188,32 @@ def test_a_missing_or_stale_policy_falls_back_with_the_reason(btyd_run, pickled_
     os.utime(newer, (later, later))
     policy, why = load_recommended_policy(pickled_policy, summary, newer_than=[newer])
     assert policy is None and "is stale: older than" in why and "events.parquet" in why
+
+
+# ------------------------------------------------------------------ the score CLI
+
+
+def test_score_cli_refits_a_deep_row_and_fails_clearly_without_its_checkpoints(tmp_path, capsys):
+    import sys
+
+    from helpers import cli
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_cli import _score_study
+
+    params, _ = _score_study(tmp_path)
+    out = tmp_path / "out" / "scored.csv"
+    argv = ["score", "--dataset", "events", "--as-of", "2024-06-01", "--params", str(params)]
+    argv += ["--out", str(out), "--model", "deep_no_text", "--horizon-days", "90", "--no-progress"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: model artifact missing: no deep checkpoints in ")
+    _checkpoints(tmp_path / "data" / "processed" / "deep_checkpoints", [TINY_DEEP], [1])
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"customers with deep_no_text (policy one_step_uplift) -> {out}" in printed
+    assert (
+        "the learned policy is not used: the recommended policy of stage 05 is missing" in printed
+    )
+    scored = pd.read_csv(out)
+    assert (scored["model"] == "deep_no_text").all() and scored["spend_q90"].notna().all()
