@@ -52,17 +52,25 @@ def _peak_rss() -> int:
 
 
 def fit(path: Path, users: int, as_of: str, horizon: int, model: str, out: Path) -> dict:
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    import duckdb
 
     from helpers.apply.batch import ProductionModel
     from helpers.apply.scoring import score_customers
 
     t0 = time.perf_counter()
-    table = pq.read_table(path, columns=SCORE_COLUMNS)
-    ids = pc.unique(table["user_id"]).sort()[:users]  # the sample: the first users by id
-    events = table.filter(pc.is_in(table["user_id"], value_set=ids)).to_pandas()
-    del table
+    source = f"read_parquet('{path}')"
+    with duckdb.connect() as con:  # the sample, the first users by id, read out of core
+        con.execute("SET threads = 2")
+        events = (
+            con.execute(
+                f"SELECT {', '.join(SCORE_COLUMNS)} FROM {source} WHERE user_id IN "
+                f"(SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(users)})"
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+    events["ts"] = events["ts"].dt.tz_convert("UTC")
+    ids = events["user_id"].unique()
     load_s = time.perf_counter() - t0
     result = score_customers(events, as_of, horizon, model, seed=42, progress=False)
     ProductionModel.from_result(result).save(out)
