@@ -1,20 +1,26 @@
-"""Benchmark: stage 07's production scoring at scale (``python -m helpers score``'s code).
+"""Benchmark: stage 07's production scoring at scale, fit once, score in batches.
 
-For each population size the script
+For each population size the script runs, each step in a fresh subprocess (so its peak
+resident set size, ``ru_maxrss``, is its own and sees DuckDB's and Arrow's memory):
 
-1. **generates** a shopsim event log in a fresh subprocess, in chunks (the generator of
+1. **generate** a shopsim event log in chunks of ``--chunk`` users (the generator of
    ``bench_features.py``: unique user ids, one Parquet file; reused when present in
    ``--workdir``);
-2. **scores** in another fresh subprocess: loads the Parquet file and runs
-   :func:`helpers.apply.scoring.score_customers` as of the last day of data, exactly as
-   stage 07 does: BTYD refits (``--btyd``), behaviour features as of ``as_of - H`` and as
-   of ``as_of`` (DuckDB), four LightGBM boosters trained and applied.
+2. **fit** the production model once on a sample: the events of the first
+   ``--fit-users`` users (default: the first generated chunk), with
+   :func:`helpers.apply.scoring.score_customers` as stage 07 does (BTYD refits, features
+   as of ``as_of - H``, four LightGBM boosters), saved as one JSON artifact
+   (:class:`helpers.apply.batch.ProductionModel`). Not part of the scoring time;
+3. **features**: today's inputs of *every* customer, out of core from the Parquet file
+   (:func:`helpers.apply.batch.scoring_inputs`: the BTYD summary and the behaviour
+   features on DuckDB, written to one Parquet file);
+4. **score**: :func:`helpers.apply.batch.score_in_batches` reads that file in record
+   batches of ``--batch`` rows, scores each with the saved model and appends it to the
+   output Parquet file: memory follows the batch.
 
-It prints, per size, the wall time of every phase, the **scoring proper** (today's
-features + predictions with the fitted models: what a nightly scoring job repeats) and
-the **whole production run** (fitting included), customers/s for both, and the peak
-resident set size of the scoring subprocess (``ru_maxrss``: sees DuckDB's and Arrow's
-native memory, and includes the loaded event frame).
+It prints per size the seconds of every step, **scoring with features** (3 + 4: what a
+nightly job repeats; the goal is 1M customers in 2 min within 8 GB), customers/s, and
+each step's peak memory.
 
 Usage::
 
@@ -45,27 +51,52 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def score(path: Path, as_of: str, horizon: int, model: str, btyd_models: list[str]) -> dict:
-    import pandas as pd
+def fit(path: Path, users: int, as_of: str, horizon: int, model: str, out: Path) -> dict:
+    import duckdb
 
+    from helpers.apply.batch import ProductionModel
     from helpers.apply.scoring import score_customers
 
     t0 = time.perf_counter()
-    events = pd.read_parquet(path, columns=SCORE_COLUMNS)
+    source = f"read_parquet('{path}')"
+    with duckdb.connect() as con:  # the sample, the first users by id, read out of core
+        con.execute("SET threads = 2")
+        events = (
+            con.execute(
+                f"SELECT {', '.join(SCORE_COLUMNS)} FROM {source} WHERE user_id IN "
+                f"(SELECT DISTINCT user_id FROM {source} ORDER BY user_id LIMIT {int(users)})"
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
+    events["ts"] = events["ts"].dt.tz_convert("UTC")
+    ids = events["user_id"].unique()
     load_s = time.perf_counter() - t0
-    result = score_customers(
-        events, as_of, horizon, model, seed=42, btyd_models=btyd_models, progress=False
-    )
-    total = time.perf_counter() - t0 - load_s
+    result = score_customers(events, as_of, horizon, model, seed=42, progress=False)
+    ProductionModel.from_result(result).save(out)
     return {
-        "events": len(events),
-        "customers": len(result.scores),
+        "fit_users": len(ids),
+        "fit_events": len(events),
         "load_s": load_s,
-        "production_s": total,
-        "scoring_s": result.scoring_seconds,
-        "phases": {k: round(v, 2) for k, v in result.timings.items()},
+        "fit_s": time.perf_counter() - t0 - load_s,
         "peak_rss": _peak_rss(),
     }
+
+
+def features(path: Path, as_of: str, horizon: int, out: Path, threads: int) -> dict:
+    from helpers.apply.batch import scoring_inputs
+
+    t0 = time.perf_counter()
+    timings = scoring_inputs(path, as_of, horizon, out, threads=threads or None)
+    return {**timings, "inputs_s": time.perf_counter() - t0, "peak_rss": _peak_rss()}
+
+
+def score(model_file: Path, inputs: Path, out: Path, batch: int) -> dict:
+    from helpers.apply.batch import ProductionModel, score_in_batches
+
+    t0 = time.perf_counter()
+    n = score_in_batches(ProductionModel.load(model_file), inputs, out, batch, progress=False)
+    return {"scored": n, "score_s": time.perf_counter() - t0, "peak_rss": _peak_rss()}
 
 
 def _child(args: list[str], timeout: float) -> dict:
@@ -76,11 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--chunk", type=int, default=100_000)
+    parser.add_argument("--fit-users", type=int, default=100_000, help="users of the fit sample")
+    parser.add_argument("--batch", type=int, default=200_000, help="rows per scoring batch")
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (0: all)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--as-of", default="2024-12-31", help="last day of shopsim data")
     parser.add_argument("--horizon", type=int, default=184, help="days (the study's holdout)")
     parser.add_argument("--model", default="gbdt")
-    parser.add_argument("--btyd", nargs="+", default=["pareto_nbd", "bgnbd"])
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per child")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -91,16 +124,25 @@ def main() -> None:
         if mode == "generate":
             n, chunk, seed, path = rest
             result = generate(int(n), int(chunk), int(seed), Path(path))
+        elif mode == "fit":
+            path, users, as_of, horizon, model, out = rest
+            result = fit(Path(path), int(users), as_of, int(horizon), model, Path(out))
+        elif mode == "features":
+            path, as_of, horizon, out, threads = rest
+            result = features(Path(path), as_of, int(horizon), Path(out), int(threads))
         else:
-            path, as_of, horizon, model, *btyd_models = rest
-            result = score(Path(path), as_of, int(horizon), model, btyd_models)
+            model_file, inputs, out, batch = rest
+            result = score(Path(model_file), Path(inputs), Path(out), int(batch))
         print(json.dumps(result))
         return
 
-    print(f"model={args.model}; BTYD refits: {args.btyd}; as_of={args.as_of}; H={args.horizon}")
+    print(
+        f"model={args.model}, fitted on the first {args.fit_users:,} users; as_of={args.as_of}; "
+        f"H={args.horizon}; batches of {args.batch:,}; DuckDB threads {args.threads or 'all'}"
+    )
     header = (
-        f"{'customers':>10} {'events':>12} | {'scoring s':>9} {'cust/s':>9} |"
-        f" {'production s':>12} {'cust/s':>9} | {'peak GiB':>8}"
+        f"{'customers':>10} {'events':>12} | {'fit s':>6} | {'features s':>10} {'GiB':>5} |"
+        f" {'score s':>7} {'GiB':>5} | {'features+score s':>16} {'cust/s':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -116,19 +158,33 @@ def main() -> None:
                     args.timeout,
                 )
                 sidecar.write_text(json.dumps(gen))
-            res = _child(
-                ["--child", "score", str(path), args.as_of, str(args.horizon), args.model,
-                 *args.btyd],
+            gen = json.loads(sidecar.read_text())
+            model_file = folder / f"model_{n}.json"
+            inputs, out = folder / f"inputs_{n}.parquet", folder / f"scores_{n}.parquet"
+            fitted = _child(
+                ["--child", "fit", str(path), str(args.fit_users), args.as_of, str(args.horizon),
+                 args.model, str(model_file)],
                 args.timeout,
             )  # fmt: skip
-            c = res["customers"]
+            feats = _child(
+                ["--child", "features", str(path), args.as_of, str(args.horizon), str(inputs),
+                 str(args.threads)],
+                args.timeout,
+            )  # fmt: skip
+            scored = _child(
+                ["--child", "score", str(model_file), str(inputs), str(out), str(args.batch)],
+                args.timeout,
+            )  # fmt: skip
+            c, total = scored["scored"], feats["inputs_s"] + scored["score_s"]
             print(
-                f"{c:>10,} {res['events']:>12,} | {res['scoring_s']:>9.1f}"
-                f" {c / res['scoring_s']:>9,.0f} | {res['production_s']:>12.1f}"
-                f" {c / res['production_s']:>9,.0f} | {res['peak_rss'] / GiB:>8.2f}",
+                f"{c:>10,} {gen['events']:>12,} | {fitted['fit_s']:>6.1f} |"
+                f" {feats['inputs_s']:>10.1f} {feats['peak_rss'] / GiB:>5.2f} |"
+                f" {scored['score_s']:>7.1f} {scored['peak_rss'] / GiB:>5.2f} |"
+                f" {total:>16.1f} {c / total:>8,.0f}",
                 flush=True,
             )
-            print("  " + json.dumps(res), flush=True)
+            detail = {"generate": gen, "fit": fitted, "features": feats, "score": scored}
+            print("  " + json.dumps(detail), flush=True)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ BOARD = {
 def test_model_choice_follows_the_leaderboard_among_refittable_models():
     picked = choice.choose_model(BOARD, "gini")
     assert (picked.model, picked.best_overall) == ("gbdt", "deep")
-    assert "not refitted here" in picked.reason
+    assert "the leaderboard's best, deep, is not applicable" in picked.reason
     assert choice.choose_model(BOARD, "gini", override="pareto_nbd").model == "pareto_nbd"
     with pytest.raises(choice.ModelArtifactError, match="cannot be refitted by stage 07"):
         choice.choose_model(BOARD, "gini", override="deep")

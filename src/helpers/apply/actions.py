@@ -9,15 +9,21 @@ one-step formula of :class:`helpers.marketing.OneStepUpliftPolicy` minus that of
 action": ``E[spend next month] (m_a (margin - discount_a) - margin) - cost_a``, under
 the stated treatment-effect assumptions (``rl.effects``).
 
-:func:`choose_policy` is the one place that decides which policy is used: the
-``recommended_policy`` of ``rl_policy.json`` when it names a policy that can be built
-here, else its ``best_heuristic``, else the one-step uplift rule.
+:func:`load_recommended_policy` reads the policy stage 05 recommends and pickled
+(``data/processed/rl/recommended_policy.pkl``, e.g. the fitted FQI teacher): when it is
+there and not stale, :func:`recommend_actions` applies it through
+:func:`helpers.marketing.recommend.month_one_actions` (the study's own month-1 code).
+Only when it is missing, unreadable or stale does :func:`choose_policy` fall back to a
+heuristic: the ``recommended_policy`` of ``rl_policy.json`` when it is one, else its
+``best_heuristic``, else the one-step uplift rule; the reason is printed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +31,16 @@ import pandas as pd
 
 from helpers import marketing
 from helpers.marketing.policies import heuristic_policies
+from helpers.marketing.recommend import load_policy, month_one_actions
 from helpers.marketing.simulator import FEATURE_INDEX
 
-__all__ = ["ActionPlan", "choose_policy", "one_step_profit", "recommend_actions"]
+__all__ = [
+    "ActionPlan",
+    "choose_policy",
+    "load_recommended_policy",
+    "one_step_profit",
+    "recommend_actions",
+]
 
 
 @dataclass
@@ -38,6 +51,40 @@ class ActionPlan:
     policy: str
     policy_reason: str
     state_reason: str
+
+
+def load_recommended_policy(
+    path: str | Path | None,
+    rl_summary: Mapping[str, Any] | None = None,
+    newer_than: Sequence[str | Path] = (),
+) -> tuple[Any | None, str]:
+    """Stage 05's pickled recommended policy, or ``None`` and why it cannot be used.
+
+    Parameters
+    ----------
+    path : path, optional
+        ``data/processed/rl/recommended_policy.pkl`` (written by stage 05 with
+        :func:`helpers.marketing.recommend.save_policy`).
+    rl_summary : mapping, optional
+        ``rl_policy.json``: its ``recommended_policy`` names the policy in the reason.
+    newer_than : paths
+        Inputs the pickle must not be older than (e.g. the events file): an older pickle
+        was learned on other data and is **stale**.
+    """
+    name = (rl_summary or {}).get("recommended_policy", "the recommended policy")
+    if path is None or not Path(path).is_file():
+        return None, f"{name} of stage 05 is missing ({path}); run `dvc repro 05_rl_policy`"
+    path = Path(path)
+    for other in map(Path, newer_than):
+        if other.is_file() and other.stat().st_mtime > path.stat().st_mtime:
+            return None, f"{path} is stale: older than {other}; run `dvc repro 05_rl_policy`"
+    try:
+        policy = load_policy(path)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+        return None, f"{path} is unreadable ({type(exc).__name__}: {exc})"
+    if not callable(getattr(policy, "scores", None)):
+        return None, f"{path} holds no policy (no scores method)"
+    return policy, f"{name} (recommended by the stage-05 study, {path.name})"
 
 
 def choose_policy(
@@ -84,6 +131,8 @@ def recommend_actions(
     rl_params: Mapping[str, Any],
     seed: int,
     rl_summary: Mapping[str, Any] | None = None,
+    policy_file: str | Path | None = None,
+    newer_than: Sequence[str | Path] = (),
 ) -> ActionPlan:
     """This month's action per customer under the contact budget.
 
@@ -99,6 +148,10 @@ def recommend_actions(
         Seeds the population draw (unused by the heuristics' scores) and tie-breaking.
     rl_summary : mapping, optional
         ``reports/metrics/rl_policy.json``.
+    policy_file : path, optional
+        Stage 05's ``recommended_policy.pkl`` (:func:`load_recommended_policy`; with
+        ``newer_than`` for the staleness check). Missing or stale: the heuristic
+        fallback of :func:`choose_policy`, with the reason in ``policy_reason``.
     """
     effects = marketing.TreatmentEffects.preset(rl_params["effects"])
     config = marketing.MarketingConfig(
@@ -120,11 +173,22 @@ def recommend_actions(
     population = marketing.population_from_btyd(
         summary, state.population_family, state.params, state.gg_params, seed=seed
     )
+    learned, why = load_recommended_policy(policy_file, rl_summary, newer_than)
+    if learned is not None:
+        month = month_one_actions(learned, population, effects, config, state, seed=seed)
+        month["user_id"] = month["user_id"].astype(str)
+        table = month.set_index("user_id").reindex(summary.index.astype(str))
+        table = table[["action", "expected_incremental_profit"]].set_axis(summary.index)
+        if table["action"].isna().any():
+            raise ValueError("the policy's month-1 actions miss customers of the summary")
+        name = getattr(learned, "name", type(learned).__name__)
+        return ActionPlan(table, str(name), why, state_reason)
     sim = marketing.MarketingSimulator(population, effects, config, state)
     obs = sim.reset(seed)
     repeat = population.x0 > 0
     spend_median = float(np.median(population.m0[repeat])) if repeat.any() else 0.0
     policy, reason = choose_policy(rl_summary, effects, config, spend_median)
+    reason = f"{reason}; the learned policy is not used: {why}"
     scores = policy.scores(obs, 0, sim)
     actions = marketing.allocate(scores, config.budget, np.random.default_rng(seed))
     gain = one_step_profit(obs, effects, config)[np.arange(len(actions)), actions]

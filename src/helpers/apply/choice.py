@@ -2,10 +2,11 @@
 
 The evaluation stage (06) writes ``reports/metrics/leaderboard.json``; the model is the
 best *fitted* row under ``evaluate.gap_metric`` among the models stage 07 can refit
-(:data:`helpers.apply.scoring.APPLICABLE_MODELS`), never picked by hand. A parameter may
-override it. The overall best row (which may be the deep model or a fusion, too slow to
-refit here) is reported beside it, with the difference, so the reader sees what the
-choice costs.
+(:func:`applicable_models`: LightGBM, the BTYD models, and the deep rows without the
+text block, refitted from 04b's tuned configuration by :mod:`helpers.apply.deep`), never
+picked by hand. A parameter may override it. The overall best row is reported beside it;
+when it cannot be refitted (a fusion, or a deep row that reads text features), the
+reason is given.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helpers.apply.deep import DeepProduction, is_deep_model, production_deep_config
 from helpers.apply.scoring import APPLICABLE_MODELS, ApplyError
 from helpers.evaluation.leaderboard import LOWER_IS_BETTER
 
-__all__ = ["ModelArtifactError", "ModelChoice", "choose_model", "read_leaderboard"]
+__all__ = [
+    "ModelArtifactError",
+    "ModelChoice",
+    "applicable_models",
+    "choose_model",
+    "read_leaderboard",
+]
 
 #: Rows that are yardsticks, not models one would deploy.
 NOT_DEPLOYABLE: frozenset[str] = frozenset({"oracle", "zero"})
@@ -89,11 +97,42 @@ def _rows(board: dict[str, Any], metric: str) -> dict[str, float]:
     return rows
 
 
+def applicable_models(
+    board: dict[str, Any], checkpoint_dir: str | Path | None = None
+) -> tuple[tuple[str, ...], dict[str, str], dict[str, DeepProduction]]:
+    """Which leaderboard rows stage 07 can refit, why the others cannot, and the deep
+    rows' production configurations (from 04b's checkpoints in ``checkpoint_dir``)."""
+    usable, why, deep = list(APPLICABLE_MODELS), {}, {}
+    for name, row in board.items():
+        if not isinstance(row, dict) or name in NOT_DEPLOYABLE or name in APPLICABLE_MODELS:
+            continue
+        if not ({"gini", "mae"} & set(row)):  # a summary entry, not a model row
+            continue
+        if is_deep_model(name):
+            try:
+                production = production_deep_config(checkpoint_dir or "", name)
+            except (FileNotFoundError, KeyError) as exc:
+                why[name] = f"no production configuration: {exc}"
+                continue
+            if production.applicable:
+                usable.append(name)
+                deep[name] = production
+            else:
+                why[name] = (
+                    "reads the text block, which stage 02 computes at the study's cutoff "
+                    "only: no text features exist as of as_of - H or as_of"
+                )
+        else:
+            why[name] = "a fusion or a model stage 07 does not refit (needs its own stage)"
+    return tuple(usable), why, deep
+
+
 def choose_model(
     board: dict[str, Any],
     metric: str,
     override: str | None = None,
     applicable: Sequence[str] = APPLICABLE_MODELS,
+    not_applicable: dict[str, str] | None = None,
 ) -> ModelChoice:
     """The best applicable fitted model of ``board`` under ``metric`` (or ``override``).
 
@@ -126,8 +165,9 @@ def choose_model(
     if model == best:
         reason = f"{model}: the leaderboard's best model by {metric}"
     else:
+        because = (not_applicable or {}).get(best, "not refitted by stage 07")
         reason = (
             f"{model}: the best model by {metric} that stage 07 refits; the leaderboard's "
-            f"best, {best}, is not refitted here (too slow for the stage's budget)"
+            f"best, {best}, is not applicable: {because}"
         )
     return ModelChoice(model, metric, usable[model], best, rows[best], reason)

@@ -9,7 +9,13 @@ from typing import Any
 
 import yaml
 
-from helpers.apply.choice import ModelArtifactError, choose_model, read_leaderboard
+from helpers.apply.choice import (
+    ModelArtifactError,
+    applicable_models,
+    choose_model,
+    read_leaderboard,
+)
+from helpers.apply.deep import is_deep_model, production_deep_config
 from helpers.apply.run import apply_models
 from helpers.apply.scoring import ApplyError
 from helpers.apply.table import write_scored
@@ -54,18 +60,33 @@ def score_command(args: argparse.Namespace) -> int:
     print(format_summary(summarise(loaded.events)))
 
     processed = root / base["paths"]["processed"]
+    events_file = root / base["paths"]["interim"] / "events.parquet"
+    checkpoints = processed / "deep_checkpoints"
     horizon = args.horizon_days or _study_horizon(root, processed, args.dataset, block)
+    deep = {}
+    if args.model and is_deep_model(args.model):
+        try:
+            deep = {"deep": production_deep_config(checkpoints, args.model)}
+        except (FileNotFoundError, KeyError) as exc:
+            raise ModelArtifactError(f"model artifact missing: {exc}") from exc
     if args.model:
         model, reason = args.model, f"{args.model} (set by --model)"
     else:
         if (processed / "split.json").is_file():  # the study's outputs describe this dataset?
             _study_horizon(root, processed, args.dataset, block)
         board_file = root / base["paths"]["metrics"] / "leaderboard.json"
-        events_file = root / base["paths"]["interim"] / "events.parquet"
         board = read_leaderboard(board_file, newer_than=[events_file])
         metric = params.get("evaluate", {}).get("gap_metric", "gini")
-        choice = choose_model(board, metric, override=apply_block.get("model"))
+        usable, why, configs = applicable_models(board, checkpoints)
+        choice = choose_model(
+            board,
+            metric,
+            override=apply_block.get("model_override"),
+            applicable=usable,
+            not_applicable=why,
+        )
         model, reason = choice.model, choice.reason
+        deep = {"deep": configs[model]} if model in configs else {}
     print(f"model: {reason}; horizon {horizon} days after {args.as_of}")
     selected_file = processed / "selected_features.json"
     selected = json.loads(selected_file.read_text()) if selected_file.is_file() else None
@@ -82,6 +103,9 @@ def score_command(args: argparse.Namespace) -> int:
         rl_summary=rl_summary,
         selected_features=selected,
         progress=not args.no_progress,
+        policy_file=processed / "rl" / "recommended_policy.pkl",
+        policy_newer_than=[events_file],
+        **deep,
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = write_scored(applied.table, out.parent, stem=out.stem)
@@ -90,4 +114,5 @@ def score_command(args: argparse.Namespace) -> int:
         f"scored {len(applied.table):,} customers with {model} "
         f"(policy {applied.plan.policy}) -> {out} (+ {paths['dictionary'].name})"
     )
+    print(f"policy: {applied.plan.policy_reason}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -41,6 +42,8 @@ def apply_models(
     recommender_params: recommend.RecentInterest | None = None,
     progress: bool = True,
     fallback_to_btyd: bool = False,
+    policy_file: str | Path | None = None,
+    policy_newer_than: Sequence[str | Path] = (),
     **score_options: Any,
 ) -> Applied:
     """Score every customer at ``as_of`` and build the CRM table.
@@ -48,7 +51,9 @@ def apply_models(
     Steps: :func:`~helpers.apply.scoring.score_customers` (the models),
     :func:`~helpers.apply.segments.segment_customers` (``segments``: ``high_share``,
     ``medium_share``, ``at_risk_p_no_purchase``), this month's actions under the ``rl``
-    budget (:func:`~helpers.apply.actions.recommend_actions`), and the top three next
+    budget (:func:`~helpers.apply.actions.recommend_actions`: stage 05's pickled
+    ``policy_file`` when present and not older than ``policy_newer_than``, else a
+    heuristic fallback, with the reason), and the top three next
     categories of ``recommender`` (skipped when the data have no categories; without
     ``recommender_params`` they are chosen by
     :func:`~helpers.apply.recommend.tune_recent_interest` on a replay ending at ``as_of``).
@@ -89,7 +94,15 @@ def apply_models(
     scores = result.scores
     segment = segment_customers(scores["predicted_spend"], scores["p_no_purchase"], **segments)
     deciles = value_deciles(scores["predicted_spend"])
-    plan = recommend_actions(result.summary, result.btyd_fits, rl_params, seed, rl_summary)
+    plan = recommend_actions(
+        result.summary,
+        result.btyd_fits,
+        rl_params,
+        seed,
+        rl_summary,
+        policy_file=policy_file,
+        newer_than=policy_newer_than,
+    )
     categories, used = None, None
     if recommend.has_categories(events):
         if recommender_params is None:  # chosen on a replay that ends at as_of

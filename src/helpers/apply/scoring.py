@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from helpers.apply.deep import DeepProduction, fit_score_deep, is_deep_model
 from helpers.data.split import as_utc, purchase_days
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
 from helpers.models import btyd
@@ -62,7 +63,8 @@ __all__ = [
 
 BTYD_MODELS: tuple[str, ...] = ("pareto_nbd", "bgnbd")
 SUPERVISED_MODELS: tuple[str, ...] = ("gbdt", "gbdt_rfm")
-#: Models stage 07 can refit for production within its time budget.
+#: Models stage 07 refits without further artifacts (deep rows need ``deep=``, see
+#: :mod:`helpers.apply.deep`).
 APPLICABLE_MODELS: tuple[str, ...] = (*SUPERVISED_MODELS, *BTYD_MODELS)
 #: Fewest training customers with a purchase in the target window.
 MIN_TRAIN_BUYERS = 20
@@ -186,7 +188,13 @@ class ScoreResult:
     not_fitted : dict
         Model name -> reason, for models that could not be fitted here.
     best_iterations : dict
-        Boosting rounds kept per supervised target.
+        Boosting rounds kept per supervised target (and ``<deep model>_epochs``).
+    boosters : dict
+        The production LightGBM boosters by target (``spend``, ``zero``, ``q10``,
+        ``q90``), for :class:`helpers.apply.batch.ProductionModel`.
+    repairs : dict
+        Model name -> customers whose non-finite BTYD prediction was recomputed
+        stably (:func:`helpers.models.btyd.predict_btyd`).
     """
 
     scores: pd.DataFrame
@@ -198,6 +206,8 @@ class ScoreResult:
     best_iterations: dict[str, int] = field(default_factory=dict)
     p_alive_model: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    repairs: dict[str, int] = field(default_factory=dict)
+    boosters: dict[str, lgb.Booster] = field(default_factory=dict, repr=False)
 
     @property
     def scoring_seconds(self) -> float:
@@ -293,6 +303,7 @@ def score_customers(
     feature_threads: int | None = 1,
     progress: bool = True,
     supervised: str = "required",
+    deep: DeepProduction | None = None,
 ) -> ScoreResult:
     """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
 
@@ -306,8 +317,8 @@ def score_customers(
         Days predicted (the study's holdout length ``H``); also the supervised models'
         training window.
     model : str
-        One of :data:`APPLICABLE_MODELS`: it gives ``predicted_spend`` and
-        ``p_no_purchase``.
+        One of :data:`APPLICABLE_MODELS`, or a deep row (``deep_no_text``, ...) with
+        ``deep`` given: it gives ``predicted_spend`` and ``p_no_purchase``.
     seed : int
         The study's seed (early-stopping split and LightGBM).
     selected_features : sequence of str, optional
@@ -319,6 +330,11 @@ def score_customers(
         With ``"if_possible"`` and a BTYD ``model``, data too short for the supervised
         training window skip LightGBM (recorded in ``not_fitted["gbdt"]``; the interval
         columns are then NaN) instead of raising :class:`HistoryError`.
+    deep : DeepProduction, optional
+        Configuration and fixed epochs of the deep ``model``
+        (:func:`helpers.apply.deep.production_deep_config`); the deep model is trained
+        on the same window as LightGBM and its ZILN 10 %/90 % quantiles give the
+        interval.
 
     Returns
     -------
@@ -331,9 +347,21 @@ def score_customers(
     ApplyError
         When ``model`` is unknown or could not be fitted on these data.
     """
-    if model not in APPLICABLE_MODELS:
+    if is_deep_model(model):
+        if deep is None or deep.model != model:
+            raise ApplyError(
+                f"model {model!r} needs its production configuration (deep=..., from stage "
+                "04b's checkpoints: helpers.apply.deep.production_deep_config)"
+            )
+        if not deep.applicable:
+            raise ApplyError(
+                f"model {model!r} reads the text block, which stage 02 computes at the "
+                "study's cutoff only; it cannot be refitted for production"
+            )
+    elif model not in APPLICABLE_MODELS:
         raise ApplyError(
-            f"model {model!r} cannot be refitted by stage 07; choose one of {APPLICABLE_MODELS}"
+            f"model {model!r} cannot be refitted by stage 07; choose one of "
+            f"{APPLICABLE_MODELS} or a deep row without text"
         )
     fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in BTYD_MODELS]))
     if supervised not in ("required", "if_possible"):
@@ -346,7 +374,13 @@ def score_customers(
             raise
         win = production_windows(events, as_of, horizon_days, supervised=False)
         skipped["gbdt"] = str(exc)
-    steps = ["btyd", "features", "boosters", "assemble"]
+    steps = [
+        "btyd",
+        "features",
+        "boosters",
+        *(["deep"] if is_deep_model(model) else []),
+        "assemble",
+    ]
     bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)
 
     timings: dict[str, float] = {}
@@ -370,18 +404,23 @@ def score_customers(
     not_fitted.update(skipped)
     lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
+    repairs: dict[str, int] = {}
     horizon_weeks = win.horizon_days / 7.0
     for name in fit_btyd:
         if name not in fits or "gamma_gamma" not in fits:
             continue
         try:
-            predicted = btyd.predict_btyd(
-                summary,
-                model=name,
-                horizon_weeks=horizon_weeks,
-                fit=fits[name],
-                gg_fit=fits["gamma_gamma"],
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", btyd.BTYDFitWarning)  # counted just below
+                predicted = btyd.predict_btyd(
+                    summary,
+                    model=name,
+                    horizon_weeks=horizon_weeks,
+                    fit=fits[name],
+                    gg_fit=fits["gamma_gamma"],
+                )
+            if predicted.attrs.get("repaired_non_finite"):
+                repairs[name] = int(predicted.attrs["repaired_non_finite"])
         except btyd.BTYDFitError as exc:
             not_fitted[name] = exc.reason
             continue
@@ -434,6 +473,19 @@ def score_customers(
         out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 1.0)
         lap("boosters_predict")
         step("boosters")
+        if is_deep_model(model):
+            deep_pred, deep_facts = fit_score_deep(
+                events, win.train_instant, win.score_instant, train, today, y,
+                selected_features or columns, deep, seed, threads=feature_threads,
+                progress=progress,
+            )  # fmt: skip
+            out[f"spend__{model}"] = deep_pred["predicted_spend"].to_numpy()
+            out[f"p_zero__{model}"] = deep_pred["p_zero"].to_numpy()
+            out[f"q10__{model}"] = deep_pred["q10"].to_numpy()
+            out[f"q90__{model}"] = deep_pred["q90"].to_numpy()
+            best[f"{model}_epochs"] = deep_facts["kept_epoch"]
+            lap("deep_fit_predict")
+            step("deep")
     if f"spend__{model}" not in out:
         bar.close()
         raise ApplyError(
@@ -442,7 +494,10 @@ def score_customers(
         )
     alive_model = next((m for m in (model, *fit_btyd) if f"p_alive__{m}" in out), None)
     out["predicted_spend"] = out[f"spend__{model}"]
-    if pred:
+    if f"q10__{model}" in out:  # the deep model's own ZILN interval
+        out["spend_q10"] = out[f"q10__{model}"]
+        out["spend_q90"] = np.maximum(out[f"q90__{model}"], out["spend_q10"])
+    elif pred:
         low = np.maximum(pred["q10"], 0.0)
         out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
     else:
@@ -465,4 +520,6 @@ def score_customers(
         best_iterations=best,
         p_alive_model=alive_model,
         timings=timings,
+        repairs=repairs,
+        boosters=boosters if pred else {},
     )

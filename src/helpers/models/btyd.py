@@ -1226,6 +1226,70 @@ def _p_zero_bgnbd(model: BetaGeoFitter, x, t_x, age, t: float) -> np.ndarray:
     return 1.0 - alive + alive * ((alpha + age) / (alpha + age + t)) ** (r + x)
 
 
+def _stable_log_a0(params: Any, freq: Any, recency: Any, age: Any) -> np.ndarray:
+    """``log A_0`` of the Pareto/NBD (Fader & Hardie 2005, note 009, eqs. 19-20), stably.
+
+    ``A_0 = F(t_x) / (m + t_x)^(r+s+x) - F(T) / (m + T)^(r+s+x)`` with ``F`` a Gauss
+    hypergeometric term and ``m = max(alpha, beta)``. lifetimes evaluates the difference
+    with ``logsumexp`` of two terms of size ``(r+s+x) log(m + T)``; for a frequent
+    customer whose last purchase is on the as-of day (``t_x = T``) both terms are equal
+    and above ~700, and scipy returns NaN instead of ``log 0 = -inf`` (CDNOW customer
+    '14048' at 1998-06-30: x = 170, t_x = T = 70.86 weeks). Here
+    ``log A_0 = u + log1p(-exp(v - u))`` with ``u, v`` the logs of the two terms, and
+    ``-inf`` where ``v >= u`` (``A_0 = 0``: nobody can have died after their last
+    purchase when it is today).
+    """
+    from scipy.special import hyp2f1
+
+    r, alpha, s, beta = params
+    freq, recency, age = (np.asarray(v, dtype=float) for v in (freq, recency, age))
+    if alpha < beta:
+        low, high, t = alpha, beta, r + freq
+    else:
+        low, high, t = beta, alpha, s + 1.0
+    rsf = r + s + freq
+    with np.errstate(all="ignore"):
+        u = np.log(hyp2f1(rsf, t, rsf + 1.0, (high - low) / (high + recency)))
+        u = u - rsf * np.log(high + recency)
+        v = np.log(hyp2f1(rsf, t, rsf + 1.0, (high - low) / (high + age)))
+        v = v - rsf * np.log(high + age)
+        return np.where(v < u, u + np.log1p(-np.exp(v - u)), -np.inf)
+
+
+def _stable_log_likelihood(params: Any, freq: Any, rec: Any, age: Any) -> np.ndarray:
+    """Individual Pareto/NBD log-likelihood (note 009, eq. 18) with :func:`_stable_log_a0`."""
+    r, alpha, s, beta = params
+    x = np.asarray(freq, dtype=float)
+    a_1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    with np.errstate(all="ignore"):
+        a_2 = np.logaddexp(
+            -(r + x) * np.log(alpha + age) - s * np.log(beta + age),
+            np.log(s) + _stable_log_a0(params, x, rec, age) - np.log(r + s + x),
+        )
+    return a_1 + a_2
+
+
+class _StableParetoNBD(ParetoNBDFitter):
+    """lifetimes' Pareto/NBD with :func:`_stable_log_a0` (predictions only)."""
+
+    _log_A_0 = staticmethod(_stable_log_a0)
+    _conditional_log_likelihood = staticmethod(_stable_log_likelihood)
+
+
+def _repair_pareto(
+    fitted: ParetoNBDFitter, horizon: float, x: Any, t_x: Any, age: Any, bad: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Expected purchases, P(alive), P(zero) of rows ``bad`` with the stable ``log A_0``."""
+    stable = _StableParetoNBD()
+    stable.params_ = fitted.params_
+    rows = [np.asarray(v, dtype=float)[bad] for v in (x, t_x, age)]
+    with np.errstate(all="ignore"):
+        purchases = stable.conditional_expected_number_of_purchases_up_to_time(horizon, *rows)
+        alive = stable.conditional_probability_alive(*rows)
+        p_zero = stable.conditional_probability_of_n_purchases_up_to_time(0, horizon, *rows)
+    return (np.asarray(a, dtype=float) for a in (purchases, alive, p_zero))
+
+
 def predict_btyd(
     summary: pd.DataFrame,
     model: str = "bgnbd",
@@ -1308,6 +1372,17 @@ def predict_btyd(
                 fitted.conditional_probability_of_n_purchases_up_to_time(0, horizon, x, t_x, age),
                 dtype=float,
             )
+    repaired = 0
+    if model == "pareto_nbd" and isinstance(fitted, ParetoNBDFitter):
+        bad = ~(np.isfinite(purchases) & np.isfinite(alive) & np.isfinite(p_zero))
+        if bad.any():  # lifetimes' log A_0 fails at t_x = T for frequent buyers
+            purchases, alive, p_zero = (
+                np.array(a, dtype=float) for a in (purchases, alive, p_zero)
+            )
+            purchases[bad], alive[bad], p_zero[bad] = _repair_pareto(
+                fitted, horizon, x, t_x, age, bad
+            )
+            repaired = int(bad.sum())
     monetary = np.where(x > 0, _column(summary, "monetary_value"), 0.0)
     spend = np.asarray(gg_fit.model.conditional_expected_average_profit(x, monetary), dtype=float)
     out = pd.DataFrame(
@@ -1335,6 +1410,14 @@ def predict_btyd(
         "transactions": fit.to_dict(),
         "gamma_gamma": gg_fit.to_dict(),
     }
+    if repaired:  # counted and reported; absent otherwise (outputs unchanged)
+        out.attrs["repaired_non_finite"] = repaired
+        warnings.warn(
+            f"{model}: {repaired} customers' predictions were non-finite in lifetimes "
+            "(log A_0 at t_x = T) and were recomputed with a stable log A_0",
+            BTYDFitWarning,
+            stacklevel=2,
+        )
     return out
 
 
