@@ -1,21 +1,10 @@
-"""Checked sentences whose wording follows the result (met / not met)."""
+"""Checked sentences whose wording follows the result: moved to :mod:`helpers.claims`.
+
+Kept so that ``from helpers.marketing.narrate import either`` still works.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from helpers.claims import Claim, claim
+from helpers.claims import either
 
 __all__ = ["either"]
-
-
-def either(holds: Any, if_true: str, if_false: str, **evidence: Any) -> Claim:
-    """The sentence that is true: ``if_true`` when ``holds``, else ``if_false``.
-
-    Both branches go through :func:`helpers.claims.claim` with the condition they state,
-    so a sentence is only ever printed beside numbers that support it.
-    """
-    truth = bool(holds.item() if hasattr(holds, "item") else holds)
-    if truth:
-        return claim(truth, if_true, **evidence)
-    return claim(not truth, if_false, **evidence)
