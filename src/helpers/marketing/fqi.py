@@ -47,9 +47,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
+from torch import nn
 
+from .agents import _one_thread_on_cpu
 from .simulator import FEATURE_INDEX as FI
 from .simulator import (
     BTYDStateModel,
@@ -180,9 +183,6 @@ class MLPRegressor:
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> MLPRegressor:
         """Fit ``y`` (``(N, k)``) on ``x`` (``(N, d)``), minibatches of 512, seeded."""
-        import torch
-        from torch import nn
-
         x = np.asarray(x, np.float32)
         y = np.asarray(y, np.float32).reshape(len(x), -1)
         self.x_mean, self.x_std = x.mean(0), x.std(0)
@@ -192,32 +192,34 @@ class MLPRegressor:
         xs = torch.from_numpy((x - self.x_mean) / self.x_std)
         ys = torch.from_numpy((y - self.y_mean) / self.y_std)
         rng = np.random.default_rng([self.seed, 41])
+        with _one_thread_on_cpu("cpu"):
+            self._train(xs, ys, rng)
+        return self
+
+    def _train(self, xs: torch.Tensor, ys: torch.Tensor, rng: np.random.Generator) -> None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.net = nn.Sequential(
-                nn.Linear(x.shape[1], self.hidden),
+                nn.Linear(xs.shape[1], self.hidden),
                 nn.ReLU(),
                 nn.Linear(self.hidden, self.hidden),
                 nn.ReLU(),
-                nn.Linear(self.hidden, y.shape[1]),
+                nn.Linear(self.hidden, ys.shape[1]),
             )
         opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
         for _ in range(self.epochs):
-            order = torch.from_numpy(rng.permutation(len(x)))
-            for b in range(0, len(x), 512):
+            order = torch.from_numpy(rng.permutation(len(xs)))
+            for b in range(0, len(xs), 512):
                 idx = order[b : b + 512]
                 loss = nn.functional.mse_loss(self.net(xs[idx]), ys[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         self.net.eval()
-        return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(N, k)`` predictions in the units of ``y``."""
-        import torch
-
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread_on_cpu("cpu"):
             z = torch.from_numpy((np.asarray(x, np.float32) - self.x_mean) / self.x_std)
             return self.net(z).numpy().astype(float) * self.y_std + self.y_mean
 
