@@ -6,14 +6,23 @@ of seconds and ratios against the reference run measured in the same process (so
 ratios hold on a loaded machine too) and, for the rollout, the state-action values it
 computed per month (its bounded cost).
 
+With ``--study`` it instead runs the whole stage-05 study (:func:`run_study`) with the
+``rl`` block of ``params.yaml`` on a synthetic population of ``rl.n_customers`` customers
+and prints where the time goes: wall seconds per section (each measured inside its
+worker process), the study's wall time and the CPU seconds of this process and its
+workers (user + sys), with the load average before and after.
+
 Usage: ``python benchmarks/bench_rl.py [--customers 1500] [--repeats 3]``
+       ``python benchmarks/bench_rl.py --study [--n-jobs 2]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +39,7 @@ from helpers.marketing import (
     TreatmentEffects,
     population_from_btyd,
     run_policy,
+    run_study,
     train_agents,
 )
 from helpers.marketing.planners import FullInformationMyopicPolicy
@@ -37,22 +47,11 @@ from helpers.marketing.policies import NobodyPolicy
 
 PARETO = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}
 GG = {"p": 6.25, "q": 3.74, "v": 15.44}
+BGNBD = {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}
 
 
 def population(n: int, seed: int):
-    rng = np.random.default_rng(seed)
-    age = rng.uniform(5, 40, n)
-    x = rng.poisson(2.0, n).astype(float)
-    summ = pd.DataFrame(
-        {
-            "frequency_cal": x,
-            "recency_cal": np.where(x > 0, age * rng.uniform(0.3, 1.0, n), 0.0),
-            "T_cal": age,
-            "monetary_value_cal": np.where(x > 0, rng.gamma(5, 8, n), 0.0),
-        },
-        index=pd.Index([f"c{i}" for i in range(n)], name="user_id"),
-    )
-    return population_from_btyd(summ, "pareto", PARETO, GG, seed=seed)
+    return population_from_btyd(pop_summary(n, seed), "pareto", PARETO, GG, seed=seed)
 
 
 def best_of(fn, repeats: int) -> float:
@@ -64,11 +63,69 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+def cpu_seconds() -> float:
+    """User + sys CPU seconds of this process and its finished children."""
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def study(n_jobs: int | None) -> None:
+    """The whole study with the ``rl`` params: per-section seconds, wall and CPU."""
+    import yaml
+
+    rl = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())["rl"]
+    sm = BTYDStateModel("pareto_nbd", PARETO, GG)
+    pop = population(rl["n_customers"], 42)
+    train, test = pop.split(42)
+    alt = population_from_btyd(pop_summary(rl["n_customers"], 42), "bgnbd", BGNBD, GG, seed=43)
+    _, alt_test = alt.split(42)
+    print(f"load before: {os.getloadavg()}")
+    t0, c0 = time.perf_counter(), cpu_seconds()
+    res = run_study(
+        train, test, alt_test, sm,
+        config=MarketingConfig(horizon=rl["horizon"], budget=rl["budget"], margin=rl["margin"]),
+        effects=rl["effects"], seed=42, n_eval_seeds=rl["n_eval_seeds"],
+        tabular_episodes=rl["tabular_episodes"], dqn_episodes=rl["dqn_episodes"],
+        n_curve_seeds=rl["n_curve_seeds"], sweep_tabular_episodes=rl["sweep_tabular_episodes"],
+        sweep_dqn_episodes=rl["sweep_dqn_episodes"], ope_customers=rl["ope_customers"],
+        ope_truth_seeds=rl["ope_truth_seeds"], fqi_episodes=rl["fqi_episodes"],
+        teacher_episodes=rl["teacher_episodes"], rollout_lookahead=rl["rollout_lookahead"],
+        safe_check_seeds=rl["safe_check_seeds"], n_jobs=n_jobs or rl["n_jobs"],
+    )  # fmt: skip
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    sections = pd.Series(res.timings).drop("total").sort_values(ascending=False)
+    print(sections.round(1).rename("seconds (inside the workers)").to_string())
+    print(f"sum of sections: {sections.sum():.1f} s")
+    print(f"study wall: {wall:.1f} s; CPU (user+sys, with workers): {cpu:.1f} s")
+    print(f"load after: {os.getloadavg()}")
+
+
+def pop_summary(n: int, seed: int) -> pd.DataFrame:
+    """The synthetic calibration summary behind :func:`population`."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(5, 40, n)
+    x = rng.poisson(2.0, n).astype(float)
+    return pd.DataFrame(
+        {
+            "frequency_cal": x,
+            "recency_cal": np.where(x > 0, age * rng.uniform(0.3, 1.0, n), 0.0),
+            "T_cal": age,
+            "monetary_value_cal": np.where(x > 0, rng.gamma(5, 8, n), 0.0),
+        },
+        index=pd.Index([f"c{i}" for i in range(n)], name="user_id"),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1500)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--study", action="store_true", help="time the whole study instead")
+    ap.add_argument("--n-jobs", type=int, default=None, help="worker processes (--study)")
     args = ap.parse_args()
+    if args.study:
+        study(args.n_jobs)
+        return
     sm = BTYDStateModel("pareto_nbd", PARETO, GG)
     pop = population(2 * args.customers, 0)
     train, test = pop.split(0)

@@ -171,6 +171,24 @@ def test_run_study_end_to_end_small(world):
     )
     for key in ("main", "alt", "main_split", "alt_vs_best", "sweep", "budget_curve"):
         assert key in res.tables, key
+    # each learner's raw held-out result beside its switch, with a verdict
+    checks = res.tables["safe_checks"].set_index("agent")
+    assert {"raw_test", "raw_lo", "raw_hi", "verdict"} <= set(checks.columns)
+    raw = res.tables["main_raw"].set_index("policy")
+    for agent, row in checks.iterrows():
+        assert row["raw_test"] == raw.loc[f"{agent}_raw", "incremental_profit"]
+        if not row["disabled"]:  # a kept agent's raw result is its deployed result
+            assert (
+                row["raw_test"]
+                == res.tables["main"].set_index("policy").loc[agent, "incremental_profit"]
+            )
+    assert set(res.tables["safe_checks_sweep"]["effects"]) == {"mid", "none", "carryover_off"}
+    # the learner diagnosis: every variant, at the budget and without one
+    diag = res.tables["diagnosis"].set_index("policy")
+    assert "teacher with the dqn network" in diag.index and "dqn (study)" in diag.index
+    assert diag[["incremental_profit", "unconstrained"]].notna().all().all()
+    # one job per budget gives the whole curve, in budget order
+    assert list(res.tables["budget_curve"]["budget"].unique()) == [0.1, 1.0]
     main = res.tables["main"].set_index("policy")
     assert main.loc["nobody", "incremental_profit"] == 0.0
     assert {"posterior_mpc", "rollout", "full_info_myopic", "oracle", "fqi_teacher"} <= set(

@@ -79,6 +79,24 @@ def say(sentence: str, **numbers: Any) -> Claim:
         raise ValueError(f"sentence template {sentence!r} needs field {exc}") from None
 
 
+def either(holds: Any, if_true: str, if_false: str, **evidence: Any) -> Claim:
+    """The sentence that is true: ``if_true`` when ``holds``, else ``if_false``.
+
+    For results that may go either way on another dataset: both branches go through
+    :func:`claim` with the condition they state, so a sentence is only ever printed
+    beside numbers that support it.
+
+    Example
+    -------
+    >>> either(2.0 > 1.0, "A wins ({a:.0f}).", "B wins ({a:.0f}).", a=2.0)
+    'A wins (2).'
+    """
+    truth = _truth(holds)
+    if truth:
+        return claim(truth, if_true, **evidence)
+    return claim(not truth, if_false, **evidence)
+
+
 def _truth(value: Any) -> bool:
     if hasattr(value, "item") and getattr(value, "size", 1) == 1:
         value = value.item()

@@ -47,11 +47,14 @@ from .study import (
     oracle_gap_share,
     policy_months,
     policy_table,
+    raw_agent_results,
     recommended_policy_name,
     run_study,
     safe_improvement_check,
+    safety_table,
     study_policies,
     train_agents,
+    unswitched,
 )
 
 __all__ = [
@@ -81,6 +84,9 @@ __all__ = [
     "StudyResult",
     "best_heuristic",
     "evaluate_raw_agents",
+    "raw_agent_results",
+    "safety_table",
+    "unswitched",
     "evaluation_seeds",
     "TabularAgent",
     "TreatmentEffects",

@@ -369,7 +369,9 @@ def train_dqn(
     by the standard deviation of the first episode's rewards. Gradient steps per month of
     simulation: ``updates_per_step``, or with ``replay_ratio`` set
     ``ceil(replay_ratio * N / batch_size)`` so that each logged transition is replayed
-    about ``replay_ratio`` times (notebook 05 shows that more steps do not help here).
+    about ``replay_ratio`` times. Whether its network, its data, its bootstrapped
+    targets or the budget allocator makes it lose to the one-step rule is the experiment
+    of :mod:`helpers.marketing.diagnose`, shown in notebook 05.
     Seeds: torch, the numpy
     generator of exploration and minibatches, and the simulator seeds
     ``seed * 100_003 + episode``. Runs on CUDA when available (``device`` overrides).

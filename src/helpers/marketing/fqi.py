@@ -47,9 +47,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
+from torch import nn
 
+from .agents import _one_thread_on_cpu
 from .simulator import FEATURE_INDEX as FI
 from .simulator import (
     BTYDStateModel,
@@ -61,7 +64,7 @@ from .simulator import (
     no_contact_scores,
 )
 
-__all__ = ["FQIAgent", "collect_branches", "train_fqi"]
+__all__ = ["FQIAgent", "MLPRegressor", "collect_branches", "train_fqi"]
 
 
 @dataclass
@@ -167,6 +170,83 @@ def _regressor(seed: int, max_iter: int) -> HistGradientBoostingRegressor:
     )
 
 
+class MLPRegressor:
+    """The DQN's function class as a batch regressor: a ReLU MLP (``hidden`` x 2) with
+    four outputs, fitted by Adam on the mean squared error of standardised targets.
+
+    Used by :func:`train_fqi` with ``function_class="mlp"`` to ask whether the DQN
+    fails because of its network or because of its data and targets.
+    """
+
+    def __init__(self, seed: int, hidden: int = 64, epochs: int = 30, lr: float = 1e-3):
+        self.seed, self.hidden, self.epochs, self.lr = seed, hidden, epochs, lr
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> MLPRegressor:
+        """Fit ``y`` (``(N, k)``) on ``x`` (``(N, d)``), minibatches of 512, seeded."""
+        x = np.asarray(x, np.float32)
+        y = np.asarray(y, np.float32).reshape(len(x), -1)
+        self.x_mean, self.x_std = x.mean(0), x.std(0)
+        self.x_std = np.where(self.x_std < 1e-3, 1.0, self.x_std)
+        self.y_mean, self.y_std = y.mean(0), y.std(0)
+        self.y_std = np.where(self.y_std < 1e-9, 1.0, self.y_std)
+        xs = torch.from_numpy((x - self.x_mean) / self.x_std)
+        ys = torch.from_numpy((y - self.y_mean) / self.y_std)
+        rng = np.random.default_rng([self.seed, 41])
+        with _one_thread_on_cpu("cpu"):
+            self._train(xs, ys, rng)
+        return self
+
+    def _train(self, xs: torch.Tensor, ys: torch.Tensor, rng: np.random.Generator) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            self.net = nn.Sequential(
+                nn.Linear(xs.shape[1], self.hidden),
+                nn.ReLU(),
+                nn.Linear(self.hidden, self.hidden),
+                nn.ReLU(),
+                nn.Linear(self.hidden, ys.shape[1]),
+            )
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
+        for _ in range(self.epochs):
+            order = torch.from_numpy(rng.permutation(len(xs)))
+            for b in range(0, len(xs), 512):
+                idx = order[b : b + 512]
+                loss = nn.functional.mse_loss(self.net(xs[idx]), ys[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        self.net.eval()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """``(N, k)`` predictions in the units of ``y``."""
+        with torch.no_grad(), _one_thread_on_cpu("cpu"):
+            z = torch.from_numpy((np.asarray(x, np.float32) - self.x_mean) / self.x_std)
+            return self.net(z).numpy().astype(float) * self.y_std + self.y_mean
+
+
+@dataclass
+class _Head:
+    """One output of a multi-output regressor, with the single-output ``predict``."""
+
+    model: Any
+    column: int
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.model.predict(x)[:, self.column]
+
+
+def _fit_month(x, y_none, y_adv, seed, max_iter, function_class):
+    """Regressors of one month: "none" and the three advantages."""
+    if function_class == "mlp":
+        model = MLPRegressor(seed).fit(x, np.column_stack([y_none, y_adv]))
+        return _Head(model, 0), [_Head(model, k) for k in (1, 2, 3)]
+    if function_class != "trees":
+        raise ValueError(f"function_class must be 'trees' or 'mlp', got {function_class!r}")
+    base = _regressor(seed, max_iter).fit(x, y_none)
+    adv = [_regressor(seed + 100 * a, max_iter).fit(x, y_adv[:, a - 1]) for a in range(1, 4)]
+    return base, adv
+
+
 def train_fqi(
     population: Population,
     effects: TreatmentEffects,
@@ -177,6 +257,7 @@ def train_fqi(
     max_iter: int = 60,
     p_none: float = 0.55,
     teacher: bool = False,
+    function_class: str = "trees",
 ) -> FQIAgent:
     """Fitted Q-iteration, backward over the months (module notes).
 
@@ -196,18 +277,20 @@ def train_fqi(
         learner taught by a privileged teacher (the asymmetric actor-critic idea, Pinto
         et al. 2018, "Asymmetric actor critic for image-based robot learning", RSS). The
         hidden traits are read only in training; the policy sees what a marketer sees.
+    function_class : {"trees", "mlp"}
+        Histogram gradient boosting (default), or the DQN's network as a batch
+        regressor (:class:`MLPRegressor`; one four-output network per month).
     """
+    args = (population, effects, config, state_model, episodes, seed, max_iter, p_none)
     with threadpool_limits(1):  # small regressions: threads only contend on a shared box
         if teacher:
-            return _train_teacher(
-                population, effects, config, state_model, episodes, seed, max_iter, p_none
-            )
-        return _train_fqi(
-            population, effects, config, state_model, episodes, seed, max_iter, p_none
-        )
+            return _train_teacher(*args, function_class)
+        return _train_fqi(*args, function_class)
 
 
-def _train_teacher(population, effects, config, state_model, episodes, seed, max_iter, p_none):
+def _train_teacher(
+    population, effects, config, state_model, episodes, seed, max_iter, p_none, function_class
+):
     """Regress the full-information oracle's Q-values on the observed state, per month."""
     from .policies import OraclePolicy
 
@@ -230,20 +313,20 @@ def _train_teacher(population, effects, config, state_model, episodes, seed, max
     base: list[Any] = []
     adv: list[list[Any]] = []
     for t in range(h):
-        base.append(_regressor(seed + t, max_iter).fit(xs[t], qs[t, :, 0]))
-        adv.append(
-            [
-                _regressor(seed + 100 * a + t, max_iter).fit(xs[t], qs[t, :, a] - qs[t, :, 0])
-                for a in range(1, 4)
-            ]
+        m0, m_adv = _fit_month(
+            xs[t], qs[t, :, 0], qs[t, :, 1:] - qs[t, :, :1], seed + t, max_iter, function_class
         )
+        base.append(m0)
+        adv.append(m_adv)
     agent = FQIAgent(base=base, advantage=adv, name="fitted_teacher")
     agent.n_samples = episodes * n * h
     agent.train_seconds = time.perf_counter() - t0
     return agent
 
 
-def _train_fqi(population, effects, config, state_model, episodes, seed, max_iter, p_none):
+def _train_fqi(
+    population, effects, config, state_model, episodes, seed, max_iter, p_none, function_class
+):
     t0 = time.perf_counter()
     seeds = [seed * 100_003 + 20_000 + e for e in range(episodes)]
     data = collect_branches(
@@ -262,11 +345,9 @@ def _train_fqi(population, effects, config, state_model, episodes, seed, max_ite
             nxt = data["next_obs"][t]
             for a in range(4):
                 y[:, a] += gamma * agent.q_values(nxt[:, a], t + 1).max(axis=1)
-        m0 = _regressor(seed + t, max_iter).fit(x, y[:, 0])
-        base[t] = m0
-        adv[t] = [
-            _regressor(seed + 100 * a + t, max_iter).fit(x, y[:, a] - y[:, 0]) for a in range(1, 4)
-        ]
+        base[t], adv[t] = _fit_month(
+            x, y[:, 0], y[:, 1:] - y[:, :1], seed + t, max_iter, function_class
+        )
         q = agent.q_values(data["obs"][t], t)
         curve.append(
             {

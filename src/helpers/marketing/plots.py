@@ -118,3 +118,33 @@ def plot_gap_split(split: pd.DataFrame) -> plt.Figure:
     )
     fig.tight_layout()
     return fig
+
+
+def plot_diagnosis(diag: pd.DataFrame) -> plt.Figure:
+    """The learner diagnosis: each variant's incremental profit with 95 % intervals, at the
+    budget and without one; the uplift rule as a dashed line (index: variant names)."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(diag) + 1.8), sharey=True)
+    names = list(diag.index)
+    for ax, (col, lo, hi, title) in zip(
+        axes,
+        (
+            ("incremental_profit", "ci_lo", "ci_hi", "at the budget"),
+            ("unconstrained", "unconstrained_lo", "unconstrained_hi", "without a budget"),
+        ),
+        strict=True,
+    ):
+        ax.errorbar(
+            diag[col],
+            names,
+            xerr=[diag[col] - diag[lo], diag[hi] - diag[col]],
+            fmt="o",
+            capsize=3,
+        )
+        if "one_step_uplift" in diag.index:
+            ax.axvline(diag.loc["one_step_uplift", col], color="C1", ls="--", label="uplift rule")
+            ax.legend(loc="lower right")
+        ax.axvline(0, color="grey", ls=":")
+        ax.set(title=title, xlabel="incremental profit (currency per customer, 12 months)")
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    return fig

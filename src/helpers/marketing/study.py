@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from .agents import train_dqn, train_tabular
+from .diagnose import diagnosis_jobs, merge_diagnosis, run_diagnosis_job
 from .fqi import train_fqi
 from .ope import SoftenedPolicy, ope_table
 from .planners import FullInformationMyopicPolicy, PosteriorMPCPolicy, RolloutPolicy
@@ -55,6 +56,9 @@ __all__ = [
     "dedupe_policies",
     "gap_split",
     "evaluate_raw_agents",
+    "raw_agent_results",
+    "safety_table",
+    "unswitched",
     "recommended_policy_name",
     "evaluation_seeds",
     "StudyResult",
@@ -99,7 +103,9 @@ def evaluate_policies(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run every policy on every seed (paired) and summarise incremental profit.
 
-    ``policies`` must contain ``"nobody"`` (the reference). Returns ``(table,
+    ``policies`` must contain ``"nobody"`` (the reference). A policy whose ``disabled``
+    attribute is ``True`` (an agent switched off by the safety check) contacts nobody:
+    it is not run again, its rows are those of "nobody" on the same seed. Returns ``(table,
     per_seed)``: the table has per policy ``incremental_profit`` (mean over seeds), its
     95 % interval ``ci_lo``/``ci_hi``, ``profit`` (absolute), ``contact_rate`` and the
     share of each action; ``per_seed`` the raw values.
@@ -107,9 +113,16 @@ def evaluate_policies(
     if "nobody" not in policies:
         raise ValueError("policies must include 'nobody' (the reference)")
     sim = MarketingSimulator(population, effects, config, state_model)
+    order = ["nobody", *(k for k in policies if k != "nobody")]
     rows = []
     for s in seeds:
-        for name, pol in policies.items():
+        reference: dict[str, Any] = {}
+        for name in order:
+            pol = policies[name]
+            if getattr(pol, "disabled", False) is True:
+                # a switched-off agent contacts nobody: its run *is* the reference run
+                rows.append({**reference, "policy": name})
+                continue
             res = run_policy(sim, pol, int(s), budget=budget)
             shares = np.bincount(res.actions.ravel(), minlength=4) / res.actions.size
             rows.append(
@@ -121,6 +134,8 @@ def evaluate_policies(
                     **{f"share_{a}": float(shares[i]) for i, a in enumerate(ACTIONS)},
                 }
             )
+            if name == "nobody":
+                reference = rows[-1]
     per_seed = pd.DataFrame(rows)
     ref = per_seed.loc[per_seed["policy"] == "nobody"].set_index("seed")["profit"]
     per_seed["incremental_profit"] = per_seed["profit"] - per_seed["seed"].map(ref)
@@ -362,16 +377,80 @@ def evaluate_raw_agents(
     sees what the safety check switched off and why. Returns the evaluation table and
     the raw agents (copies; the study's agents are left as they are).
     """
-    raw_agents = {}
-    for name, agent in result.agents.items():
-        raw = copy.copy(agent)
-        raw.disabled = False
-        raw_agents[f"{name}_raw"] = raw
+    raw_agents = unswitched(result.agents)
     policies = {"nobody": NobodyPolicy(), **raw_agents}
     table, _ = evaluate_policies(
         population, policies, effects, config, state_model, result.notes["eval_seeds"]
     )
     return table, raw_agents
+
+
+def unswitched(agents: dict[str, Any]) -> dict[str, Any]:
+    """Copies of the agents with the safety switch ignored, named ``<name>_raw``."""
+    out = {}
+    for name, agent in agents.items():
+        raw = copy.copy(agent)
+        raw.disabled = False
+        out[f"{name}_raw"] = raw
+    return out
+
+
+def raw_agent_results(
+    agents: dict[str, Any],
+    table: pd.DataFrame,
+    per_seed: pd.DataFrame,
+    population: Population,
+    effects: TreatmentEffects,
+    config: MarketingConfig,
+    state_model: BTYDStateModel,
+    seeds: list[int] | range,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each agent's result as learned (``<name>_raw``), beside the switch.
+
+    An agent the safety check kept is its own raw policy, so its rows are copied from
+    ``table`` / ``per_seed`` (evaluated on ``population`` and ``seeds``); only the
+    switched-off agents are run again with the switch ignored, paired with "contact
+    nobody" on the same seeds. Returns ``(table, per_seed)`` of the ``_raw`` rows and
+    "nobody".
+    """
+    raw = unswitched(agents)
+    off = {k: a for k, a in raw.items() if agents[k[: -len("_raw")]].disabled}
+    run_table, run_per_seed = evaluate_policies(
+        population, {"nobody": NobodyPolicy(), **off}, effects, config, state_model, seeds
+    )
+    kept = [k[: -len("_raw")] for k in raw if k not in off]
+    rename = {k: f"{k}_raw" for k in kept}
+    tables = [run_table, table[table["policy"].isin(kept)].replace({"policy": rename})]
+    seeds_ = [run_per_seed, per_seed[per_seed["policy"].isin(kept)].replace({"policy": rename})]
+    order = {k: i for i, k in enumerate(["nobody", *raw])}
+    out = pd.concat(tables, ignore_index=True).sort_values("policy", key=lambda c: c.map(order))
+    return out.reset_index(drop=True), pd.concat(seeds_, ignore_index=True)
+
+
+def safety_table(checks: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """The safety check beside each learner's raw held-out result, with a verdict.
+
+    ``checks`` holds one row per agent (``improvement``, ``ci_lo``, ``ci_hi`` on the
+    validation seeds, ``disabled``); ``raw`` the ``<agent>_raw`` rows of
+    :func:`raw_agent_results`. Verdicts: ``"off, fails"`` (switched off and its raw
+    held-out interval does not lie above 0: it truly fails to beat "contact nobody"),
+    ``"off, wrongly"`` (switched off although its raw held-out interval lies above 0),
+    ``"on, works"`` / ``"on, wrongly"`` (kept; wrongly when the raw held-out interval
+    lies below 0).
+    """
+    r = raw.set_index("policy")
+    out = checks.copy()
+    if "disabled" not in out:  # no safety check was run: every agent is on
+        out["disabled"] = False
+    for col, src in (("raw_test", "incremental_profit"), ("raw_lo", "ci_lo"), ("raw_hi", "ci_hi")):
+        out[col] = [float(r[src].get(f"{a}_raw", np.nan)) for a in out["agent"]]
+    off = out["disabled"].astype(bool)
+    out["verdict"] = np.where(
+        off,
+        np.where(out["raw_lo"] > 0, "off, wrongly", "off, fails"),
+        np.where(out["raw_hi"] < 0, "on, wrongly", "on, works"),
+    )
+    return out
 
 
 def gap_split(table: pd.DataFrame, per_seed: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -495,6 +574,12 @@ def _preset_task(job: dict[str, Any]) -> dict[str, Any]:
             table, per_seed = evaluate_policies(pop, pols, eff, cfg, sm, job["seeds"])
             out["tables"][key] = table
             out["tables"][f"{key}_per_seed"] = per_seed
+            if key == "main":
+                raw, raw_per_seed = raw_agent_results(
+                    agents, table, per_seed, pop, eff, cfg, sm, job["seeds"]
+                )
+                out["tables"]["main_raw"] = raw
+                out["tables"]["main_raw_per_seed"] = raw_per_seed
             out["timings"][f"evaluate_{key}"] = time.perf_counter() - t0
         out["agents"] = agents
         return out
@@ -526,6 +611,17 @@ def _ope_task(job: dict[str, Any]) -> dict[str, Any]:
             job["config"], job["state_model"], job["log_seed"], job["truth_seeds"],
         )  # fmt: skip
         return {**ope, "seconds": time.perf_counter() - t0}
+
+
+def _diagnosis_task(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        table = run_diagnosis_job(job)
+        return {"table": table, "seconds": time.perf_counter() - t0}
 
 
 class _Serial:
@@ -572,6 +668,7 @@ def run_study(
     rollout_lookahead: int = 3,
     safe_check_seeds: int = 8,
     n_jobs: int = 2,
+    diagnose: bool = True,
 ) -> StudyResult:
     """The default stage-05 study.
 
@@ -587,6 +684,9 @@ def run_study(
     2. The other ``sweep`` presets (fewer training episodes, ``n_curve_seeds`` seeds,
        held-out customers only, no plain FQI): table ``"sweep"`` (all presets).
     3. Profit-vs-budget curve and off-policy evaluation of the main preset.
+    4. With ``diagnose``: why the bootstrapped learners lose (:mod:`.diagnose`), on the
+       main preset's held-out customers and the first ``n_curve_seeds`` evaluation
+       seeds: table ``"diagnosis"``.
 
     Independent pieces run in ``n_jobs`` worker processes (seeds and presets are fixed
     per job, so the result does not depend on ``n_jobs``).
@@ -626,18 +726,36 @@ def run_study(
             )
             for p in presets
         }
+        diag_common = dict(
+            train=train_population, test=test_population, effects=eff, config=cfg,
+            state_model=state_model, seed=seed, seeds=eval_seeds[:n_curve_seeds],
+            dqn_episodes=dqn_episodes, fqi_episodes=fqi_episodes,
+            teacher_episodes=teacher_episodes,
+        )  # fmt: skip
+        diag_futures = (
+            [pool.submit(_diagnosis_task, job) for job in diagnosis_jobs(diag_common)[1:]]
+            if diagnose
+            else []
+        )
         main_out = futures[effects].result()
+        if diagnose:  # the part that compares with the study's own agents, once trained
+            raw = {k[: -len("_raw")]: a for k, a in unswitched(main_out["agents"]).items()}
+            job = diagnosis_jobs(diag_common, raw)[0]
+            diag_futures.insert(0, pool.submit(_diagnosis_task, job))
         agents = main_out["agents"]
         curve_pols = study_policies(eff, cfg, state_model, spend_median, agents, rollout_lookahead)
         curve_pols.pop("full_info_myopic")
         curve_pols["oracle"] = OraclePolicy()
-        curve_future = pool.submit(
-            _curve_task,
-            dict(
-                population=test_population, policies=curve_pols, effects=eff, config=cfg,
-                state_model=state_model, budgets=list(budgets), seeds=eval_seeds[:n_curve_seeds],
-            ),
-        )  # fmt: skip
+        curve_futures = [  # one job per budget: small jobs keep both workers busy
+            pool.submit(
+                _curve_task,
+                dict(
+                    population=test_population, policies=curve_pols, effects=eff, config=cfg,
+                    state_model=state_model, budgets=[b], seeds=eval_seeds[:n_curve_seeds],
+                ),
+            )
+            for b in budgets
+        ]  # fmt: skip
         ope_pop = test_population.sample(ope_customers, seed)
         heur = heuristic_policies(eff, cfg, spend_median)
         # heuristics first, so a switched-off learner is shown as the "nobody" it equals
@@ -655,12 +773,14 @@ def run_study(
             ),
         )  # fmt: skip
         outs = {p: f.result() for p, f in futures.items()}
-        curve = curve_future.result()
+        curves = [f.result() for f in curve_futures]
+        diags = [f.result() for f in diag_futures]
         ope = ope_future.result()
     res.timings["total"] = time.perf_counter() - t_all
     res.agents = agents
-    res.tables["safe_checks"] = pd.DataFrame(
-        [{"agent": k, **getattr(a, "safe_check", {})} for k, a in agents.items()]
+    res.tables["safe_checks"] = safety_table(
+        pd.DataFrame([{"agent": k, **getattr(a, "safe_check", {})} for k, a in agents.items()]),
+        outs[effects]["tables"]["main_raw"],
     )
     res.tables["learning_curves"] = pd.concat(
         [
@@ -684,6 +804,8 @@ def run_study(
             best = str(best_heuristic(table)["policy"])
             diffs = []
             for a in (*RL_AGENTS, *PLANNERS):
+                if a not in set(per_seed["policy"]):
+                    continue  # e.g. plain FQI, trained for the main presets only
                 m, lo, hi = paired_difference(per_seed, a, best)
                 diffs.append(
                     {"policy": a, "best_heuristic": best, "difference": m, "ci_lo": lo, "ci_hi": hi}
@@ -691,24 +813,38 @@ def run_study(
             res.tables[f"{prefix}_vs_best"] = pd.DataFrame(diffs)
             res.tables[f"{prefix}_gap"] = oracle_gap_share(table)
             res.tables[f"{prefix}_split"] = gap_split(table, per_seed)
+            if key == "main":
+                res.tables[f"{prefix}_raw"] = out["tables"]["main_raw"]
+                res.tables[f"{prefix}_raw_per_seed"] = out["tables"]["main_raw_per_seed"]
     res.tables["sweep"] = pd.concat(
         [out["tables"]["main"].assign(effects=p) for p, out in outs.items()], ignore_index=True
     )
-    res.tables["safe_checks_sweep"] = pd.DataFrame(
+    res.tables["safe_checks_sweep"] = pd.concat(
         [
-            {"effects": p, "agent": k, **getattr(a, "safe_check", {})}
+            safety_table(
+                pd.DataFrame(
+                    [
+                        {"effects": p, "agent": k, **getattr(a, "safe_check", {})}
+                        for k, a in out["agents"].items()
+                    ]
+                ),
+                out["tables"]["main_raw"],
+            )
             for p, out in outs.items()
-            for k, a in out["agents"].items()
-        ]
+        ],
+        ignore_index=True,
     )
-    res.tables["budget_curve"] = curve["table"]
-    res.timings["budget_curve"] = curve["seconds"]
+    res.tables["budget_curve"] = pd.concat([c["table"] for c in curves], ignore_index=True)
+    res.timings["budget_curve"] = float(sum(c["seconds"] for c in curves))
     res.tables["ope_estimates"] = ope["estimates"]
     res.tables["ope_summary"] = ope["summary"]
     res.tables["ope_groups"] = pd.DataFrame(
         [{"target": k, "same_actions_as": ", ".join(v)} for k, v in groups.items()]
     )
     res.timings["ope"] = ope["seconds"]
+    if diags:
+        res.tables["diagnosis"] = merge_diagnosis([d["table"] for d in diags])
+        res.timings["diagnosis"] = float(sum(d["seconds"] for d in diags))
     for k, a in agents.items():
         res.tables[f"policy_{k}"] = policy_table(
             a, test_population, eff, cfg, state_model, eval_seeds[0]
