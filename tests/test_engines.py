@@ -8,6 +8,7 @@ where no Java 17+ runtime is installed (``make test`` and ``.ci/run`` install on
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -56,9 +57,14 @@ def spark():
     return spark_session("local[2]", shuffle_partitions=2, driver_memory="1g")
 
 
+@functools.cache
+def _shopsim_events() -> pd.DataFrame:
+    return simulate_shop(ShopSimConfig(n_users=2_000), seed=11).events
+
+
 def _shopsim() -> tuple[pd.DataFrame, Split]:
-    sim = simulate_shop(ShopSimConfig(n_users=2_000), seed=11)
-    return sim.events, Split.from_dates("2024-06-30", "2024-12-31")
+    """The 2,000-user sample (simulated once per test process; a copy each call)."""
+    return _shopsim_events().copy(), Split.from_dates("2024-06-30", "2024-12-31")
 
 
 def _cdnow() -> tuple[pd.DataFrame, Split]:
