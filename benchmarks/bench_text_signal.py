@@ -1,9 +1,11 @@
 """Benchmark: cost of one world of the satisfaction-signal sweep (notebook 06b).
 
 Times :func:`helpers.features.text_value.sweep_point` for the study's shop at two
-strengths, first with an empty embedding cache and then again with the cache the first
-runs filled, in this one process. Thanks to the simulator's common random numbers the
-second strength re-uses most texts of the first even with a "cold" cache; the ratio
+strengths ``s`` (``kappa = s``, ``churn_trigger = 3 s``, the defaults of notebook 06b:
+3 folds, the ``text_compact`` candidate), first with an empty embedding cache and then
+again with the cache the first runs filled, in this one process. Thanks to the
+simulator's common random numbers the second strength re-uses most texts of the first
+even with a "cold" cache; the ratio
 warm / cold is the share of a world's cost that is not embedding. CPU time of the
 process is reported next to wall time (less disturbed by other work on a shared
 machine; the embedding and LightGBM threads all count). Report the load average.
@@ -23,6 +25,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from helpers.features import text as text_features
 from helpers.features import text_value
 from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_texts
 
@@ -30,15 +33,18 @@ from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_tex
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=4000)
-    parser.add_argument("--n-boot", type=int, default=300)
-    parser.add_argument("--strengths", type=float, nargs="+", default=[0.5, 2.0])
+    parser.add_argument("--n-boot", type=int, default=200)
+    parser.add_argument("--strengths", type=float, nargs="+", default=[1.0, 3.0])
+    parser.add_argument("--trigger-per-kappa", type=float, default=3.0)
+    parser.add_argument("--folds", type=int, default=3)
     args = parser.parse_args()
     shop = {"n_users": 20_000}
-    encoder = TextEncoder(None)
+    encoder = TextEncoder(None, show_progress=False)
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as folder:
         cache = EmbeddingCache(folder)
         embedded = []
+        described = [s for pair in text_features.ASPECT_DESCRIPTIONS.values() for s in pair]
 
         def embed(texts: list[str]):
             vectors, info = embed_texts(encoder, texts, cache=cache)
@@ -48,14 +54,28 @@ def main() -> None:
         for label in ("cold cache", "warm cache"):
             for kappa in args.strengths:
                 wall, cpu = time.perf_counter(), time.process_time()
+                world = {**shop, "churn_trigger": args.trigger_per_kappa * kappa}
+                aspects, _ = embed_texts(encoder, described, cache=cache)
                 row = text_value.sweep_point(
-                    kappa, shop, args.customers, 42, embed, None, 5, 0.1, 8, args.n_boot
+                    kappa,
+                    world,
+                    args.customers,
+                    42,
+                    embed,
+                    None,
+                    args.folds,
+                    0.1,
+                    8,
+                    args.n_boot,
+                    aspect_vectors=aspects,
+                    candidates=("text_compact",),
                 )
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 print(
                     f"{label}, kappa={kappa}: {wall:.1f} s wall, {cpu:.1f} s CPU, "
                     f"{embedded[-1]} texts embedded, {row['n_customers']} customers, "
-                    f"ceiling {row['gain_satisfaction']:+.4f}, text {row['gain_text']:+.4f}"
+                    f"ceiling {row['gain_satisfaction']:+.4f}, text {row['gain_text']:+.4f}, "
+                    f"compact {row['gain_text_compact']:+.4f}"
                 )
     print(f"load average at end: {os.getloadavg()}")
 

@@ -142,3 +142,53 @@ def test_p_alive_reading_reads_the_right_cells():
     )
     reading = evaluation.p_alive_reading(matrix, frequency=10, gap=3)
     assert reading == {"frequency": 1, "recent": 0.1, "old": 0.3, "gap": 2.0}
+
+
+def test_comparison_pairs_lists_ablations_yardstick_and_trees():
+    from helpers.evaluation.leaderboard import best_btyd, comparison_pairs
+
+    gini = pd.Series(
+        {
+            "deep": 0.89,
+            "deep_mse": 0.87,
+            "deep_no_text": 0.90,
+            "gbdt": 0.88,
+            "stack": 0.885,
+            "bgnbd": 0.80,
+            "pareto_nbd": 0.82,
+            "zero": float("nan"),
+        }
+    )
+    assert best_btyd(gini) == "pareto_nbd"
+    assert comparison_pairs(gini) == [
+        ("deep_mse", "deep"),
+        ("deep_no_text", "deep"),
+        ("deep", "pareto_nbd"),
+        ("gbdt", "pareto_nbd"),
+        ("stack", "pareto_nbd"),
+        ("deep", "gbdt"),
+    ]
+
+
+def test_comparison_pairs_skips_what_was_not_fitted():
+    from helpers.evaluation.leaderboard import best_btyd, comparison_pairs
+
+    # no main deep model (its ablations have nothing to compare with), no BTYD fit
+    gini = pd.Series({"deep_mse": 0.87, "gbdt": 0.88, "bgnbd": float("nan")})
+    assert best_btyd(gini) is None
+    assert comparison_pairs(gini) == []
+
+
+def test_metric_winners_reads_each_column_in_its_direction():
+    from helpers.evaluation.leaderboard import metric_winners
+
+    board = pd.DataFrame(
+        {
+            "mae": [10.0, 12.0, 11.0],
+            "gini": [0.5, 0.7, 0.6],
+            "weighted_decile_error": [0.3, 0.2, float("nan")],
+        },
+        index=["a", "b", "c"],
+    )
+    assert metric_winners(board) == {"mae": "a", "gini": "b", "weighted_decile_error": "b"}
+    assert metric_winners(board.drop(columns="mae")) == {"gini": "b", "weighted_decile_error": "b"}

@@ -183,6 +183,12 @@ def test_review_signal_features_known_answers() -> None:
     late = reviews.assign(ts=as_of)
     with pytest.raises(ValueError, match="leakage guard"):
         text_features.review_signal_features(late, sentiment, as_of)
+    # a bought 30 days ago: only the review of half a day ago followed that purchase;
+    # b bought 5 days ago, after both reviews: nothing unanswered
+    recency = pd.Series({"a": 30.0, "b": 5.0})
+    out = text_value.unanswered_review_features(reviews, sentiment, as_of, recency)
+    assert out["unanswered_review"].to_dict() == {"a": 1.0, "b": 0.0}
+    assert out["sentiment_unanswered"].to_dict() == {"a": 0.5, "b": 0.0}
 
 
 def test_aspect_scores_are_positive_minus_negative_similarity() -> None:
@@ -268,3 +274,59 @@ def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> 
         batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
     )
     assert np.allclose(serial["text"], out["text"])  # processes change nothing
+
+
+# ---- the ceiling of the acute channel: latent experience behind the reviews ------------------
+
+
+def test_experience_features_use_calibration_reviews_only() -> None:
+    review_truth = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u1"],
+            "ts": pd.to_datetime(
+                ["2024-01-01", "2024-03-01", "2024-02-01", "2024-08-01"], utc=True
+            ),
+            "experience": [-1.0, 0.5, 0.2, -3.0],
+        }
+    )
+    out = text_value.experience_features(review_truth, pd.Timestamp("2024-07-01", tz="UTC"))
+    assert out.loc["u1", "experience_last"] == 0.5  # the August review is in the holdout
+    assert out.loc["u1", "experience_min"] == -1.0
+    assert out.loc["u2"].tolist() == [0.2, 0.2]
+    block = pd.DataFrame(
+        {"has_review": [1, 1, 0], "review_count": [2, 1, 0], "days_since_last_review": [1, 2, 9]},
+        index=pd.Index(["u1", "u2", "u3"], name="user_id"),
+    )
+    z = pd.Series({"u1": 0.3, "u2": -0.1, "u3": 2.0})
+    ceiling = text_value.variant_blocks(block, z, experience=out)["satisfaction"]
+    assert ceiling.loc["u3", ["true_satisfaction", "experience_last", "experience_min"]].eq(0).all()
+    assert ceiling.loc["u1", "experience_last"] == 0.5
+
+
+def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
+    hashing = HashingVectorizer(n_features=64, alternate_sign=False, norm="l2")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return hashing.transform(texts).toarray().astype(np.float32)
+
+    aspects = embed([s for pair in text_features.ASPECT_DESCRIPTIONS.values() for s in pair])
+    row = text_value.sweep_point(
+        1.0,
+        {"n_users": 2_500, "churn_trigger": 4.0},
+        1_200,
+        7,
+        embed,
+        None,
+        3,
+        0.1,
+        4,
+        30,
+        {"max_rounds": 200},
+        aspect_vectors=aspects,
+    )
+    assert row["churn_trigger"] == 4.0
+    for name in ("text_compact", "text_plus"):
+        assert 0.3 < row[f"gini_{name}"] < 1.0
+        assert row[f"gain_{name}_lo"] <= row[f"gain_{name}"] <= row[f"gain_{name}_hi"]
+    # the ceiling knows the latent experience: with the trigger on it beats (a)
+    assert row["gain_satisfaction"] > 0

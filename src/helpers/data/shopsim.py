@@ -87,11 +87,27 @@ satisfied customers defect", *Harvard Business Review* 73(6), 88-99): Xerox's
 "totally satisfied" customers were six times as likely to repurchase within 18 months
 as its merely "satisfied" ones, a contrast between two adjacent survey boxes that a
 hazard ratio of about ``exp(2) = 7.4`` per SD exceeds. Notebook 06b sweeps ``kappa``
-from 0 to 2 to show how much review text is worth across that range.
+from 0 to 3 to show how much review text is worth across that range.
+
+A stable trait that drives churn shows in behaviour: by the cutoff the dissatisfied have
+mostly gone quiet, and the survivors' browsing says they are alive, so even a strong
+``kappa`` leaves little for reviews to add (notebook 06b measures it). The optional
+*acute* channel ``churn_trigger`` (``tau``, 0 by default: "silent defection") models the
+triggers of Gustafsson, Johnson & Roos (2005) and the transaction-specific satisfaction
+of Bolton (1998): a purchase whose experience ``x`` (step 5) is bad makes the customer
+stop buying, with probability ``1 - exp(-tau max(0, -x))``, from the moment they would
+review it; they keep browsing until their ordinary death. Their behaviour then looks
+the same until purchases fail to come, while the review of that purchase already says
+it. The oracle uses the purchase hazard ``mu + lam q(z)`` with ``q(z)`` the mean trigger
+probability of a purchase given ``z`` (exact in expectation, up to the delay between a
+purchase and its review), and ``E[N] = 0`` for customers who stopped before the cutoff.
+``review_truth`` records the latent experience behind every review (report only). With
+``tau = 0`` no extra random number is drawn, so the default world is unchanged.
 
 Common random numbers: every process is drawn on the *potential* window from birth to
-the end of the holdout and then cut at death (a Poisson process restricted to a
-sub-window is the same process), so the random stream does not depend on ``mu``. Two
+the end of the holdout and then cut at death, or, for purchases and their journeys, when
+the customer stops buying (a Poisson process restricted to a sub-window is the same
+process), so the random stream does not depend on ``mu``. Two
 configurations that differ only in ``kappa`` share every trait, potential purchase,
 session and review text; only who is still alive to act on them differs. A sweep over
 ``kappa`` is therefore paired, and its review texts hit the embedding cache.
@@ -175,6 +191,10 @@ class ShopSimConfig:
     #: optional second channel: log ratio of the purchase rate lam per SD of z (0 = off;
     #: the factor exp(eta z - eta^2 / 2) keeps the mean rate), used by the sweep
     satisfaction_rate_effect: float = 0.0
+    #: optional acute channel, "silent defection" (0 = off, the default): a purchase with
+    #: experience x makes the customer stop buying (they still browse) from the moment they
+    #: would review it, with probability 1 - exp(-churn_trigger * max(0, -x))
+    churn_trigger: float = 0.0
     # --- spend per purchase: Gamma(p, rate nu), nu ~ Gamma(q, rate gamma) --------------
     p: float = 6.0
     q: float = 4.0
@@ -220,6 +240,9 @@ class ShopSimResult:
 
     events: pd.DataFrame
     truth: pd.DataFrame
+    #: one row per review event: ``user_id``, ``ts`` and the latent ``experience`` x of
+    #: the reviewed purchase (report-only truth, like ``truth``)
+    review_truth: pd.DataFrame | None = None
 
 
 def _categorical(rng: np.random.Generator, probs_cum: np.ndarray, user: np.ndarray) -> np.ndarray:
@@ -324,27 +347,28 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     p_item = _item(rng, c, p_cat)
     p_amount = np.maximum(np.round(rng.gamma(c.p, 1.0 / nu[p_user]), 2), 0.01)
     p_qty = 1 + rng.poisson(c.quantity_extra_mean, n_p)
-    p_alive = p_t < alive_end[p_user]  # the purchases that happen
 
     # ---- 4. browsing -------------------------------------------------------------------
-    blocks: list[tuple[np.ndarray, ...]] = []  # (user, t, type, cat, item, ref)
+    # Potential events are kept with the time that decides whether they happen (their
+    # anchor) and are cut at death only once every draw is made (see ``_cut_at_death``),
+    # so that a death triggered by a purchase experience (section 5) cuts them too.
+    blocks: list[tuple] = []  # (user, t, type, cat, item, ref, anchor user, anchor t, need)
     none = np.int64(-1)
 
     # carts and views leading to each purchase
     has_cart = rng.random(n_p) < c.cart_before_purchase
     cart_t = p_t - rng.exponential(c.cart_lead_minutes * _MINUTE, n_p)
-    idx = np.flatnonzero(has_cart & p_alive)
-    blocks.append((p_user[idx], cart_t[idx], _CART, p_cat[idx], p_item[idx], none))
+    idx = np.flatnonzero(has_cart)
+    blocks.append((p_user[idx], cart_t[idx], _CART, p_cat[idx], p_item[idx], none, p_t[idx]))
+    bought = [0, 1, 2]  # blocks that happen only if their purchase does
     item_view_t = np.where(has_cart, cart_t, p_t) - rng.exponential(3 * _MINUTE, n_p)
-    idx = np.flatnonzero(p_alive)
-    blocks.append((p_user[idx], item_view_t[idx], _VIEW, p_cat[idx], p_item[idx], none))
+    blocks.append((p_user, item_view_t, _VIEW, p_cat, p_item, none, p_t))
     n_pre = rng.poisson(c.pre_purchase_views_mean, n_p)
     pre = np.repeat(np.arange(n_p), n_pre)
     pre_t = item_view_t[pre] - rng.exponential(c.pre_purchase_lead_days, len(pre))
     pre_cat = p_cat[pre]
     pre_item = _item(rng, c, pre_cat)
-    idx = np.flatnonzero(p_alive[pre])
-    blocks.append((p_user[pre][idx], pre_t[idx], _VIEW, pre_cat[idx], pre_item[idx], none))
+    blocks.append((p_user[pre], pre_t, _VIEW, pre_cat, pre_item, none, p_t[pre]))
 
     # browsing sessions while alive (window shoppers: one guaranteed at birth)
     rate = c.session_rate_base + c.session_rate_per_purchase * lam
@@ -358,15 +382,12 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     v_user, v_t, v_sess = _sessions(rng, s_user, s_t, s_views, c.view_gap_minutes * _MINUTE)
     v_cat = s_cat[v_sess]
     v_item = _item(rng, c, v_cat)
-    s_alive = s_t < alive_end[s_user]
-    idx = np.flatnonzero(s_alive[v_sess])
-    blocks.append((v_user[idx], v_t[idx], _VIEW, v_cat[idx], v_item[idx], none))
+    blocks.append((v_user, v_t, _VIEW, v_cat, v_item, none, s_t[v_sess]))
     last_view = np.cumsum(s_views) - 1
     abandon = np.flatnonzero(rng.random(len(s_user)) < c.abandon_cart_prob)
     lv = last_view[abandon]
     ab_t = v_t[lv] + rng.exponential(3 * _MINUTE, len(lv))
-    idx = np.flatnonzero(s_alive[abandon])
-    blocks.append((v_user[lv][idx], ab_t[idx], _CART, v_cat[lv][idx], v_item[lv][idx], none))
+    blocks.append((v_user[lv], ab_t, _CART, v_cat[lv], v_item[lv], none, s_t[abandon]))
 
     # trickle of views after death (potential sessions over the whole window, kept after it)
     n_dead = rng.poisson(c.dead_session_rate * potential)
@@ -376,12 +397,12 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     dv_user, dv_t, dv_sess = _sessions(rng, d_user, d_t, d_views, c.view_gap_minutes * _MINUTE)
     dv_cat = _categorical(rng, theta_cum, d_user)[dv_sess]
     dv_item = _item(rng, c, dv_cat)
-    idx = np.flatnonzero(d_t[dv_sess] > death[d_user][dv_sess])
-    blocks.append((dv_user[idx], dv_t[idx], _VIEW, dv_cat[idx], dv_item[idx], none))
+    trickle = len(blocks)  # the one block kept *after* death
+    blocks.append((dv_user, dv_t, _VIEW, dv_cat, dv_item, none, d_t[dv_sess]))
 
     # purchases themselves
-    idx = np.flatnonzero(p_alive)
-    blocks.append((p_user[idx], p_t[idx], _PURCHASE, p_cat[idx], p_item[idx], idx))
+    bought.append(len(blocks))
+    blocks.append((p_user, p_t, _PURCHASE, p_cat, p_item, np.arange(n_p), p_t))
 
     # ---- 5. reviews --------------------------------------------------------------------
     # Every potential review (purchase reviewed, review before the end of the window) is
@@ -410,9 +431,33 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     nothing = ~mentioned.any(axis=1)
     mentioned[np.flatnonzero(nothing), np.argmax(np.abs(e_r[nothing]), axis=1)] = True
     texts = review_text.compose_reviews(aspect_level, mentioned, overall, rng, p_noise=c.text_noise)
-    kept = np.flatnonzero(r_t[candidate] < alive_end[r_user])
-    r_kept = candidate[kept]
-    blocks.append((r_user[kept], r_t[r_kept], _REVIEW, p_cat[r_kept], p_item[r_kept], kept))
+    review_block = len(blocks)
+    blocks.append(
+        (r_user, r_t[candidate], _REVIEW, p_cat[candidate], p_item[candidate], np.arange(n_r))
+        + (r_t[candidate],)
+    )
+
+    # ---- 6. churn triggered by a bad experience (optional, off by default) -------------
+    buy_end = alive_end
+    trigger_rate = np.zeros(n)
+    if c.churn_trigger:
+        # a purchase that happens with experience x makes the customer stop buying when
+        # they would review it, with probability 1 - exp(-churn_trigger max(0, -x)); they
+        # keep browsing until they die (silent defection)
+        fires = rng.random(n_p) < -np.expm1(-c.churn_trigger * np.maximum(-x, 0.0))
+        fires &= p_t < alive_end[p_user]
+        buy_end = alive_end.copy()
+        np.minimum.at(buy_end, p_user[fires], r_t[fires] + _MINUTE)
+        trigger_rate = lam * _trigger_probability(c, z)
+        # the review of a purchase made before the customer stopped buying is still written
+        review_bought = p_t[candidate] < buy_end[r_user]
+        r = blocks[review_block]
+        keep = np.flatnonzero(review_bought)
+        blocks[review_block] = (*(a[keep] for a in r[:2]), r[2], *(a[keep] for a in r[3:]))
+        ends = [buy_end if b in bought else alive_end for b in range(len(blocks))]
+    else:
+        ends = [alive_end] * len(blocks)
+    blocks = _cut_at_death(blocks, death, ends, trickle)
 
     # ---- assemble ----------------------------------------------------------------------
     events = _assemble(
@@ -422,10 +467,12 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     # ---- truth -------------------------------------------------------------------------
     alive_cut = death > t_cut
     with np.errstate(divide="ignore", invalid="ignore"):
-        e_n = np.where(alive_cut, lam / mu * -np.expm1(-mu * horizon), 0.0)
+        hazard = mu + trigger_rate if c.churn_trigger else mu
+        buying = alive_cut & (buy_end > t_cut) if c.churn_trigger else alive_cut
+        e_n = np.where(buying, lam / hazard * -np.expm1(-hazard * horizon), 0.0)
         lm = lam + mu
         p0 = np.exp(-lm * horizon) + mu / lm * -np.expm1(-lm * horizon)
-    p0 = np.where(alive_cut, p0, 1.0)
+    p0 = np.where(buying, p0, 1.0)
     died = death < t_end
     truth = pd.DataFrame(
         {
@@ -443,7 +490,52 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
             "p_no_purchase_holdout": p0,
         }
     )
-    return ShopSimResult(events=events, truth=truth)
+    r_user_kept, r_t_kept, *_, r_ref = blocks[review_block]
+    review_truth = pd.DataFrame(
+        {
+            "user_id": _str_column(r_user_kept, _user_names(n)),
+            "ts": _to_ts(start, r_t_kept),
+            "experience": x[candidate][r_ref],
+        }
+    )
+    return ShopSimResult(events=events, truth=truth, review_truth=review_truth)
+
+
+def _cut_at_death(
+    blocks: list[tuple], death: np.ndarray, ends: list[np.ndarray], after_death: int
+) -> list[tuple]:
+    """Keep the potential events that happen.
+
+    Each block is ``(user, t, type, cat, item, ref, anchor)``; an event happens when its
+    anchor time (the purchase, session or review it belongs to) falls before the user's
+    end time in ``ends[block]`` (death, or when they stop buying), or, for block number
+    ``after_death`` (the trickle of views), after death.
+    Returns ``(user, t, type, cat, item, ref)`` blocks of the events that happen.
+    """
+    out = []
+    for number, (user, t, etype, cat, item, ref, anchor) in enumerate(blocks):
+        if number == after_death:
+            keep = np.flatnonzero(anchor > death[user])
+        else:
+            keep = np.flatnonzero(anchor < ends[number][user])
+        ref = ref[keep] if np.ndim(ref) else ref
+        out.append((user[keep], t[keep], etype, cat[keep], item[keep], ref))
+    return out
+
+
+def _trigger_probability(c: ShopSimConfig, z: np.ndarray) -> np.ndarray:
+    """Mean probability that a purchase triggers churn, given satisfaction ``z``.
+
+    The purchase experience is ``x ~ N(m, s^2)`` with ``m = w z sum(a)`` and
+    ``s^2 = (1 - w^2) sum(a^2)`` (aspect weights ``a``), so
+    ``E[1 - exp(-tau max(0, -x))] = Phi(-m/s) - exp(tau m + tau^2 s^2 / 2) Phi(-(m + tau s^2)/s)``.
+    """
+    from scipy.stats import norm
+
+    w, tau = c.experience_weight, c.churn_trigger
+    m = w * z * _ASPECT_WEIGHTS.sum()
+    s = np.sqrt((1 - w**2) * np.sum(_ASPECT_WEIGHTS**2))
+    return norm.cdf(-m / s) - np.exp(tau * m + tau**2 * s**2 / 2) * norm.cdf(-(m + tau * s**2) / s)
 
 
 def _to_ts(start: pd.Timestamp, t: np.ndarray) -> pd.Series:

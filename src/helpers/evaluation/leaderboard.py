@@ -280,6 +280,49 @@ def plot_p_alive(matrix: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
+def best_btyd(gini: pd.Series) -> str | None:
+    """The fitted BTYD model with the highest normalised Gini, or None if none was fitted."""
+    rows = gini[gini.index.isin(BTYD_MODELS)].dropna()
+    return None if rows.empty else str(rows.idxmax())
+
+
+def comparison_pairs(gini: pd.Series) -> list[tuple[str, str]]:
+    """The (model, reference) pairs notebook 06 puts paired intervals on.
+
+    Every ablation ``deep_*`` against the main ``deep`` model, then ``deep``, ``gbdt``
+    and ``stack`` against the best BTYD model (:func:`best_btyd`), then ``deep``
+    against ``gbdt``. A pair is listed only when both of its models were fitted.
+
+    Parameters
+    ----------
+    gini : Series
+        Normalised Gini of the fitted models, indexed by model name.
+    """
+    fitted = set(gini.dropna().index)
+    pairs: list[tuple[str, str]] = []
+    if "deep" in fitted:
+        pairs += [(m, "deep") for m in gini.index if m.startswith("deep_") and m in fitted]
+    reference = best_btyd(gini)
+    if reference is not None:
+        pairs += [(m, reference) for m in ("deep", "gbdt", "stack") if m in fitted]
+    if {"deep", "gbdt"} <= fitted:
+        pairs.append(("deep", "gbdt"))
+    return pairs
+
+
+def metric_winners(board: pd.DataFrame) -> dict[str, str]:
+    """Best model for money (MAE), ranking (Gini) and calibration (weighted decile error).
+
+    Columns missing from ``board`` or entirely NaN are left out.
+    """
+    wanted = {"mae": "idxmin", "gini": "idxmax", "weighted_decile_error": "idxmin"}
+    return {
+        column: str(getattr(board[column].dropna(), how)())
+        for column, how in wanted.items()
+        if column in board and board[column].notna().any()
+    }
+
+
 def paired_differences(
     predictions: pd.DataFrame,
     customers: pd.DataFrame,

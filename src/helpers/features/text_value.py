@@ -84,10 +84,29 @@ def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def experience_features(review_truth: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Per-reviewer latent purchase experience behind the calibration reviews (truth).
+
+    ``review_truth`` is :attr:`helpers.data.shopsim.ShopSimResult.review_truth`
+    (``user_id, ts, experience``). Returns ``experience_last`` (latest review, ties by
+    row order) and ``experience_min`` by ``user_id``, from reviews before ``as_of``:
+    with shopsim's ``churn_trigger`` on, a bad experience makes a customer stop buying,
+    so these (with the trait ``z``) are what a perfect reader of the reviews would know.
+    """
+    frame = review_truth[pd.to_datetime(review_truth["ts"], utc=True) < as_of]
+    frame = frame.assign(user_id=frame["user_id"].astype(str), row=np.arange(len(frame)))
+    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
+    grouped = frame.groupby("user_id", sort=True)["experience"]
+    out = pd.DataFrame({"experience_last": grouped.last(), "experience_min": grouped.min()})
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
 def variant_blocks(
     text_block: pd.DataFrame,
     satisfaction: pd.Series | None = None,
     ratings: pd.DataFrame | None = None,
+    experience: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The customer blocks of variants (a)-(d), each indexed like ``text_block``.
 
@@ -101,6 +120,8 @@ def variant_blocks(
         customers with a calibration review; 0 for the others. Without it, no (c).
     ratings : DataFrame, optional
         :func:`rating_features`; non-reviewers get the reviewers' mean. Without it, no (d).
+    experience : DataFrame, optional
+        :func:`experience_features` (truth), added to (c) (0 for non-reviewers).
     """
     if text_block.empty or not set(META_COLUMNS) <= set(text_block.columns):
         return {}
@@ -112,6 +133,10 @@ def variant_blocks(
         if np.isnan(z[has]).any():
             raise KeyError("satisfaction lacks some reviewers of the text block")
         blocks["satisfaction"] = meta.assign(true_satisfaction=np.where(has, z, 0.0))
+        if experience is not None:
+            blocks["satisfaction"] = blocks["satisfaction"].join(
+                experience.reindex(meta.index).fillna(0.0)
+            )
     if ratings is not None and len(ratings):
         aligned = ratings.reindex(meta.index)
         blocks["ratings"] = meta.join(aligned.fillna(ratings.mean()))
@@ -236,6 +261,45 @@ def gbdt_variants(
     return pd.DataFrame(out, index=behaviour.index)
 
 
+def unanswered_review_features(
+    reviews: pd.DataFrame,
+    sentiment: np.ndarray,
+    as_of: pd.Timestamp,
+    days_since_last_purchase: pd.Series,
+) -> pd.DataFrame:
+    """Reviews no purchase followed: a bad review after the customer's last purchase.
+
+    Parameters
+    ----------
+    reviews : DataFrame
+        ``user_id`` and ``ts`` (before ``as_of``), one row per review.
+    sentiment : ndarray ``(len(reviews),)``
+        Review sentiment in ``[-1, 1]``.
+    days_since_last_purchase : Series
+        Days from each customer's last purchase to ``as_of`` by ``user_id`` (the
+        behaviour feature ``recency_days``).
+
+    Returns
+    -------
+    DataFrame indexed by ``user_id`` (reviewers)
+        ``unanswered_review`` (1 if a review was written after the last purchase) and
+        ``sentiment_unanswered`` (the lowest sentiment among those reviews, 0 without).
+    """
+    ts = pd.to_datetime(reviews["ts"], utc=True)
+    if (ts >= as_of).any():
+        raise ValueError(f"reviews at or after as_of={as_of} (leakage guard)")
+    users = reviews["user_id"].astype(str).to_numpy()
+    age = ((as_of - ts) / pd.Timedelta(days=1)).to_numpy(dtype=float)
+    recency = days_since_last_purchase.reindex(users).to_numpy(dtype=float)
+    frame = pd.DataFrame({"user_id": users, "s": np.asarray(sentiment, dtype=float)})
+    index = pd.Index(np.unique(users), dtype=str, name="user_id")
+    unanswered = frame.loc[age < recency].groupby("user_id", sort=True)["s"].min()
+    out = pd.DataFrame(index=index)
+    out["unanswered_review"] = index.isin(unanswered.index).astype(float)
+    out["sentiment_unanswered"] = unanswered.reindex(index).fillna(0.0).to_numpy()
+    return out
+
+
 def candidate_blocks(
     text_block: pd.DataFrame, signals: pd.DataFrame, cal_purchases: pd.Series
 ) -> dict[str, pd.DataFrame]:
@@ -245,8 +309,11 @@ def candidate_blocks(
       block, without the PCA-reduced embeddings (16 noisy columns for a tree model);
     * ``text_plus``: ``text_compact`` plus ``signals``
       (:func:`helpers.features.text.review_signal_features`: recency-weighted sentiment,
-      sentiment of the lowest-rated review, zero-shot aspect scores) and
-      ``review_rate`` (calibration reviews per calibration purchase day).
+      sentiment of the lowest-rated review, zero-shot aspect scores, and
+      :func:`unanswered_review_features` if joined) and ``review_rate`` (calibration
+      reviews per calibration purchase day);
+    * ``text_unanswered``: ``text_compact`` plus the two unanswered-review columns of
+      ``signals`` (only when ``signals`` has them): a bad review no purchase followed.
     """
     compact_columns = [
         c for c in text_block.columns if not c.startswith(("txt_mean_", "txt_last_"))
@@ -254,7 +321,53 @@ def candidate_blocks(
     compact = text_block[compact_columns]
     extra = signals.reindex(text_block.index).fillna(0.0)
     rate = text_block["review_count"] / cal_purchases.reindex(text_block.index).clip(lower=1)
-    return {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
+    out = {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
+    unanswered = ["unanswered_review", "sentiment_unanswered"]
+    if set(unanswered) <= set(extra.columns):
+        out["text_unanswered"] = compact.join(extra[unanswered])
+    return out
+
+
+def finetuned_text_block(
+    encoder: Any,
+    texts: pd.DataFrame,
+    customers: pd.Index,
+    as_of: pd.Timestamp,
+    no_review_days: float,
+    seed: int,
+    sentiment_c: float,
+    n_components: int,
+    steps: int,
+    n_layers: int,
+    cache: Any = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The compact text block read through an encoder fine-tuned on the ratings.
+
+    ``encoder`` (a fresh :class:`~helpers.features.text_encoder.TextEncoder`, changed in
+    place) is fine-tuned on ``texts``' rated calibration reviews
+    (:func:`helpers.features.text_finetune.finetune_on_ratings`), the reviews are
+    embedded again (cached under the fine-tuned encoder's own id), and the sentiment
+    head and per-customer features are rebuilt as in stage 02. Returns the block
+    without embedding columns (as ``text_compact``) and the fine-tuning summary.
+    """
+    from helpers.features.text_encoder import embed_texts
+    from helpers.features.text_finetune import finetune_on_ratings
+
+    rated = texts["rating"].notna().to_numpy()
+    info = finetune_on_ratings(
+        encoder,
+        texts.loc[rated, "text"].astype(str).tolist(),
+        texts.loc[rated, "rating"].to_numpy(dtype=float),
+        seed=seed,
+        steps=steps,
+        n_layers=n_layers,
+    )
+    embeddings, _ = embed_texts(encoder, texts["text"].astype(str).tolist(), cache=cache)
+    block = text_block_for(
+        texts, embeddings, customers, as_of, no_review_days, seed, sentiment_c, n_components
+    )
+    compact = [c for c in block.columns if not c.startswith(("txt_mean_", "txt_last_"))]
+    return block[compact], info
 
 
 # ---- the deep model on one fold ---------------------------------------------------------
@@ -361,14 +474,36 @@ def text_block_for(
     seed: int,
     sentiment_c: float,
     n_components: int,
+    head: text_features.SentimentHead | None = None,
 ) -> pd.DataFrame:
     """Stage 02's per-customer text block for one world: sentiment head, user features.
 
     The sentiment head (:func:`helpers.features.text.fit_sentiment_head`, no refit) is
     trained on this world's rated calibration reviews, as stage 02 does on the study's.
+    A ``head`` fitted elsewhere (e.g. :func:`sweep_sentiment_head`) is used as is.
+    The block's ``attrs["sentiment"]`` holds the head's score of each row of ``texts``.
+    """
+    if head is None:
+        head = sweep_sentiment_head(texts, embeddings, seed, sentiment_c)
+    sentiment = head.score(embeddings)
+    users = text_features.user_text_features(
+        texts, embeddings, sentiment, as_of, n_components, seed
+    )
+    block = text_features.align_user_text_features(users, customers, no_review_days)
+    block.attrs["sentiment"] = np.asarray(sentiment)
+    return block
+
+
+def sweep_sentiment_head(
+    texts: pd.DataFrame, embeddings: np.ndarray, seed: int, sentiment_c: float
+) -> text_features.SentimentHead:
+    """The sentiment head of stage 02 (no refit) trained on ``texts``' rated reviews.
+
+    The sweep's worlds share their review texts and ratings (common random numbers), so
+    one head trained on one world's calibration reviews scores every world's.
     """
     rated = texts["rating"].notna().to_numpy()
-    head = text_features.fit_sentiment_head(
+    return text_features.fit_sentiment_head(
         embeddings[rated],
         texts.loc[rated, "rating"].astype(int),
         texts.loc[rated, "user_id"],
@@ -376,10 +511,6 @@ def text_block_for(
         c=sentiment_c,
         refit=False,
     )
-    users = text_features.user_text_features(
-        texts, embeddings, head.score(embeddings), as_of, n_components, seed
-    )
-    return text_features.align_user_text_features(users, customers, no_review_days)
 
 
 def sweep_point(
@@ -394,6 +525,11 @@ def sweep_point(
     n_components: int,
     n_boot: int,
     gbdt_kwargs: Mapping[str, Any] | None = None,
+    aspect_vectors: np.ndarray | None = None,
+    half_life_days: float = 90.0,
+    level: float = 0.9,
+    head: text_features.SentimentHead | None = None,
+    candidates: tuple[str, ...] = ("text_compact", "text_plus"),
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -402,9 +538,10 @@ def sweep_point(
     kappa : float
         Satisfaction-signal strength (:attr:`ShopSimConfig.kappa`).
     shop : mapping
-        The study's ``ShopSimConfig`` options (``datasets.shopsim``); only ``kappa``
-        changes, so with the study's seed the sweep's worlds share its customers and,
-        at the default ``kappa``, are the study's own world.
+        The study's ``ShopSimConfig`` options (``datasets.shopsim``) with ``kappa`` set
+        here and, optionally, the other satisfaction channels (``churn_trigger``,
+        ``satisfaction_rate_effect``). With the study's seed and size the sweep's worlds
+        share its customers and review texts (common random numbers).
     n_customers : int
         Simulated users kept (a seeded random subset, the same at every ``kappa``).
     embed : callable
@@ -412,11 +549,20 @@ def sweep_point(
         with the study's encoder and cache, wrapped).
     selected : list of str, optional
         Behaviour columns (stage 03's selection); default all.
+    aspect_vectors : ndarray, optional
+        Embedded :data:`helpers.features.text.ASPECT_DESCRIPTIONS`; given, the candidate
+        blocks ``text_compact`` and ``text_plus`` (:func:`candidate_blocks`) are scored too.
+    head : SentimentHead, optional
+        Shared sentiment head (:func:`sweep_sentiment_head`); by default one per world.
+    candidates : tuple of str
+        Which candidate blocks to score (with ``aspect_vectors``).
 
     Returns
     -------
     dict
-        ``kappa``, ``n_reviewers`` and :func:`recovery_summary`'s figures.
+        ``kappa``, ``churn_trigger``, ``n_reviewers`` and :func:`recovery_summary`'s
+        figures. Variant (c) adds the latent experience behind the reviews
+        (:func:`experience_features`) to the true satisfaction.
     """
     config = ShopSimConfig(**{**dict(shop), "kappa": float(kappa)})
     sim = simulate_shop(config, seed=seed)
@@ -429,18 +575,38 @@ def sweep_point(
     texts = text_features.text_rows(split.calibration(events)).reset_index(drop=True)
     texts = texts[texts["user_id"].isin(customers.index)].reset_index(drop=True)
     no_review_days = float(behaviour.attrs.get("history_days", behaviour["tenure_days"].max()))
+    embeddings = embed(texts["text"].tolist())
     text_block = text_block_for(
         texts,
-        embed(texts["text"].tolist()),
+        embeddings,
         customers.index,
         split.calibration_end,
         no_review_days,
         seed,
         sentiment_c,
         n_components,
+        head,
     )
     z = sim.truth.set_index(sim.truth["user_id"].astype(str))["satisfaction"]
-    blocks = variant_blocks(text_block, z, rating_features(texts))
+    experience = experience_features(sim.review_truth, split.calibration_end)
+    blocks = variant_blocks(text_block, z, rating_features(texts), experience)
+    if aspect_vectors is not None and len(texts):
+        signals = text_features.review_signal_features(
+            texts,
+            text_block.attrs["sentiment"],
+            split.calibration_end,
+            half_life_days=half_life_days,
+            aspects=text_features.aspect_scores(embeddings, aspect_vectors),
+        ).join(
+            unanswered_review_features(
+                texts,
+                text_block.attrs["sentiment"],
+                split.calibration_end,
+                behaviour["recency_days"],
+            )
+        )
+        extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
+        blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
     predictions = gbdt_variants(
         behaviour[columns],
@@ -450,27 +616,36 @@ def sweep_point(
         seed,
         **dict(gbdt_kwargs or {}),
     )
-    summary = recovery_summary(customers["holdout_spend"], predictions, n_boot, seed)
+    summary = recovery_summary(customers["holdout_spend"], predictions, n_boot, seed, level)
     return {
         "kappa": float(kappa),
+        "churn_trigger": float(config.churn_trigger),
         "n_reviewers": int(text_block["has_review"].sum()),
         **summary,
     }
 
 
-def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.Figure:
+def plot_sweep(
+    table: pd.DataFrame,
+    default_kappa: float | None = None,
+    xlabel: str = "kappa: log churn hazard ratio per SD of satisfaction",
+    candidate: str | None = None,
+) -> plt.Figure:
     """Gini gain of (b) text and (c) true satisfaction over (a), against ``kappa``.
 
     ``table`` has one row per strength with ``kappa``, ``gain_text``, ``gain_satisfaction``
-    and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`).
+    and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`); ``candidate``
+    names a further ``gain_<candidate>`` column to draw (e.g. ``text_compact``).
     """
     fig, ax = plt.subplots(figsize=(7, 4))
     table = table.sort_values("kappa")
     styles = {
-        "satisfaction": ("(c) true satisfaction (ceiling)", "black", "s"),
+        "satisfaction": ("(c) true satisfaction and experience (ceiling)", "black", "s"),
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
     }
+    if candidate:
+        styles[candidate] = (f"candidate block: {candidate}", "tab:green", "D")
     for name, (label, color, marker) in styles.items():
         if f"gain_{name}" not in table:
             continue
@@ -486,8 +661,8 @@ def plot_sweep(table: pd.DataFrame, default_kappa: float | None = None) -> plt.F
     if default_kappa is not None:
         ax.axvline(default_kappa, color="grey", ls="--", lw=0.8, label="study default")
     ax.set(
-        xlabel="kappa: log churn hazard ratio per SD of satisfaction",
-        ylabel="normalised Gini gain over (a)",
+        xlabel=xlabel,
+        ylabel="normalised Gini gain over (a) (Gini points)",
         title="What reviews add to LightGBM, by strength of the satisfaction signal",
     )
     ax.legend(fontsize=8)
