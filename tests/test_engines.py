@@ -8,6 +8,7 @@ where no Java 17+ runtime is installed (``make test`` and ``.ci/run`` install on
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -18,10 +19,12 @@ from helpers.data.loaders import load_cdnow
 from helpers.data.shopsim import ShopSimConfig, simulate_shop
 from helpers.data.split import Split
 from helpers.data.split import make_targets as pandas_targets
-from helpers.engines import dialect
+from helpers.engines import dialect, queries
+from helpers.engines.runner import EventQueries, user_ranges
 from helpers.engines.spark import java_version
 from helpers.engines.targets import make_targets
 from helpers.features.behaviour import behaviour_features
+from helpers.features.sequences import build_sequences
 from helpers.models.btyd import btyd_summary
 
 COLUMNS = ["user_id", "ts", "event_type", "category", "amount", "rating"]
@@ -54,9 +57,14 @@ def spark():
     return spark_session("local[2]", shuffle_partitions=2, driver_memory="1g")
 
 
+@functools.cache
+def _shopsim_events() -> pd.DataFrame:
+    return simulate_shop(ShopSimConfig(n_users=2_000), seed=11).events
+
+
 def _shopsim() -> tuple[pd.DataFrame, Split]:
-    sim = simulate_shop(ShopSimConfig(n_users=2_000), seed=11)
-    return sim.events, Split.from_dates("2024-06-30", "2024-12-31")
+    """The 2,000-user sample (simulated once per test process; a copy each call)."""
+    return _shopsim_events().copy(), Split.from_dates("2024-06-30", "2024-12-31")
 
 
 def _cdnow() -> tuple[pd.DataFrame, Split]:
@@ -189,3 +197,68 @@ def test_gbdt_and_btyd_batch_scoring_on_spark_equal_local(spark, tmp_path):
     remote = _by_user(score_on_spark(summary, btyd, spark, partitions=3).toPandas())
     pd.testing.assert_frame_equal(local, remote, check_exact=True)
     assert remote["expected_spend"].gt(0).all() and len(remote) == len(summary)
+
+
+def _sorted_file(tmp_path, row_group_size: int) -> tuple[pd.DataFrame, Split, object]:
+    events, split = _shopsim()
+    events = events[COLUMNS].sort_values(["user_id", "ts"], kind="stable")
+    path = tmp_path / "sorted.parquet"
+    events.to_parquet(path, index=False, row_group_size=row_group_size)
+    return events, split, path
+
+
+def test_user_ranges_split_a_sorted_file_at_row_group_bounds(tmp_path):
+    events, _, path = _sorted_file(tmp_path, 10_000)
+    ranges = user_ranges(path, 30_000)
+    assert len(events) > 90_000 and len(ranges) > 2  # whole row groups of ~30,000 events
+    assert ranges[0][0] is None and ranges[-1][1] is None
+    bounds = [lo for lo, _ in ranges[1:]]
+    assert bounds == sorted(set(bounds)) and all(b in set(events["user_id"]) for b in bounds)
+    assert all(hi == lo for (_, hi), (lo, _) in zip(ranges, ranges[1:], strict=False))
+    # every user in exactly one range
+    ids = events["user_id"]
+    hits = sum(
+        ((ids >= lo) if lo is not None else True) & ((ids < hi) if hi is not None else True)
+        for lo, hi in ranges
+    )
+    assert (hits == 1).all()
+    assert user_ranges(path, None) == [(None, None)]
+    shuffled = tmp_path / "shuffled.parquet"
+    events.sample(frac=1.0, random_state=0).to_parquet(shuffled, row_group_size=10_000)
+    assert user_ranges(shuffled, 30_000) == [(None, None)]  # not sorted: one pass
+    numeric = tmp_path / "numeric.parquet"
+    events.assign(user_id=np.arange(len(events))).to_parquet(numeric, row_group_size=10_000)
+    assert user_ranges(numeric, 30_000) == [(None, None)]
+
+
+def test_per_user_ranges_equal_one_pass_over_the_file(tmp_path):
+    """Old (one query over the file) vs new (one query per user range): same rows;
+    counts, days and timestamps exact, sums to 1e-12 (DuckDB adds floats in
+    thread order)."""
+    events, split, path = _sorted_file(tmp_path, 10_000)
+    as_of = int(split.calibration_end.value)
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    cut_day = (split.calibration_end - epoch).days - 1
+    texts = {
+        "behaviour": queries.behaviour_sql(as_of, (7, 30, 90, 365)),
+        "targets": queries.targets_sql(as_of, int(split.holdout_end.value)),
+        "btyd": queries.btyd_days_sql(cut_day, cut_day + 184),
+    }
+    with EventQueries(path, chunk_events=30_000) as chunked:
+        assert len(chunked.ranges()) > 2
+        with EventQueries(path, chunk_events=None) as single:
+            assert len(single.ranges()) == 1
+            for name, text in texts.items():
+                keep = "TRUE" if name == "behaviour" else f"et = {queries.PURCHASE}"
+                new = chunked.per_user(text, keep).set_index("user_id").sort_index()
+                old = single.frame(text).set_index("user_id").sort_index()
+                assert len(new) > 1_000, name
+                assert_same(old, new, rtol=1e-12)
+    customers = pd.Index(sorted(events["user_id"].unique())[::3])
+    one_pass = build_sequences(path, split.calibration_end, 20, customers, chunk_events=None)
+    by_range = build_sequences(path, split.calibration_end, 20, customers, chunk_events=30_000)
+    for name in ("event_type", "category", "amount_bucket", "log_amount", "log_gap_hours"):
+        np.testing.assert_array_equal(getattr(one_pass, name), getattr(by_range, name))
+    for name in ("log_days_before", "rating", "review_index", "mask", "lengths"):
+        np.testing.assert_array_equal(getattr(one_pass, name), getattr(by_range, name))
+    assert one_pass.category_vocab == by_range.category_vocab

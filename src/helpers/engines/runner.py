@@ -19,11 +19,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from helpers.data.schema import EVENT_TYPES
 from helpers.engines.dialect import Engine, check_engine, event_columns, to_engine
 
 EventSource = pd.DataFrame | str | os.PathLike
+
+#: events per ``user_id`` range of :meth:`EventQueries.per_user` (about 8 row groups
+#: of a Parquet file written with pyarrow's default 1M-row groups)
+CHUNK_EVENTS: int = 8_000_000
 
 
 def _timestamps_ns(ts: pd.Series) -> np.ndarray:
@@ -66,6 +71,60 @@ def parquet_columns(path: str | os.PathLike) -> tuple[list[str], str | None]:
     return list(schema.names), unit
 
 
+def user_ranges(
+    path: str | os.PathLike, chunk_events: int | None
+) -> list[tuple[str | None, str | None]]:
+    """``[lo, hi)`` ``user_id`` ranges splitting a Parquet file sorted by ``user_id``
+    into runs of whole row groups of about ``chunk_events`` events each.
+
+    The ranges come from the row groups' ``user_id`` statistics (no data is read). A
+    file that is not sorted by ``user_id`` (overlapping row groups), lacks statistics,
+    or stores ``user_id`` as anything but a string gives one unbounded range
+    ``[(None, None)]``; so does ``chunk_events=None``. The first range has no lower
+    bound and the last no upper bound, so every user falls in exactly one range.
+    """
+    meta = pq.ParquetFile(path).metadata
+    schema = meta.schema.to_arrow_schema()
+    if chunk_events is None or "user_id" not in schema.names:
+        return [(None, None)]
+    if not (
+        pa.types.is_string(schema.field("user_id").type)
+        or pa.types.is_large_string(schema.field("user_id").type)
+    ):
+        return [(None, None)]
+    column = schema.names.index("user_id")
+    groups: list[tuple[str, str, int]] = []
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        if group.num_rows == 0:
+            continue
+        stats = group.column(column).statistics
+        if stats is None or not stats.has_min_max or stats.null_count:
+            return [(None, None)]
+        groups.append((str(stats.min), str(stats.max), group.num_rows))
+    if any(a[1] > b[0] for a, b in zip(groups, groups[1:], strict=False)):
+        return [(None, None)]  # not sorted by user_id: one scan of everything
+    bounds: list[str] = []
+    rows = 0
+    for lo, _, n in groups:
+        if rows >= chunk_events and (not bounds or lo > bounds[-1]):
+            bounds.append(lo)
+            rows = 0
+        rows += n
+    edges: list[str | None] = [None, *bounds, None]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def range_filter(lo: str | None, hi: str | None) -> str:
+    """SQL condition ``lo <= user_id < hi`` (an open end where a bound is None)."""
+    parts = []
+    if lo is not None:
+        parts.append(f"user_id >= {_quote(lo)}")
+    if hi is not None:
+        parts.append(f"user_id < {_quote(hi)}")
+    return " AND ".join(parts) or "TRUE"
+
+
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     """pandas frame of a query result: integers as ``Int64``, strings as ``str``."""
     ints = {pa.int8(), pa.int16(), pa.int32(), pa.int64()}
@@ -94,6 +153,12 @@ class EventQueries:
     threads, memory_limit :
         DuckDB threads and memory limit (beyond it DuckDB spills to a temporary
         directory removed on exit).
+    chunk_events : int, optional
+        :meth:`per_user` runs a per-user query on DuckDB over ranges of ``user_id``
+        holding about this many events each (:func:`user_ranges`; a Parquet file sorted
+        by ``user_id``, as stage 01 writes it). Each range reads only its own row
+        groups and keeps small hash tables, so time grows linearly with the events and
+        nothing spills. None: one query over everything.
     """
 
     def __init__(
@@ -103,8 +168,10 @@ class EventQueries:
         spark: Any = None,
         threads: int | None = None,
         memory_limit: str | None = "2GB",
+        chunk_events: int | None = CHUNK_EVENTS,
     ) -> None:
         self.engine = check_engine(engine)
+        self.chunk_events = chunk_events
         self.events = events
         self.spark = spark
         self.threads = threads
@@ -134,7 +201,6 @@ class EventQueries:
         return cols
 
     def __enter__(self) -> EventQueries:
-        select = ", ".join(self._select())
         if self.engine == "duckdb":
             self._spill = tempfile.TemporaryDirectory(prefix="engine_duckdb_")
             config: dict[str, Any] = {"temp_directory": self._spill.name}
@@ -143,12 +209,10 @@ class EventQueries:
             if self.threads is not None:
                 config["threads"] = int(self.threads)
             self._con = duckdb.connect(config=config)
+            self._con.execute("SET preserve_insertion_order = false")
             if self.source == "frame":
                 self._con.register("ev_source", frame_to_arrow(self.events))
-                source = "ev_source"
-            else:
-                source = f"read_parquet({_quote(self.events)})"
-            self._con.execute(f"CREATE TEMP VIEW ev AS SELECT {select} FROM {source}")
+            self._duckdb_view()
         else:
             if self.spark is None:
                 from helpers.engines.spark import spark_session
@@ -160,6 +224,55 @@ class EventQueries:
                 frame = self.spark.read.parquet(str(Path(self.events).resolve()))
             frame.selectExpr(*self._select()).createOrReplaceTempView("ev")
         return self
+
+    def _duckdb_view(self, where: str = "TRUE") -> None:
+        """(Re)define the DuckDB view ``ev``, keeping the source rows where ``where``."""
+        assert self._con is not None
+        source = "ev_source" if self.source == "frame" else f"read_parquet({_quote(self.events)})"
+        select = ", ".join(self._select())
+        self._con.execute(
+            f"CREATE OR REPLACE TEMP VIEW ev AS SELECT {select} FROM {source} WHERE {where}"
+        )
+
+    def ranges(self) -> list[tuple[str | None, str | None]]:
+        """The ``user_id`` ranges :meth:`per_user` runs over (one on Spark or a frame)."""
+        if self.engine != "duckdb" or self.source != "parquet":
+            return [(None, None)]
+        return user_ranges(self.events, self.chunk_events)
+
+    def per_user(self, query: str, keep: str = "TRUE") -> pd.DataFrame:
+        """:meth:`frame` of a query whose rows each depend on one user's events only.
+
+        On DuckDB over a Parquet file the query runs once per ``user_id`` range
+        (:meth:`ranges`), each on an in-memory table of that range's events (one read
+        of its row groups, however many passes the query makes), and the pieces are
+        concatenated: the same rows as one run, in another order. ``keep`` (a condition
+        on the view's columns) drops rows the query ignores anyway before they are
+        stored, e.g. ``et = 2`` for a query on purchases only.
+        """
+        ranges = self.ranges()
+        if self.engine != "duckdb" or self.source != "parquet":
+            return self.frame(query)
+        assert self._con is not None, "use EventQueries as a context manager"
+        select = ", ".join(self._select())
+        source = f"read_parquet({_quote(self.events)})"
+        pieces = []
+        try:
+            for lo, hi in tqdm(ranges, desc="user ranges", leave=False, disable=len(ranges) < 2):
+                # one read of the range's row groups into memory; the query's several
+                # passes then run on that table (over the file, DuckDB would scan it
+                # once per pass)
+                self._con.execute(
+                    "CREATE OR REPLACE TEMP TABLE ev_range AS SELECT * FROM ("
+                    f"SELECT {select} FROM {source} WHERE {range_filter(lo, hi)}"
+                    f") WHERE {keep}"
+                )
+                self._con.execute("CREATE OR REPLACE TEMP VIEW ev AS SELECT * FROM ev_range")
+                pieces.append(self.arrow(query))
+        finally:
+            self._con.execute("DROP TABLE IF EXISTS ev_range")
+            self._duckdb_view()
+        return arrow_to_pandas(pa.concat_tables(pieces))
 
     def __exit__(self, *exc: object) -> None:
         if self._con is not None:

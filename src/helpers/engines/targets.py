@@ -50,7 +50,7 @@ def make_targets(
         unit = events["ts"].dtype.unit
     cal_end, hold_end = int(split.calibration_end.value), int(split.holdout_end.value)
     with EventQueries(events, engine, spark, threads, memory_limit) as q:
-        raw = q.frame(queries.targets_sql(cal_end, hold_end))
+        raw = q.per_user(queries.targets_sql(cal_end, hold_end), f"et = {queries.PURCHASE}")
     raw = raw.set_index(pd.Index(raw.pop("user_id").astype("str"), name="user_id")).sort_index()
     days = raw["first_day"].astype("int64").to_numpy() * queries.NS_PER_DAY
     out = pd.DataFrame(index=raw.index)

@@ -216,7 +216,7 @@ def behaviour_features(
         )
         if first_t is None or pd.isna(first_t):
             raise ValueError(f"no events before as_of={as_of}")
-        raw = q.frame(queries.behaviour_sql(as_of_ns, windows))
+        raw = q.per_user(queries.behaviour_sql(as_of_ns, windows))
     first_t, last_t = int(first_t), int(last_t)
     if last_t >= as_of_ns:  # defensive: the filter above is the leakage guard
         raise AssertionError("an event at or after as_of reached the features")

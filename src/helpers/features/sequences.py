@@ -37,12 +37,20 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from tqdm.auto import tqdm
 
 from helpers.data.schema import EVENT_TYPES
 from helpers.data.split import as_utc
 from helpers.engines.dialect import event_columns
 from helpers.engines.queries import NS_PER_DAY
-from helpers.engines.runner import EventSource, frame_to_arrow, parquet_columns
+from helpers.engines.runner import (
+    CHUNK_EVENTS,
+    EventSource,
+    frame_to_arrow,
+    parquet_columns,
+    range_filter,
+    user_ranges,
+)
 
 EVENT_TYPE_IDS: dict[str, int] = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}
 PAD: int = 0
@@ -145,6 +153,7 @@ def build_sequences(
     threads: int | None = None,
     memory_limit: str | None = "2GB",
     batch_rows: int = 1_000_000,
+    chunk_events: int | None = CHUNK_EVENTS,
 ) -> SequenceBatch:
     """The last ``max_len`` events before ``as_of`` of each customer, left-padded.
 
@@ -182,6 +191,10 @@ def build_sequences(
         directory that is removed afterwards).
     batch_rows : int
         Rows per Arrow batch fetched from DuckDB.
+    chunk_events : int, optional
+        A Parquet file sorted by ``user_id`` is processed in ``user_id`` ranges of about
+        this many events (:func:`helpers.engines.runner.user_ranges`), each reading only
+        its own row groups; None: one query over everything.
 
     Returns
     -------
@@ -200,13 +213,16 @@ def build_sequences(
     n_users = len(customers)
 
     source, tables, columns, keys_ok = _sequence_source(events, review_key, review_keys)
+    ranges = (
+        [(None, None)] if isinstance(events, pd.DataFrame) else user_ranges(events, chunk_events)
+    )
     missing = [c for c in ("user_id", "ts", "event_type") if c not in columns]
     if missing:
         raise ValueError(f"events lack required column(s) {missing}")
     from_frame = isinstance(events, pd.DataFrame)
     ts_unit = None if from_frame else "ns"
     select = event_columns("duckdb", ts_unit, "category" in columns, "amount" in columns)
-    rating = "CAST(rating AS DOUBLE)" if "rating" in columns else "CAST(NULL AS DOUBLE)"
+    rating_sql = "CAST(rating AS DOUBLE)" if "rating" in columns else "CAST(NULL AS DOUBLE)"
     # the review key: a frame's column; for a file, the row number or the review_keys table
     join_keys = review_keys is not None and not from_frame
     row_nr = "row_nr" if from_frame else "file_row_number"
@@ -228,30 +244,32 @@ def build_sequences(
             }
         )
         join_sql = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr"
-    query = f"""
-    WITH ev AS (
-        SELECT {", ".join(select)}, {rating} AS rating, {row_nr} AS row_nr,
-            {source_key} AS review_key
-        FROM {source}
-    ),
-    e AS (              -- the leakage guard: strictly before as_of, requested users
-        SELECT c.code, ev.t, ev.row_nr, ev.et, ev.category, ev.amount, ev.rating,
-            ev.review_key
-        FROM ev JOIN seq_customers c ON ev.user_id = c.user_id
-        WHERE ev.t < {as_of_ns}
-    ),
-    w AS (              -- per user in time order (ties: input order)
-        SELECT e.*,
-            t - lag(t) OVER u AS gap,
-            count(*) OVER (u ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-                - row_number() OVER u AS from_end
-        FROM e WINDOW u AS (PARTITION BY code ORDER BY t, row_nr)
-    )
-    SELECT e.code, e.from_end, e.t, coalesce(e.gap, 0) AS gap, e.et, e.category,
-        e.amount, e.rating, {final_key} AS review_key
-    FROM w e {join_sql}
-    WHERE e.from_end < {int(max_len)}
-    """
+
+    def query(where: str) -> str:
+        return f"""
+        WITH ev AS (
+            SELECT {", ".join(select)}, {rating_sql} AS rating, {row_nr} AS row_nr,
+                {source_key} AS review_key
+            FROM {source} WHERE {where}
+        ),
+        e AS (              -- the leakage guard: strictly before as_of, requested users
+            SELECT c.code, ev.t, ev.row_nr, ev.et, ev.category, ev.amount, ev.rating,
+                ev.review_key
+            FROM ev JOIN seq_customers c ON ev.user_id = c.user_id
+            WHERE ev.t < {as_of_ns}
+        ),
+        w AS (              -- per user, newest first (ties: later input rows first)
+            SELECT e.*,
+                t - lead(t) OVER u AS gap,
+                row_number() OVER u - 1 AS from_end
+            FROM e WINDOW u AS (PARTITION BY code ORDER BY t DESC, row_nr DESC)
+        )
+        SELECT e.code, e.from_end, e.t, coalesce(e.gap, 0) AS gap, e.et, e.category,
+            e.amount, e.rating, {final_key} AS review_key
+        FROM w e {join_sql}
+        WHERE e.from_end < {int(max_len)}
+        """
+
     shape = (n_users, max_len)
     etype = np.zeros(shape, dtype=np.int8)
     cat_global = np.full(shape, -2, dtype=np.int32)  # -2 pad, -1 missing, else global code
@@ -275,8 +293,13 @@ def build_sequences(
         try:
             for name, table in tables.items():
                 con.register(name, table)
-            reader = con.sql(query).to_arrow_reader(batch_rows)
-            for rb in reader:
+            con.execute("SET preserve_insertion_order = false")
+            batches = (
+                rb
+                for lo, hi in tqdm(ranges, desc="user ranges", leave=False, disable=len(ranges) < 2)
+                for rb in con.sql(query(range_filter(lo, hi))).to_arrow_reader(batch_rows)
+            )
+            for rb in batches:
                 code = rb.column("code").to_numpy().astype(np.int64)
                 if len(code) == 0:
                     continue

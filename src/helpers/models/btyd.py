@@ -427,10 +427,13 @@ def _summary_days(
     with EventQueries(events, engine, spark) as q:  # type: ignore[arg-type]
         if "amount" not in q.columns:
             raise ValueError(f"events lack required column(s) {['amount']}")
-        (n_purchases,) = q.row(f"SELECT count(*) FROM ev WHERE et = {queries.PURCHASE}")
+        n_purchases, n_bad = q.row(
+            "SELECT count(*), count(*) FILTER (WHERE amount IS NULL OR amount < 0) "
+            f"FROM ev WHERE et = {queries.PURCHASE}"
+        )
         if not n_purchases:
             raise ValueError("events hold no purchase")
-        bad = q.frame(queries.bad_amount_sql())
+        bad = q.frame(queries.bad_amount_sql()) if n_bad else pd.DataFrame()
         if len(bad):
             row = bad.iloc[0]
             example = {
@@ -441,7 +444,7 @@ def _summary_days(
             raise ValueError(
                 f"purchase amounts must be non-negative numbers; example row: {example}"
             )
-        raw = q.frame(queries.btyd_days_sql(cut_day, end_day))
+        raw = q.per_user(queries.btyd_days_sql(cut_day, end_day), f"et = {queries.PURCHASE}")
     return raw.set_index(pd.Index(raw.pop("user_id").astype("str"), name="user_id"))
 
 
