@@ -167,6 +167,32 @@ def test_no_holdout_event_reaches_a_feature(engine, spark, tmp_path):
     np.testing.assert_allclose(after["cal_spend"], before["cal_spend"], rtol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "spark"])
+def test_amount_sums_are_exact_hence_the_same_on_every_run(engine, spark):
+    from helpers.engines.runner import EventQueries
+
+    # 0.1 + 0.2 + 0.3 in doubles is 0.6000000000000001 in this order and 0.6 in others:
+    # a sum of doubles depends on the order DuckDB's threads add them. The view holds
+    # exact decimals, so the sum is 0.6 (the double nearest to it) on every run.
+    assert 0.1 + 0.2 + 0.3 != 0.6
+    ts = pd.Timestamp("2024-01-02", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "user_id": ["a"] * 3 + ["b"] * 2,
+            "ts": [ts] * 5,
+            "event_type": ["purchase"] * 5,
+            "amount": [0.1, 0.2, 0.3, float("nan"), float("inf")],
+        }
+    )
+    session = spark if engine == "spark" else None
+    with EventQueries(events, engine, session) as q:
+        sums = q.frame("SELECT user_id, sum(amount) AS s, avg(amount) AS m FROM ev GROUP BY 1")
+    sums = sums.set_index("user_id").sort_index()
+    assert sums.loc["a", "s"] == 0.6 and sums["s"].dtype == "float64"
+    assert sums.loc["a", "m"] == pytest.approx(0.2, rel=1e-15)
+    assert np.isnan(sums.loc["b", "s"])  # NaN and inf amounts are missing, not summed
+
+
 def _by_user(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("user_id").reset_index(drop=True)
 

@@ -97,6 +97,12 @@ def ts_ns_expression(engine: Engine, ts_unit: str | None) -> str:
     return "unix_micros(ts) * 1000"
 
 
+#: Exact type of ``amount`` in the view ``ev`` (6 decimals, up to 10^12 per event).
+MONEY_SCALE = 6
+MONEY_TYPE = f"DECIMAL(18, {MONEY_SCALE})"
+MONEY_BOUND = "1e12"
+
+
 def event_columns(
     engine: Engine,
     ts_unit: str | None,
@@ -111,10 +117,17 @@ def event_columns(
     """
     string = "VARCHAR" if engine == "duckdb" else "STRING"
     category = f"CAST(category AS {string})" if has_category else f"CAST(NULL AS {string})"
+    # Amounts are exact decimals in the view: DuckDB adds doubles in thread order, so a
+    # sum of doubles differs in its last bits from run to run; a DECIMAL sum is exact,
+    # hence the same on every run and on both engines (results come back as float64,
+    # see runner.arrow_to_pandas). Amounts are rounded to MONEY_SCALE decimals.
     amount = (
-        "CASE WHEN isnan(CAST(amount AS DOUBLE)) THEN NULL ELSE CAST(amount AS DOUBLE) END"
+        # NaN and +-inf compare as not below the bound on both engines, so they
+        # become NULL like a missing amount (stage 01's validation reports them)
+        f"CASE WHEN abs(CAST(amount AS DOUBLE)) < {MONEY_BOUND} "
+        f"THEN CAST(amount AS {MONEY_TYPE}) ELSE NULL END"
         if has_amount
-        else "CAST(NULL AS DOUBLE)"
+        else f"CAST(NULL AS {MONEY_TYPE})"
     )
     return [
         f"CAST(user_id AS {string}) AS user_id",

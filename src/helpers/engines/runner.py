@@ -126,8 +126,16 @@ def range_filter(lo: str | None, hi: str | None) -> str:
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
-    """pandas frame of a query result: integers as ``Int64``, strings as ``str``."""
+    """pandas frame of a query result: integers as ``Int64``, decimals as ``float64``."""
     ints = {pa.int8(), pa.int16(), pa.int32(), pa.int64()}
+    # exact DECIMAL sums and means of amounts (dialect.MONEY_TYPE) come back as float64
+    schema = pa.schema(
+        [
+            field.with_type(pa.float64()) if pa.types.is_decimal(field.type) else field
+            for field in table.schema
+        ]
+    )
+    table = table.cast(schema)
 
     def mapper(dtype: pa.DataType) -> Any:
         return pd.Int64Dtype() if dtype in ints else None
