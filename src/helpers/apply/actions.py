@@ -80,7 +80,15 @@ def load_recommended_policy(
             return None, f"{path} is stale: older than {other}; run `dvc repro 05_rl_policy`"
     try:
         policy = load_policy(path)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+    except (  # RuntimeError: e.g. a CUDA tensor pickled on a GPU machine, read on a CPU
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        RuntimeError,
+        TypeError,
+        ValueError,
+    ) as exc:
         return None, f"{path} is unreadable ({type(exc).__name__}: {exc})"
     if not callable(getattr(policy, "scores", None)):
         return None, f"{path} holds no policy (no scores method)"

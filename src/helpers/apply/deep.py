@@ -7,7 +7,7 @@ keep each fold's configuration and early-stopped epoch. Production needs **one**
 * **configuration**: the one most folds were given by the tuning (ties: the lowest
   fold), with the leaderboard row's ablation applied (``deep_no_text`` = the tuned
   configuration with ``use_text=False``, :data:`helpers.models.deep.ABLATIONS`);
-* **epochs**: fixed in advance, the median over folds of 04b's early-stopped epoch
+* **epochs**: fixed in advance, the median (rounded up) over folds of 04b's early-stopped epoch
   count (``best_epoch + 1``), so nothing after ``as_of`` (and no validation set) decides
   when to stop;
 * **data**: sequences (:func:`helpers.features.sequences.build_sequences`) and the
@@ -93,7 +93,10 @@ def production_deep_config(
     if not is_deep_model(model):
         raise KeyError(f"{model!r} is not a deep model row")
     change = {} if model == "deep" else ABLATIONS[model.removeprefix("deep_")]
-    files = sorted(Path(checkpoint_dir).glob("fold_*.json"))
+    files = sorted(
+        Path(checkpoint_dir).glob("fold_*.json"),
+        key=lambda f: int(f.stem.removeprefix("fold_")) if f.stem[5:].isdigit() else -1,
+    )
     if not files:
         raise FileNotFoundError(
             f"no deep checkpoints in {checkpoint_dir} (stage 04b writes fold_<k>.json); "
@@ -103,7 +106,7 @@ def production_deep_config(
     keys = [json.dumps(m["config"], sort_keys=True) for m in metas]
     modal, count = Counter(keys).most_common(1)[0]
     config = {**json.loads(modal), **change}
-    epochs = int(np.median([int(m["best_epoch"]) + 1 for m in metas]))
+    epochs = int(np.ceil(np.median([int(m["best_epoch"]) + 1 for m in metas])))
     source = (
         f"configuration of {count} of {len(metas)} folds of 04b's tuning"
         f"{' with ' + str(change) if change else ''}; {epochs} epochs = median of 04b's "

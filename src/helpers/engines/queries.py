@@ -86,7 +86,11 @@ def behaviour_sql(as_of: int, windows: tuple[int, ...]) -> str:
             min(first_t) AS first_purchase_t,
             max(last_t) AS last_purchase_t,
             avg(gap) AS ipt_mean_days,
-            stddev_samp(gap) AS ipt_std_days,
+            -- sample std from exact integer sums (stddev_samp combines doubles in
+            -- thread order, which changes its last bits from run to run)
+            CASE WHEN count(gap) > 1 THEN sqrt(greatest(
+                CAST(count(gap) * sum(gap * gap) - sum(gap) * sum(gap) AS DOUBLE)
+                / (count(gap) * (count(gap) - 1)), 0.0)) END AS ipt_std_days,
             count(*) FILTER (WHERE last_t >= {t90}) AS trend_recent,
             count(*) FILTER (WHERE last_t >= {t180} AND last_t < {t90}) AS trend_before,
             {pwin}

@@ -261,6 +261,13 @@ class EventQueries:
         ranges = self.ranges()
         if self.engine != "duckdb" or self.source != "parquet":
             return self.frame(query)
+        if len(ranges) == 1 and (
+            self.chunk_events is None
+            or pq.ParquetFile(self.events).metadata.num_rows > self.chunk_events
+        ):
+            # a file that cannot be split (unsorted, no statistics) and is larger than
+            # one range: stream it from Parquet rather than copy it into memory
+            return self.frame(query)
         assert self._con is not None, "use EventQueries as a context manager"
         select = ", ".join(self._select())
         source = f"read_parquet({_quote(self.events)})"

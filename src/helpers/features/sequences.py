@@ -265,7 +265,7 @@ def build_sequences(
             FROM e WINDOW u AS (PARTITION BY code ORDER BY t DESC, row_nr DESC)
         )
         SELECT e.code, e.from_end, e.t, coalesce(e.gap, 0) AS gap, e.et, e.category,
-            e.amount, e.rating, {final_key} AS review_key
+            CAST(e.amount AS DOUBLE) AS amount, e.rating, {final_key} AS review_key
         FROM w e {join_sql}
         WHERE e.from_end < {int(max_len)}
         """
