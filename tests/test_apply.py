@@ -247,3 +247,39 @@ def test_actions_without_a_fitted_btyd_model_contact_nobody_and_say_why():
     assert plan.table["action"].tolist() == ["none", "none"]
     assert (plan.table["expected_incremental_profit"] == 0).all()
     assert plan.policy == "nobody" and "no action can be scored" in plan.policy_reason
+
+
+def test_stage_fallback_tries_each_model_and_keeps_every_reason(monkeypatch):
+    from types import SimpleNamespace
+
+    from helpers.apply import run
+    from helpers.apply.scoring import ApplyError, HistoryError
+
+    calls = []
+
+    def score(events, as_of, horizon_days, model, **options):
+        calls.append((model, options["supervised"]))
+        if model == "pareto_nbd":
+            raise ApplyError("pareto_nbd: degenerate parameter s")
+        return SimpleNamespace(not_fitted={})
+
+    monkeypatch.setattr(run, "score_customers", score)
+    args = (None, "2024-06-30", 30, "gbdt", 0, None, False, {})
+    result = run._score_with_fallback(HistoryError("too little history"), *args)
+    assert calls == [("pareto_nbd", "if_possible"), ("bgnbd", "if_possible")]
+    assert result.not_fitted == {
+        "gbdt": "too little history (scored with bgnbd instead)",
+        "pareto_nbd": "pareto_nbd: degenerate parameter s (scored with bgnbd instead)",
+    }
+
+    def never(events, as_of, horizon_days, model, **options):
+        raise ApplyError(f"{model} cannot be fitted")
+
+    monkeypatch.setattr(run, "score_customers", never)
+    with pytest.raises(
+        ApplyError,
+        match="no model could be fitted for production: gbdt: x; "
+        "pareto_nbd: pareto_nbd cannot be fitted; bgnbd: bgnbd cannot be fitted; "
+        "gbdt_rfm: gbdt_rfm cannot be fitted",
+    ):
+        run._score_with_fallback(ApplyError("x"), *args)

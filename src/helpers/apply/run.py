@@ -11,7 +11,13 @@ import pandas as pd
 
 from helpers.apply import recommend
 from helpers.apply.actions import ActionPlan, recommend_actions
-from helpers.apply.scoring import BTYD_MODELS, HistoryError, ScoreResult, score_customers
+from helpers.apply.scoring import (
+    BTYD_MODELS,
+    SUPERVISED_MODELS,
+    ApplyError,
+    ScoreResult,
+    score_customers,
+)
 from helpers.apply.segments import segment_customers, value_deciles
 from helpers.apply.table import assemble_table
 
@@ -26,6 +32,57 @@ class Applied:
     result: ScoreResult
     plan: ActionPlan
     recommender: str | None
+
+
+def _score_with_fallback(
+    failure: ApplyError,
+    events: pd.DataFrame,
+    as_of: Any,
+    horizon_days: int,
+    model: str,
+    seed: int,
+    selected_features: Sequence[str] | None,
+    progress: bool,
+    score_options: Mapping[str, Any],
+) -> ScoreResult:
+    """Score with the first BTYD model that can be fitted, after ``model`` failed.
+
+    Too little history for a supervised training window (:class:`HistoryError`), or a
+    chosen model that cannot be fitted on the production window (e.g. a Pareto/NBD fit
+    at its boundary): BTYD models need no training window, so each is tried first
+    (``model`` first when it is one), then the supervised models. Every reason is kept
+    in ``result.not_fitted``. Raises :class:`ApplyError` naming every reason when none
+    fits.
+    """
+    reasons = {model: str(failure)}
+    btyd = ([model] if model in BTYD_MODELS else []) + [m for m in BTYD_MODELS if m != model]
+    supervised = [m for m in SUPERVISED_MODELS if m != model]
+    for candidate in btyd + supervised:
+        options = dict(score_options)
+        if candidate in BTYD_MODELS:  # no training window needed: LightGBM is skipped
+            options["supervised"] = "if_possible"
+        try:
+            result = score_customers(
+                events,
+                as_of,
+                horizon_days,
+                candidate,
+                seed=seed,
+                selected_features=selected_features,
+                progress=progress,
+                **options,
+            )
+        except ApplyError as exc:
+            reasons[candidate] = str(exc)
+            continue
+        for name, why in reasons.items():
+            if name != candidate:
+                result.not_fitted[name] = f"{why} (scored with {candidate} instead)"
+        return result
+    raise ApplyError(
+        "no model could be fitted for production: "
+        + "; ".join(f"{name}: {why}" for name, why in reasons.items())
+    ) from failure
 
 
 def apply_models(
@@ -72,25 +129,20 @@ def apply_models(
             progress=progress,
             **score_options,
         )
-    except HistoryError as exc:
+    except ApplyError as exc:
         if not fallback_to_btyd or score_options.get("supervised") == "if_possible":
             raise  # the CLI fails clearly; the stage (fallback_to_btyd) scores with BTYD
-        # Too little history to train a supervised model for production: score with a
-        # BTYD model (it needs no training window), skip LightGBM, and record why.
-        fallback = model if model in BTYD_MODELS else BTYD_MODELS[0]
-        options = {**score_options, "supervised": "if_possible"}
-        result = score_customers(
+        result = _score_with_fallback(
+            exc,
             events,
             as_of,
             horizon_days,
-            fallback,
-            seed=seed,
-            selected_features=selected_features,
-            progress=progress,
-            **options,
+            model,
+            seed,
+            selected_features,
+            progress,
+            score_options,
         )
-        if fallback != model:
-            result.not_fitted[model] = f"{exc} (scored with {fallback} instead)"
     scores = result.scores
     segment = segment_customers(scores["predicted_spend"], scores["p_no_purchase"], **segments)
     deciles = value_deciles(scores["predicted_spend"])
