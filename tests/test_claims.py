@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.claims import Claim, ClaimError, claim, say
+from helpers.claims import Claim, ClaimError, claim, percent_span, say
 
 
 def test_claim_fills_the_sentence_when_it_holds():
@@ -33,3 +33,11 @@ def test_say_fills_a_report_without_a_check():
     assert say("{n:,} customers", n=18052) == "18,052 customers"
     with pytest.raises(ValueError, match="needs field 'n'"):
         say("{n} customers")
+
+
+def test_percent_span_collapses_a_single_share():
+    assert percent_span([0.4332]) == "43%"
+    assert percent_span([0.4332, 0.4349]) == "43%"
+    assert percent_span([0.2844, 0.4332]) == "28% to 43%"
+    with pytest.raises(ValueError, match="at least one value"):
+        percent_span([])

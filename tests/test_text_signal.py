@@ -156,6 +156,115 @@ def test_bootstrap_is_paired_and_seeded() -> None:
     pd.testing.assert_frame_equal(boot, again)
 
 
+def test_bootstrap_gini_equals_scoring_each_resample_with_ties() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    spend = pd.Series(np.where(rng.random(n) < 0.5, 0.0, rng.gamma(1.0, 30.0, n)).round())
+    predictions = pd.DataFrame(
+        {
+            "tied": np.round(spend.to_numpy() + rng.normal(0, 15, n), -1),  # many ties
+            "noise": rng.normal(size=n),
+            "constant": np.zeros(n),
+        }
+    )
+    boot = text_value.bootstrap_gini(spend, predictions, n_boot=30, seed=9)
+    draw = np.random.default_rng(9)
+    for b in range(30):
+        idx = draw.integers(0, n, n)
+        for column in predictions:
+            expected = normalized_gini(spend.to_numpy()[idx], predictions[column].to_numpy()[idx])
+            assert boot.loc[b, column] == pytest.approx(expected, abs=1e-12)
+    assert (boot["constant"].abs() < 1e-12).all()  # a constant score ranks at random
+
+
+def test_recovery_summary_reports_shares_of_the_reader_ceiling() -> None:
+    rng = np.random.default_rng(2)
+    n = 3_000
+    signal = rng.gamma(0.5, 2.0, n)
+    spend = pd.Series(signal * rng.gamma(2.0, 0.5, n))
+    noise = rng.standard_normal(n)
+    predictions = pd.DataFrame(
+        {
+            "no_text": np.log(signal) + 1.5 * noise,
+            "text": np.log(signal) + 0.9 * noise,
+            "satisfaction": np.log(signal),
+            "reader": np.log(signal) + 0.6 * noise,
+        }
+    )
+    out = text_value.recovery_summary(spend, predictions, n_boot=50, seed=1)
+    gini = {c: normalized_gini(spend, predictions[c]) for c in predictions}
+    gain = {c: gini[c] - gini["no_text"] for c in gini}
+    assert out["recovery_vs_reader"] == pytest.approx(gain["text"] / gain["reader"])
+    assert out["recovery_reader"] == pytest.approx(gain["reader"] / gain["satisfaction"])
+    assert out["recovery"] < out["recovery_vs_reader"]  # the reader's ceiling is lower
+    assert "recovery_satisfaction_vs_reader" not in out
+
+
+# ---- the truth-trained reader (ceiling (c')) -----------------------------------------------
+
+
+def _reader_texts() -> tuple[pd.DataFrame, np.ndarray, pd.Series, pd.Series]:
+    rng = np.random.default_rng(0)
+    n_users, per_user = 300, 3
+    users = np.repeat([f"u{i}" for i in range(n_users)], per_user)
+    x = rng.normal(size=users.size)
+    words = np.where(x > 0.5, "great parcel", np.where(x < -0.5, "awful parcel", "okay parcel"))
+    texts = pd.DataFrame(
+        {
+            "user_id": users,
+            "ts": pd.Timestamp("2024-01-01", tz="UTC")
+            + pd.to_timedelta(np.tile(np.arange(per_user), n_users), unit="D"),
+            "text": words,
+        }
+    )
+    unique_users = pd.Index(np.unique(users))
+    z = pd.Series(rng.normal(size=n_users), index=unique_users)
+    folds = pd.Series(np.arange(n_users) % 3, index=unique_users)
+    return texts, x, z, folds
+
+
+def test_text_reader_reads_the_experience_and_aggregates_last_and_min() -> None:
+    texts, x, z, folds = _reader_texts()
+    read = text_value.text_reader_features(texts, x, z, folds)
+    assert list(read.columns) == list(text_value.READER_COLUMNS)
+    assert len(read) == 300
+    # the words carry the sign of the experience: the reading follows it
+    per_review = read["read_experience_last"]
+    last_x = pd.Series(x, index=texts["user_id"]).groupby(level=0).last()  # latest review
+    last_x = last_x.reindex(read.index)
+    assert np.corrcoef(per_review, last_x)[0, 1] > 0.75
+    assert (read["read_experience_min"] <= read["read_experience_last"] + 1e-12).all()
+    # the words say nothing about the trait z here: its reading is flat
+    assert read["read_satisfaction_mean"].std() < 0.1
+
+
+def test_text_reader_is_cross_fitted() -> None:
+    texts, x, z, folds = _reader_texts()
+    base = text_value.text_reader_features(texts, x, z, folds)
+    # change the truth of fold 0's customers: their own readings must not move
+    in_fold0 = texts["user_id"].map(folds).to_numpy() == 0
+    shifted = text_value.text_reader_features(texts, np.where(in_fold0, -x, x), z, folds)
+    fold0 = folds.index[folds == 0]
+    pd.testing.assert_frame_equal(base.loc[fold0], shifted.loc[fold0])
+    assert not np.allclose(base.drop(fold0), shifted.drop(fold0))
+
+
+def test_review_experience_matches_reviews_and_names_a_missing_one() -> None:
+    texts = pd.DataFrame(
+        {"user_id": ["u1", "u2"], "ts": pd.to_datetime(["2024-01-01", "2024-01-02"], utc=True)}
+    )
+    truth = pd.DataFrame(
+        {
+            "user_id": ["u2", "u1"],
+            "ts": pd.to_datetime(["2024-01-02", "2024-01-01"], utc=True),
+            "experience": [0.5, -1.0],
+        }
+    )
+    assert text_value.review_experience(texts, truth).tolist() == [-1.0, 0.5]
+    with pytest.raises(KeyError, match=r"1 reviews have no latent experience .*user_id='u2'"):
+        text_value.review_experience(texts, truth.iloc[1:])
+
+
 # ---- candidate features --------------------------------------------------------------------
 
 
@@ -330,3 +439,6 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
         assert row[f"gain_{name}_lo"] <= row[f"gain_{name}"] <= row[f"gain_{name}_hi"]
     # the ceiling knows the latent experience: with the trigger on it beats (a)
     assert row["gain_satisfaction"] > 0
+    # the truth-trained reader of the texts sits between (a) and the latent ceiling
+    assert 0 < row["gain_reader"] < row["gain_satisfaction"]
+    assert 0 < row["recovery_reader"] < 1

@@ -97,6 +97,18 @@ def either(holds: Any, if_true: str, if_false: str, **evidence: Any) -> Claim:
     return claim(not truth, if_false, **evidence)
 
 
+def percent_span(values: Any) -> str:
+    """``"43%"`` when the values round to one percentage, else ``"28% to 43%"``.
+
+    For sentences about a range of shares that may hold a single value.
+    """
+    shares = [float(v) for v in values]
+    if not shares:
+        raise ValueError("percent_span needs at least one value")
+    low, high = f"{min(shares):.0%}", f"{max(shares):.0%}"
+    return low if low == high else f"{low} to {high}"
+
+
 def _truth(value: Any) -> bool:
     if hasattr(value, "item") and getattr(value, "size", 1) == 1:
         value = value.item()

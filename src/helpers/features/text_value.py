@@ -143,6 +143,124 @@ def variant_blocks(
     return blocks
 
 
+#: Per-customer columns of the truth-trained reader (ceiling (c'), report only).
+READER_COLUMNS: tuple[str, ...] = (
+    "read_experience_last",
+    "read_experience_min",
+    "read_satisfaction_mean",
+)
+
+
+def review_experience(texts: pd.DataFrame, review_truth: pd.DataFrame) -> np.ndarray:
+    """The latent experience behind each row of ``texts`` (matched on ``user_id`` and ``ts``).
+
+    ``review_truth`` is :attr:`helpers.data.shopsim.ShopSimResult.review_truth`. Raises
+    ``KeyError`` naming the first review without a match.
+    """
+
+    def key(frame: pd.DataFrame) -> pd.Index:
+        ts = pd.to_datetime(frame["ts"], utc=True).astype("int64").astype(str)
+        return pd.Index(frame["user_id"].astype(str).to_numpy() + "|" + ts.to_numpy())
+
+    truth = pd.Series(review_truth["experience"].to_numpy(dtype=float), index=key(review_truth))
+    truth = truth[~truth.index.duplicated()]
+    out = truth.reindex(key(texts)).to_numpy()
+    missing = np.flatnonzero(np.isnan(out))
+    if len(missing):
+        row = texts.iloc[missing[0]]
+        raise KeyError(
+            f"{len(missing)} reviews have no latent experience in review_truth, e.g. "
+            f"user_id={row['user_id']!r} ts={row['ts']}"
+        )
+    return out
+
+
+def text_reader_features(
+    texts: pd.DataFrame,
+    experience: np.ndarray,
+    satisfaction: pd.Series,
+    user_folds: pd.Series,
+    alphas: tuple[float, ...] = tuple(np.logspace(-2, 3, 12)),
+) -> pd.DataFrame:
+    """What a reader trained on the simulator's truth reads from the review texts.
+
+    A bag-of-words reader (TF-IDF of word 1-2-grams, ridge regression with the penalty
+    chosen by generalised cross-validation) learns each review's latent ``experience``
+    and its writer's ``satisfaction`` from the words. It is **cross-fitted** over
+    ``user_folds``: a customer's reviews are read by a reader trained on the other
+    folds' customers only. Report only (it needs the truth); it shows how much of the
+    value signal the words themselves hold, which bounds what any text feature trained
+    without the truth can recover.
+
+    Parameters
+    ----------
+    texts : DataFrame
+        ``user_id``, ``ts`` and ``text`` of the calibration reviews.
+    experience : ndarray ``(len(texts),)``
+        :func:`review_experience`.
+    satisfaction : Series
+        True latent satisfaction by ``user_id``.
+    user_folds : Series
+        Cross-fitting fold by ``user_id`` (every reviewer).
+
+    Returns
+    -------
+    DataFrame indexed by ``user_id`` (reviewers)
+        :data:`READER_COLUMNS`: the read experience of the latest review (ties by row
+        order) and the lowest one, and the mean read satisfaction.
+
+    References
+    ----------
+    Hoerl & Kennard (1970), Technometrics 12(1), 55-67 (ridge regression).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import RidgeCV
+
+    users = texts["user_id"].astype(str).to_numpy()
+    fold = user_folds.reindex(users).to_numpy()
+    if pd.isna(fold).any():
+        raise KeyError(f"user_folds lacks reviewer {users[pd.isna(fold)][0]!r}")
+    z = satisfaction.reindex(users).to_numpy(dtype=float)
+    target = np.column_stack([np.asarray(experience, dtype=float), z])
+    if not np.isfinite(target).all():
+        raise ValueError("experience or satisfaction is missing for some reviews")
+    words = texts["text"].astype(str).to_numpy()
+    read = np.full(target.shape, np.nan)
+    for k in np.unique(fold):
+        test, train = fold == k, fold != k
+        if not train.any():
+            raise ValueError("the reader needs at least two folds with reviewers")
+        min_df = 2 if train.sum() >= 100 else 1  # a tiny world keeps its rare words
+        vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
+        reader = RidgeCV(alphas=alphas, alpha_per_target=True)
+        reader.fit(vectorizer.fit_transform(words[train]), target[train])
+        read[test] = reader.predict(vectorizer.transform(words[test]))
+    frame = pd.DataFrame(
+        {
+            "user_id": users,
+            "ts": pd.to_datetime(texts["ts"], utc=True).to_numpy(),
+            "row": np.arange(len(texts)),
+            "x": read[:, 0],
+            "z": read[:, 1],
+        }
+    ).sort_values(["user_id", "ts", "row"], kind="stable")
+    grouped = frame.groupby("user_id", sort=True)
+    out = pd.DataFrame(
+        {
+            READER_COLUMNS[0]: grouped["x"].last(),
+            READER_COLUMNS[1]: grouped["x"].min(),
+            READER_COLUMNS[2]: grouped["z"].mean(),
+        }
+    )
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
+def compact_columns(text_block: pd.DataFrame) -> list[str]:
+    """The text block's columns without its PCA-reduced embeddings (``txt_mean_*``, ...)."""
+    return [c for c in text_block.columns if not c.startswith(("txt_mean_", "txt_last_"))]
+
+
 # ---- scores and the recovery rate -----------------------------------------------------
 
 
@@ -155,6 +273,31 @@ def recovery_rate(gini_a: float, gini_b: float, gini_c: float) -> float:
     return float((gini_b - gini_a) / ceiling) if ceiling > 0 else float("nan")
 
 
+def _weighted_gini_raw(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Gini of the gains curve of resamples given as ``weights`` (``(B, n)`` counts).
+
+    Equal to :func:`helpers.evaluation.metrics.normalized_gini`'s raw Gini of each
+    resample (ties in ``score`` averaged): a tie group holding ``W`` resampled customers
+    with total value ``S`` after ``C`` of value ranked above adds ``W (2 C + S)`` to
+    twice the trapezoid area.
+    """
+    import scipy.sparse as sp
+
+    _, inverse = np.unique(score, return_inverse=True)
+    n_groups = int(inverse.max()) + 1
+    descending = n_groups - 1 - inverse.ravel()  # group 0 = highest score
+    onehot = sp.csr_matrix(
+        (np.ones(len(y)), (np.arange(len(y)), descending)), shape=(len(y), n_groups)
+    )
+    count = np.asarray(weights @ onehot)
+    value = np.asarray((weights * y) @ onehot)
+    above = np.cumsum(value, axis=1) - value
+    total, n = value.sum(axis=1), count.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        area = (count * (2 * above + value)).sum(axis=1) / (2 * n * total)
+    return 2.0 * area - 1.0
+
+
 def bootstrap_gini(
     actual: pd.Series, predictions: pd.DataFrame, n_boot: int, seed: int
 ) -> pd.DataFrame:
@@ -162,21 +305,25 @@ def bootstrap_gini(
 
     Each replicate resamples customers with replacement (``default_rng(seed)``) and
     scores every model on the same sample, so differences between columns are paired.
+    The replicates are scored at once from their resampling counts
+    (:func:`_weighted_gini_raw`), with the same result as scoring each resample.
 
     Returns
     -------
-    DataFrame ``(n_boot, models)``
+    DataFrame ``(n_boot, models)``; ``nan`` where a resample's spend sums to zero or is
+    constant.
     """
     y = actual.reindex(predictions.index).to_numpy(dtype=float)
-    preds = predictions.to_numpy(dtype=float)
     rng = np.random.default_rng(seed)
-    out = np.empty((n_boot, preds.shape[1]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for b in range(n_boot):
-            idx = rng.integers(0, len(y), len(y))
-            for j in range(preds.shape[1]):
-                out[b, j] = normalized_gini(y[idx], preds[idx, j])
+    weights = np.empty((n_boot, len(y)))
+    for b in range(n_boot):
+        weights[b] = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
+    perfect = _weighted_gini_raw(y, y, weights)
+    out = {}
+    for column in predictions.columns:
+        raw = _weighted_gini_raw(y, predictions[column].to_numpy(dtype=float), weights)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[column] = np.where(perfect > 0, raw / perfect, np.nan)
     return pd.DataFrame(out, columns=predictions.columns)
 
 
@@ -190,7 +337,8 @@ def recovery_summary(
     """Ginis, gains over (a), the recovery rate and their paired bootstrap intervals.
 
     ``predictions`` has columns ``no_text``, ``text``, ``satisfaction`` and optionally
-    ``ratings`` (predicted holdout spend per customer).
+    ``ratings``, ``reader`` (ceiling (c'), :func:`text_reader_features`) and candidate
+    blocks (predicted holdout spend per customer).
 
     Returns
     -------
@@ -198,8 +346,10 @@ def recovery_summary(
         ``gini_<variant>``; ``gain_<variant>`` (Gini over (a)) with ``_lo`` / ``_hi``
         (``level`` percentile interval); ``recovery`` (of ``text``) and
         ``recovery_<variant>`` (of any further column) with ``_lo`` / ``_hi`` (nan when
-        fewer than half the replicates have a positive ceiling); ``n_customers``,
-        ``n_boot``.
+        fewer than half the replicates have a positive ceiling); with a ``reader`` column,
+        the same shares of its ceiling as ``recovery_vs_reader`` and
+        ``recovery_<variant>_vs_reader`` (``recovery_reader`` is then the share of (c)
+        that the words hold); ``n_customers``, ``n_boot``.
     """
     y = actual.reindex(predictions.index)
     point = {c: normalized_gini(y, predictions[c]) for c in predictions.columns}
@@ -212,13 +362,15 @@ def recovery_summary(
         gains = boot[c] - boot["no_text"]
         out[f"gain_{c}"] = float(point[c] - point["no_text"])
         out[f"gain_{c}_lo"], out[f"gain_{c}_hi"] = (float(q) for q in gains.quantile([lo_q, hi_q]))
-    if "satisfaction" in predictions.columns:
-        ceiling = (boot["satisfaction"] - boot["no_text"]).to_numpy()
+    for ceiling_name, suffix in (("satisfaction", ""), ("reader", "_vs_reader")):
+        if ceiling_name not in predictions.columns:
+            continue
+        ceiling = (boot[ceiling_name] - boot["no_text"]).to_numpy()
         for c in predictions.columns:
-            if c in ("no_text", "satisfaction"):
+            if c in ("no_text", ceiling_name) or (suffix and c == "satisfaction"):
                 continue
-            key = "recovery" if c == "text" else f"recovery_{c}"
-            out[key] = recovery_rate(point["no_text"], point[c], point["satisfaction"])
+            key = ("recovery" if c == "text" else f"recovery_{c}") + suffix
+            out[key] = recovery_rate(point["no_text"], point[c], point[ceiling_name])
             with np.errstate(divide="ignore", invalid="ignore"):
                 gained = (boot[c] - boot["no_text"]).to_numpy()
                 boot_rate = np.where(ceiling > 0, gained / ceiling, np.nan)
@@ -315,10 +467,7 @@ def candidate_blocks(
     * ``text_unanswered``: ``text_compact`` plus the two unanswered-review columns of
       ``signals`` (only when ``signals`` has them): a bad review no purchase followed.
     """
-    compact_columns = [
-        c for c in text_block.columns if not c.startswith(("txt_mean_", "txt_last_"))
-    ]
-    compact = text_block[compact_columns]
+    compact = text_block[compact_columns(text_block)]
     extra = signals.reindex(text_block.index).fillna(0.0)
     rate = text_block["review_count"] / cal_purchases.reindex(text_block.index).clip(lower=1)
     out = {"text_compact": compact, "text_plus": compact.join(extra).assign(review_rate=rate)}
@@ -366,8 +515,7 @@ def finetuned_text_block(
     block = text_block_for(
         texts, embeddings, customers, as_of, no_review_days, seed, sentiment_c, n_components
     )
-    compact = [c for c in block.columns if not c.startswith(("txt_mean_", "txt_last_"))]
-    return block[compact], info
+    return block[compact_columns(block)], info
 
 
 # ---- the deep model on one fold ---------------------------------------------------------
@@ -530,6 +678,7 @@ def sweep_point(
     level: float = 0.9,
     head: text_features.SentimentHead | None = None,
     candidates: tuple[str, ...] = ("text_compact", "text_plus"),
+    reader: bool = True,
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -556,6 +705,10 @@ def sweep_point(
         Shared sentiment head (:func:`sweep_sentiment_head`); by default one per world.
     candidates : tuple of str
         Which candidate blocks to score (with ``aspect_vectors``).
+    reader : bool
+        Score ceiling (c'), ``reader``: the compact text block plus what a reader trained
+        on the truth reads from the words (:func:`text_reader_features`, cross-fitted
+        over the same folds).
 
     Returns
     -------
@@ -608,6 +761,15 @@ def sweep_point(
         extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
         blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
+    if reader and len(texts):
+        read = text_reader_features(
+            texts,
+            review_experience(texts, sim.review_truth),
+            z,
+            pd.Series(folds, index=customers.index),
+        )
+        compact = text_block[compact_columns(text_block)]
+        blocks["reader"] = compact.join(read.reindex(compact.index).fillna(0.0))
     predictions = gbdt_variants(
         behaviour[columns],
         blocks,
@@ -641,6 +803,7 @@ def plot_sweep(
     table = table.sort_values("kappa")
     styles = {
         "satisfaction": ("(c) true satisfaction and experience (ceiling)", "black", "s"),
+        "reader": ("(c') truth-trained reader of the reviews", "tab:purple", "v"),
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
     }
