@@ -64,24 +64,37 @@ VARIANTS: dict[str, str] = {
 # ---- variant blocks -------------------------------------------------------------------
 
 
-def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
-    """Per-reviewer ``rating_mean`` and ``rating_last`` (latest review, ties by row order).
+def _by_reviewer(reviews: pd.DataFrame, **values: Any) -> Any:
+    """``values`` (arrays row-aligned with ``reviews``) grouped by ``user_id`` (sorted).
 
-    ``reviews`` holds ``user_id``, ``ts`` and ``rating`` (calibration reviews only).
+    Within a group the rows run in time order (``ts``, ties by row order), so ``last()``
+    is the latest review. Rows with a missing value are dropped.
     """
     frame = pd.DataFrame(
         {
             "user_id": reviews["user_id"].astype(str).to_numpy(),
             "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
-            "rating": pd.to_numeric(reviews["rating"], errors="coerce").to_numpy(dtype=float),
             "row": np.arange(len(reviews)),
+            **{name: np.asarray(v, dtype=float) for name, v in values.items()},
         }
-    ).dropna(subset=["rating"])
-    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
-    grouped = frame.groupby("user_id", sort=True)["rating"]
-    out = pd.DataFrame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
+    ).dropna(subset=list(values))
+    return frame.sort_values(["user_id", "ts", "row"], kind="stable").groupby("user_id", sort=True)
+
+
+def _reviewer_frame(columns: Mapping[str, pd.Series]) -> pd.DataFrame:
+    out = pd.DataFrame(dict(columns))
     out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
     return out
+
+
+def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
+    """Per-reviewer ``rating_mean`` and ``rating_last`` (latest review, ties by row order).
+
+    ``reviews`` holds ``user_id``, ``ts`` and ``rating`` (calibration reviews only).
+    """
+    rating = pd.to_numeric(reviews["rating"], errors="coerce").to_numpy(dtype=float)
+    grouped = _by_reviewer(reviews, rating=rating)["rating"]
+    return _reviewer_frame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
 
 
 def experience_features(review_truth: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -94,12 +107,8 @@ def experience_features(review_truth: pd.DataFrame, as_of: pd.Timestamp) -> pd.D
     so these (with the trait ``z``) are what a perfect reader of the reviews would know.
     """
     frame = review_truth[pd.to_datetime(review_truth["ts"], utc=True) < as_of]
-    frame = frame.assign(user_id=frame["user_id"].astype(str), row=np.arange(len(frame)))
-    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
-    grouped = frame.groupby("user_id", sort=True)["experience"]
-    out = pd.DataFrame({"experience_last": grouped.last(), "experience_min": grouped.min()})
-    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
-    return out
+    grouped = _by_reviewer(frame, experience=frame["experience"])["experience"]
+    return _reviewer_frame({"experience_last": grouped.last(), "experience_min": grouped.min()})
 
 
 def variant_blocks(
@@ -235,25 +244,14 @@ def text_reader_features(
         reader = RidgeCV(alphas=alphas, alpha_per_target=True)
         reader.fit(vectorizer.fit_transform(words[train]), target[train])
         read[test] = reader.predict(vectorizer.transform(words[test]))
-    frame = pd.DataFrame(
-        {
-            "user_id": users,
-            "ts": pd.to_datetime(texts["ts"], utc=True).to_numpy(),
-            "row": np.arange(len(texts)),
-            "x": read[:, 0],
-            "z": read[:, 1],
-        }
-    ).sort_values(["user_id", "ts", "row"], kind="stable")
-    grouped = frame.groupby("user_id", sort=True)
-    out = pd.DataFrame(
+    grouped = _by_reviewer(texts, x=read[:, 0], z=read[:, 1])
+    return _reviewer_frame(
         {
             READER_COLUMNS[0]: grouped["x"].last(),
             READER_COLUMNS[1]: grouped["x"].min(),
             READER_COLUMNS[2]: grouped["z"].mean(),
         }
     )
-    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
-    return out
 
 
 def compact_columns(text_block: pd.DataFrame) -> list[str]:
