@@ -46,7 +46,7 @@ setup: $(READY)
 
 # The stamp depends on the pins: editing pyproject.toml or the lock reinstalls.
 $(READY): pyproject.toml requirements.lock
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:3]; assert (3, 11, 5) <= v < (3, 12), "Python 3.11.5 or a later 3.11 is required (the lock pins soupsieve 4.1.3, which needs 3.11.5), found " + sys.version + "; set PYTHON=/path/to/python3.11"'
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=24,<27"
 	$(VENV)/bin/python -m pip install --quiet torch==2.13.0
