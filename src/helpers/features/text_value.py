@@ -10,9 +10,15 @@ the behaviour features:
   words say, so this is behaviour, not text;
 * (b) ``text`` — today's text features (:func:`helpers.features.text.user_text_features`);
 * (c) ``satisfaction`` — the fact of reviewing plus the reviewer's **true** latent
-  satisfaction (0 for customers without a calibration review): the best any feature
-  read from reviews could do. Report only, never an input of the study's models;
+  satisfaction (0 for customers without a calibration review): what the customers
+  felt, an upper bound on what their reviews could reveal. Report only, never an input
+  of the study's models;
 * (d) ``ratings`` — the fact of reviewing plus the star ratings (mean, last).
+
+A second ceiling, (c') ``reader``, is used in the sweep: the compact text block plus what
+a bag-of-words model trained on the truth reads from the review words
+(:func:`text_reader_features`). (c) - (c') is value signal the texts never carried;
+(c') - (b) is signal the text features lose.
 
 The **text recovery rate** is ``(G_b - G_a) / (G_c - G_a)`` with ``G`` the normalised
 Gini of holdout spend; its interval comes from a paired bootstrap over customers (the
@@ -197,9 +203,9 @@ def text_reader_features(
     chosen by generalised cross-validation) learns each review's latent ``experience``
     and its writer's ``satisfaction`` from the words. It is **cross-fitted** over
     ``user_folds``: a customer's reviews are read by a reader trained on the other
-    folds' customers only. Report only (it needs the truth); it shows how much of the
-    value signal the words themselves hold, which bounds what any text feature trained
-    without the truth can recover.
+    folds' customers only. Report only (it needs the truth): an estimate of how much of
+    the value signal the words themselves hold, from a strong reader (not a proven best
+    one) that text features trained without the truth can be measured against.
 
     Parameters
     ----------
