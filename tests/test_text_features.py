@@ -279,6 +279,17 @@ def test_user_text_features_exact_values(hand_reviews) -> None:
     np.testing.assert_allclose(again["txt_mean_0"], feats["txt_mean_0"], atol=1e-6)
 
 
+def test_user_text_features_without_embedding_columns(hand_reviews) -> None:
+    reviews, emb, sentiment = hand_reviews
+    as_of = pd.Timestamp("2024-02-01", tz="UTC")
+    compact = user_text_features(reviews, emb, sentiment, as_of, n_components=0, seed=0)
+    full = user_text_features(reviews, emb, sentiment, as_of, n_components=2, seed=0)
+    assert list(compact.columns) == list(USER_SCALAR_COLUMNS)
+    pd.testing.assert_frame_equal(compact, full[list(USER_SCALAR_COLUMNS)])
+    empty = user_text_features(reviews.iloc[:0], emb[:0], sentiment[:0], as_of, 0, seed=0)
+    assert list(empty.columns) == list(USER_SCALAR_COLUMNS) and empty.empty
+
+
 def test_user_text_features_guards_against_leakage(hand_reviews) -> None:
     reviews, emb, sentiment = hand_reviews
     as_of = pd.Timestamp("2024-01-30 12:00", tz="UTC")  # exactly b's last review

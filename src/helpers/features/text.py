@@ -448,7 +448,8 @@ def user_text_features(
         End of the calibration period (exclusive). A review at or after it raises
         ``ValueError``: a leakage guard, filter with ``Split.calibration`` first.
     n_components : int
-        Dimensions of the reduced embeddings.
+        Dimensions of the reduced embeddings; 0 leaves the embedding columns out (the
+        "compact" block of notebook 06b).
     seed : int
     pca : PCA, optional
         A PCA fitted elsewhere (e.g. on the training customers' reviews). By default a
@@ -489,11 +490,12 @@ def user_text_features(
             f"{int(late.sum())} reviews at or after as_of={as_of} (leakage guard); first: "
             f"user_id={example['user_id']!r}, ts={example['ts']}"
         )
-    if pca is None:
-        pca = fit_text_pca(embeddings, k, seed)
     reduced = np.zeros((n, k))
-    got = min(k, pca.n_components_)
-    reduced[:, :got] = pca.transform(embeddings)[:, :got]
+    if k > 0:  # n_components = 0: no embedding columns, only the scalar summaries
+        if pca is None:
+            pca = fit_text_pca(embeddings, k, seed)
+        got = min(k, pca.n_components_)
+        reduced[:, :got] = pca.transform(embeddings)[:, :got]
 
     frame = pd.DataFrame(
         {
