@@ -175,6 +175,13 @@ def test_bootstrap_gini_equals_scoring_each_resample_with_ties() -> None:
             expected = normalized_gini(spend.to_numpy()[idx], predictions[column].to_numpy()[idx])
             assert boot.loc[b, column] == pytest.approx(expected, abs=1e-12)
     assert (boot["constant"].abs() < 1e-12).all()  # a constant score ranks at random
+    # replicates scored in chunks (bounded memory) give the same table
+    chunked = pytest.MonkeyPatch.context()
+    with chunked as patch:
+        patch.setattr(text_value, "_BOOT_CELLS", 3 * n)
+        pd.testing.assert_frame_equal(
+            text_value.bootstrap_gini(spend, predictions, n_boot=30, seed=9), boot
+        )
 
 
 def test_recovery_summary_reports_shares_of_the_reader_ceiling() -> None:

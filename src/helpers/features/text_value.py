@@ -277,6 +277,10 @@ def recovery_rate(gini_a: float, gini_b: float, gini_c: float) -> float:
     return float((gini_b - gini_a) / ceiling) if ceiling > 0 else float("nan")
 
 
+#: Resampling counts held in memory at once by :func:`bootstrap_gini` (replicates x customers).
+_BOOT_CELLS = 4_000_000
+
+
 def _weighted_gini_raw(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Gini of the gains curve of resamples given as ``weights`` (``(B, n)`` counts).
 
@@ -318,17 +322,32 @@ def bootstrap_gini(
     constant.
     """
     y = actual.reindex(predictions.index).to_numpy(dtype=float)
+    scores = {c: predictions[c].to_numpy(dtype=float) for c in predictions.columns}
     rng = np.random.default_rng(seed)
-    weights = np.empty((n_boot, len(y)))
-    for b in range(n_boot):
-        weights[b] = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
-    perfect = _weighted_gini_raw(y, y, weights)
-    out = {}
-    for column in predictions.columns:
-        raw = _weighted_gini_raw(y, predictions[column].to_numpy(dtype=float), weights)
+    chunk = max(1, min(n_boot, _BOOT_CELLS // max(len(y), 1)))  # bounded memory
+    parts: list[pd.DataFrame] = []
+    for start in range(0, n_boot, chunk):
+        weights = np.stack(
+            [
+                np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
+                for _ in range(min(chunk, n_boot - start))
+            ]
+        ).astype(float)
+        perfect = _weighted_gini_raw(y, y, weights)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[column] = np.where(perfect > 0, raw / perfect, np.nan)
-    return pd.DataFrame(out, columns=predictions.columns)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        c: np.where(
+                            perfect > 0, _weighted_gini_raw(y, s, weights) / perfect, np.nan
+                        )
+                        for c, s in scores.items()
+                    }
+                )
+            )
+    if not parts:  # n_boot = 0
+        return pd.DataFrame(columns=predictions.columns, dtype=float)
+    return pd.concat(parts, ignore_index=True)[list(predictions.columns)]
 
 
 def recovery_summary(
