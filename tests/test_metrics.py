@@ -294,3 +294,18 @@ def test_paired_bootstrap_separates_a_real_difference_from_none():
     assert same["difference"] == same["low"] == same["high"] == 0.0
     again = M.paired_bootstrap(y, good, noisy, M.normalized_gini, seed=1, n_boot=200)
     assert again == real  # seeded
+
+
+def test_gini_of_resamples_equals_the_gini_of_each_resample_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.gamma(1.0, 10.0, 40) * (rng.random(40) < 0.6)
+    score = np.round(rng.normal(size=40), 1)  # many ties
+    picks = rng.integers(0, 40, size=(5, 40))
+    weights = np.stack([np.bincount(p, minlength=40) for p in picks]).astype(float)
+    got = M.gini_raw_of_resamples(y, score, weights)
+    expected = [M._gini_raw(y[p], score[p]) for p in picks]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    # one copy of every customer is the plain Gini
+    assert M.gini_raw_of_resamples(y, score, np.ones((1, 40)))[0] == pytest.approx(
+        M._gini_raw(y, score), abs=1e-12
+    )

@@ -390,6 +390,21 @@ def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> 
         batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
     )
     assert np.allclose(serial["text"], out["text"])  # processes change nothing
+    # started in the background, the trainings give the same result while the caller works
+    import torch
+    from threadpoolctl import threadpool_info
+
+    threads_before = torch.get_num_threads()
+    pending = text_value.start_deep_variants_on_fold(
+        batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, caller_threads=1, **kwargs
+    )
+    # the caller's own pools are capped while the workers train, then restored
+    assert torch.get_num_threads() == 1
+    assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+    busy = sum(i * i for i in range(200_000))  # the caller's own work meanwhile
+    assert busy > 0 and isinstance(pending.done(), bool)
+    pd.testing.assert_frame_equal(pending.result(), out)
+    assert torch.get_num_threads() == threads_before
 
 
 # ---- the ceiling of the acute channel: latent experience behind the reviews ------------------
@@ -409,6 +424,11 @@ def test_experience_features_use_calibration_reviews_only() -> None:
     assert out.loc["u1", "experience_last"] == 0.5  # the August review is in the holdout
     assert out.loc["u1", "experience_min"] == -1.0
     assert out.loc["u2"].tolist() == [0.2, 0.2]
+    with_mean = text_value.experience_features(
+        review_truth, pd.Timestamp("2024-07-01", tz="UTC"), with_mean=True
+    )
+    assert with_mean.loc["u1", "experience_mean"] == -0.25  # mean of -1.0 and 0.5
+    assert with_mean[["experience_last", "experience_min"]].equals(out)
     block = pd.DataFrame(
         {"has_review": [1, 1, 0], "review_count": [2, 1, 0], "days_since_last_review": [1, 2, 9]},
         index=pd.Index(["u1", "u2", "u3"], name="user_id"),
@@ -449,3 +469,6 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
     # the truth-trained reader of the texts sits between (a) and the latent ceiling
     assert 0 < row["gain_reader"] < row["gain_satisfaction"]
     assert 0 < row["recovery_reader"] < 1
+    # a perfect reader of the reviews' experience gets more out of them than the words give
+    assert row["gain_reader"] < row["gain_experience"]
+    assert "recovery_experience_vs_reader" not in row  # a ceiling, not a text feature

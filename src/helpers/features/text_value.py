@@ -48,12 +48,12 @@ import pandas as pd
 
 from helpers.data.shopsim import ShopSimConfig, simulate_shop
 from helpers.data.split import Split, make_targets
-from helpers.evaluation.metrics import normalized_gini
+from helpers.evaluation.metrics import gini_raw_of_resamples, normalized_gini
 from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
-from helpers.models.deep.parallel import map_in_workers, shared
+from helpers.models.deep.parallel import WorkerJobs, shared, start_in_workers
 from helpers.models.gbdt import crossfit_gbdt
 
 #: The review facts every variant sees (behaviour, not what the words say).
@@ -103,18 +103,24 @@ def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
     return _reviewer_frame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
 
 
-def experience_features(review_truth: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+def experience_features(
+    review_truth: pd.DataFrame, as_of: pd.Timestamp, with_mean: bool = False
+) -> pd.DataFrame:
     """Per-reviewer latent purchase experience behind the calibration reviews (truth).
 
     ``review_truth`` is :attr:`helpers.data.shopsim.ShopSimResult.review_truth`
     (``user_id, ts, experience``). Returns ``experience_last`` (latest review, ties by
-    row order) and ``experience_min`` by ``user_id``, from reviews before ``as_of``:
-    with shopsim's ``churn_trigger`` on, a bad experience makes a customer stop buying,
-    so these (with the trait ``z``) are what a perfect reader of the reviews would know.
+    row order) and ``experience_min`` by ``user_id``, from reviews before ``as_of``, and
+    with ``with_mean`` also ``experience_mean``: with shopsim's ``churn_trigger`` on, a
+    bad experience makes a customer stop buying, so these are what a perfect reader of
+    the reviews would know (the ceiling (c) adds the satisfaction trait ``z``).
     """
     frame = review_truth[pd.to_datetime(review_truth["ts"], utc=True) < as_of]
     grouped = _by_reviewer(frame, experience=frame["experience"])["experience"]
-    return _reviewer_frame({"experience_last": grouped.last(), "experience_min": grouped.min()})
+    columns = {"experience_last": grouped.last(), "experience_min": grouped.min()}
+    if with_mean:
+        columns["experience_mean"] = grouped.mean()
+    return _reviewer_frame(columns)
 
 
 def variant_blocks(
@@ -157,6 +163,9 @@ def variant_blocks(
         blocks["ratings"] = meta.join(aligned.fillna(ratings.mean()))
     return blocks
 
+
+#: Variants that know the simulator's truth (ceilings): never measured against (c').
+CEILINGS: tuple[str, ...] = ("satisfaction", "experience")
 
 #: Per-customer columns of the truth-trained reader (ceiling (c'), report only).
 READER_COLUMNS: tuple[str, ...] = (
@@ -281,31 +290,6 @@ def recovery_rate(gini_a: float, gini_b: float, gini_c: float) -> float:
 _BOOT_CELLS = 4_000_000
 
 
-def _weighted_gini_raw(y: np.ndarray, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Gini of the gains curve of resamples given as ``weights`` (``(B, n)`` counts).
-
-    Equal to :func:`helpers.evaluation.metrics.normalized_gini`'s raw Gini of each
-    resample (ties in ``score`` averaged): a tie group holding ``W`` resampled customers
-    with total value ``S`` after ``C`` of value ranked above adds ``W (2 C + S)`` to
-    twice the trapezoid area.
-    """
-    import scipy.sparse as sp
-
-    _, inverse = np.unique(score, return_inverse=True)
-    n_groups = int(inverse.max()) + 1
-    descending = n_groups - 1 - inverse.ravel()  # group 0 = highest score
-    onehot = sp.csr_matrix(
-        (np.ones(len(y)), (np.arange(len(y)), descending)), shape=(len(y), n_groups)
-    )
-    count = np.asarray(weights @ onehot)
-    value = np.asarray((weights * y) @ onehot)
-    above = np.cumsum(value, axis=1) - value
-    total, n = value.sum(axis=1), count.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        area = (count * (2 * above + value)).sum(axis=1) / (2 * n * total)
-    return 2.0 * area - 1.0
-
-
 def bootstrap_gini(
     actual: pd.Series, predictions: pd.DataFrame, n_boot: int, seed: int
 ) -> pd.DataFrame:
@@ -314,7 +298,8 @@ def bootstrap_gini(
     Each replicate resamples customers with replacement (``default_rng(seed)``) and
     scores every model on the same sample, so differences between columns are paired.
     The replicates are scored at once from their resampling counts
-    (:func:`_weighted_gini_raw`), with the same result as scoring each resample.
+    (:func:`helpers.evaluation.metrics.gini_raw_of_resamples`), with the same result as
+    scoring each resample.
 
     Returns
     -------
@@ -333,13 +318,13 @@ def bootstrap_gini(
                 for _ in range(min(chunk, n_boot - start))
             ]
         ).astype(float)
-        perfect = _weighted_gini_raw(y, y, weights)
+        perfect = gini_raw_of_resamples(y, y, weights)
         with np.errstate(divide="ignore", invalid="ignore"):
             parts.append(
                 pd.DataFrame(
                     {
                         c: np.where(
-                            perfect > 0, _weighted_gini_raw(y, s, weights) / perfect, np.nan
+                            perfect > 0, gini_raw_of_resamples(y, s, weights) / perfect, np.nan
                         )
                         for c, s in scores.items()
                     }
@@ -360,8 +345,9 @@ def recovery_summary(
     """Ginis, gains over (a), the recovery rate and their paired bootstrap intervals.
 
     ``predictions`` has columns ``no_text``, ``text``, ``satisfaction`` and optionally
-    ``ratings``, ``reader`` (ceiling (c'), :func:`text_reader_features`) and candidate
-    blocks (predicted holdout spend per customer).
+    ``ratings``, ``reader`` (ceiling (c'), :func:`text_reader_features`),
+    ``experience`` (ceiling (c''), the perfect reader of :func:`sweep_point`) and
+    candidate blocks (predicted holdout spend per customer).
 
     Returns
     -------
@@ -372,7 +358,8 @@ def recovery_summary(
         fewer than half the replicates have a positive ceiling); with a ``reader`` column,
         the same shares of its ceiling as ``recovery_vs_reader`` and
         ``recovery_<variant>_vs_reader`` (``recovery_reader`` is then the share of (c)
-        that the words hold); ``n_customers``, ``n_boot``.
+        that the words hold, ``recovery_experience`` the share a perfect reader of the
+        reviews would get); ``n_customers``, ``n_boot``.
     """
     y = actual.reindex(predictions.index)
     point = {c: normalized_gini(y, predictions[c]) for c in predictions.columns}
@@ -390,7 +377,7 @@ def recovery_summary(
             continue
         ceiling = (boot[ceiling_name] - boot["no_text"]).to_numpy()
         for c in predictions.columns:
-            if c in ("no_text", ceiling_name) or (suffix and c == "satisfaction"):
+            if c in ("no_text", ceiling_name) or (suffix and c in CEILINGS):
                 continue
             key = ("recovery" if c == "text" else f"recovery_{c}") + suffix
             out[key] = recovery_rate(point["no_text"], point[c], point[ceiling_name])
@@ -574,7 +561,32 @@ def _deep_variant_task(name: str) -> pd.Series:
     return predict_deep(trained, inputs, split.test)["predicted_spend"]
 
 
-def deep_variants_on_fold(
+class PendingDeepVariants:
+    """Deep-model variants training in worker processes (:func:`start_deep_variants_on_fold`).
+
+    :meth:`result` waits for them and returns the fold's predictions, one column per
+    variant.
+    """
+
+    def __init__(self, jobs: WorkerJobs, names: list[str], restore: Any = None) -> None:
+        self._jobs, self._names, self._restore = jobs, names, restore
+
+    def done(self) -> bool:
+        """Whether every training has finished (without waiting)."""
+        return self._jobs.done()
+
+    def result(self) -> pd.DataFrame:
+        """Wait for the trainings; predicted holdout spend of the fold's customers."""
+        try:
+            results = self._jobs.results()
+        finally:
+            if self._restore is not None:
+                self._restore()
+                self._restore = None
+        return pd.DataFrame(dict(zip(self._names, results, strict=True)))
+
+
+def start_deep_variants_on_fold(
     batch: Any,
     tabular: pd.DataFrame,
     blocks: Mapping[str, pd.DataFrame],
@@ -587,8 +599,9 @@ def deep_variants_on_fold(
     fold: int = 0,
     n_jobs: int = 2,
     threads: int = 1,
-) -> pd.DataFrame:
-    """The deep model of notebook 04b trained once per variant, on one cross-fitting fold.
+    caller_threads: int | None = None,
+) -> PendingDeepVariants:
+    """Start the deep model of notebook 04b once per variant, on one fold, and return at once.
 
     The fold's training and early-stopping customers are those of the study
     (:func:`helpers.models.crossfit.crossfit_splits` with ``seed`` and
@@ -596,13 +609,14 @@ def deep_variants_on_fold(
     04b's main model on that fold. Variants other than ``text`` get no review sentiment
     in the event sequence; ``no_text`` and ``satisfaction`` also lose the rating
     channel (ratings are not part of their information). One fold costs a fifth of a
-    full cross-fit; the trainings run in ``n_jobs`` processes
-    (:func:`helpers.models.deep.parallel.map_in_workers`).
+    full cross-fit; the trainings run in ``n_jobs`` worker processes with ``threads``
+    torch threads each (:func:`helpers.models.deep.parallel.start_in_workers`), so the
+    caller can fit other models meanwhile; every training is seeded, so the results do
+    not depend on what else runs. :meth:`PendingDeepVariants.result` collects them.
 
-    Returns
-    -------
-    DataFrame
-        Predicted holdout spend of the fold's customers, one column per variant.
+    ``caller_threads``, if given, caps the calling process's own thread pools (BLAS,
+    OpenMP and torch) until the result is collected, so that the caller's work and the
+    workers do not oversubscribe the cores (spinning BLAS threads waste a small CPU).
     """
     split = crossfit_splits(folds, seed, config.valid_share)[fold]
     spend = customers["holdout_spend"].to_numpy(dtype=float)
@@ -619,10 +633,39 @@ def deep_variants_on_fold(
         "scaler": None if scalers is None else scalers.get(str(fold), scalers.get(fold)),
     }
     names = list(blocks)
-    results = map_in_workers(
+    jobs = start_in_workers(
         _deep_variant_task, [(n,) for n in names], data, n_jobs=n_jobs, threads=threads
     )
-    return pd.DataFrame(dict(zip(names, results, strict=True)))
+    return PendingDeepVariants(jobs, names, _cap_threads(caller_threads))
+
+
+def _cap_threads(n: int | None) -> Any:
+    """Cap this process's BLAS/OpenMP and torch threads at ``n``; return the undo (or None)."""
+    if n is None:
+        return None
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch_before = torch.get_num_threads()
+    limits = threadpool_limits(limits=int(n))
+    torch.set_num_threads(int(n))
+
+    def restore() -> None:
+        limits.restore_original_limits()
+        torch.set_num_threads(torch_before)
+
+    return restore
+
+
+def deep_variants_on_fold(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`start_deep_variants_on_fold` and wait: one column of predictions per variant.
+
+    Returns
+    -------
+    DataFrame
+        Predicted holdout spend of the fold's customers, one column per variant.
+    """
+    return start_deep_variants_on_fold(*args, **kwargs).result()
 
 
 # ---- the sweep ------------------------------------------------------------------------
@@ -702,6 +745,7 @@ def sweep_point(
     head: text_features.SentimentHead | None = None,
     candidates: tuple[str, ...] = ("text_compact", "text_plus"),
     reader: bool = True,
+    perfect_reader: bool = True,
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -732,6 +776,13 @@ def sweep_point(
         Score ceiling (c'), ``reader``: the compact text block plus what a reader trained
         on the truth reads from the words (:func:`text_reader_features`, cross-fitted
         over the same folds).
+    perfect_reader : bool
+        Score ceiling (c''), ``experience``: (c') with the readings replaced by the
+        truth, i.e. the compact text block plus the *true* latent experience behind each
+        customer's calibration reviews (latest, lowest, mean; :func:`experience_features`):
+        what a reader who understood every review perfectly would know, without the
+        satisfaction trait that (c) knows. Like (c) it is built on a different block, so
+        in a small world it can score above (c).
 
     Returns
     -------
@@ -793,6 +844,10 @@ def sweep_point(
         )
         compact = text_block[compact_columns(text_block)]
         blocks["reader"] = compact.join(read.reindex(compact.index).fillna(0.0))
+    if perfect_reader and len(texts):
+        compact = text_block[compact_columns(text_block)]
+        felt = experience_features(sim.review_truth, split.calibration_end, with_mean=True)
+        blocks["experience"] = compact.join(felt.reindex(compact.index).fillna(0.0))
     predictions = gbdt_variants(
         behaviour[columns],
         blocks,
@@ -826,6 +881,7 @@ def plot_sweep(
     table = table.sort_values("kappa")
     styles = {
         "satisfaction": ("(c) true satisfaction and experience (ceiling)", "black", "s"),
+        "experience": ("(c'') perfect reader of the reviews' experience", "tab:gray", "P"),
         "reader": ("(c') truth-trained reader of the reviews", "tab:purple", "v"),
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),

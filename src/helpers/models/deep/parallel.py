@@ -87,6 +87,78 @@ def _call(fn: Callable[..., Any], args: tuple) -> bytes:
     return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+class WorkerJobs:
+    """Tasks running in worker processes; :meth:`results` waits for them, in task order.
+
+    Made by :func:`start_in_workers`. The caller's process is free while the workers
+    train, e.g. to fit single-threaded models on a core the workers leave idle.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        tasks: Sequence[tuple],
+        data: dict[str, Any],
+        n_jobs: int,
+        threads: int,
+        mp_context: str | None,
+    ) -> None:
+        self._n = len(tasks)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[Any, int] = {}
+        if not tasks:
+            return
+        self._pool = ProcessPoolExecutor(
+            max_workers=max(1, min(n_jobs, len(tasks))),
+            mp_context=worker_context(mp_context),
+            initializer=_init_worker,
+            initargs=(data, threads),
+        )
+        self._pending = {self._pool.submit(_call, fn, task): i for i, task in enumerate(tasks)}
+
+    def done(self) -> bool:
+        """Whether every task has finished (without waiting)."""
+        return all(future.done() for future in self._pending)
+
+    def results(self, progress: bool = False, desc: str = "trainings") -> list[Any]:
+        """Wait for every task and return their results in task order (once)."""
+        results: list[Any] = [None] * self._n
+        if self._pool is None:
+            return results
+        bar = tqdm(total=self._n, desc=desc, disable=not progress, leave=False)
+        try:
+            waiting = set(self._pending)
+            while waiting:
+                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for future in done:  # a failed task raises here, before the others end
+                    results[self._pending[future]] = pickle.loads(future.result())
+                    bar.update()
+        except BaseException:
+            for future in self._pending:
+                future.cancel()
+            raise
+        finally:
+            bar.close()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        return results
+
+
+def start_in_workers(
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple],
+    data: dict[str, Any],
+    n_jobs: int,
+    threads: int = 1,
+    mp_context: str | None = None,
+) -> WorkerJobs:
+    """Start ``[fn(*task) for task in tasks]`` in worker processes and return at once.
+
+    Same arguments as :func:`map_in_workers`; collect with :meth:`WorkerJobs.results`.
+    """
+    return WorkerJobs(fn, tasks, data, n_jobs, threads, mp_context)
+
+
 def map_in_workers(
     fn: Callable[..., Any],
     tasks: Sequence[tuple],
@@ -113,28 +185,5 @@ def map_in_workers(
     mp_context : str, optional
         See :func:`worker_context`.
     """
-    results: list[Any] = [None] * len(tasks)
-    if not tasks:
-        return results
-    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, leave=False)
-    with ProcessPoolExecutor(
-        max_workers=max(1, min(n_jobs, len(tasks))),
-        mp_context=worker_context(mp_context),
-        initializer=_init_worker,
-        initargs=(data, threads),
-    ) as pool:
-        pending = {pool.submit(_call, fn, task): i for i, task in enumerate(tasks)}
-        try:
-            waiting = set(pending)
-            while waiting:
-                done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results[pending[future]] = pickle.loads(future.result())
-                    bar.update()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        finally:
-            bar.close()
-    return results
+    jobs = start_in_workers(fn, tasks, data, n_jobs, threads, mp_context)
+    return jobs.results(progress=progress, desc=desc)
