@@ -472,3 +472,55 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
     # a perfect reader of the reviews' experience gets more out of them than the words give
     assert row["gain_reader"] < row["gain_experience"]
     assert "recovery_experience_vs_reader" not in row  # a ceiling, not a text feature
+
+
+# ---- reading the sweep: strongest world, the split of the gap, the best block ---------------
+
+
+def _sweep_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "kappa": [0.0, 1.0, 3.0, 2.0],
+            "gain_text": [0.0, 0.004, 0.007, np.nan],  # the last world failed (error row)
+            "gain_satisfaction": [0.0002, 0.016, 0.025, np.nan],
+            "gain_reader": [0.0, 0.009, 0.013, np.nan],
+            "gain_experience": [0.0, 0.020, 0.022, np.nan],
+            "gain_text_compact": [0.0, 0.008, 0.011, np.nan],
+            "recovery": [np.nan, 0.25, 0.28, np.nan],
+            "recovery_text_compact": [np.nan, 0.50, 0.44, np.nan],
+            "recovery_vs_reader": [np.nan, 0.44, 0.54, np.nan],
+            "recovery_text_compact_vs_reader": [np.nan, 0.89, 0.85, np.nan],
+        }
+    )
+
+
+def test_strongest_world_skips_failed_worlds_and_names_an_empty_sweep() -> None:
+    sweep = _sweep_table()
+    assert text_value.strongest_world(sweep)["kappa"] == 3.0  # kappa 2.0 has no result
+    with pytest.raises(ValueError, match="no scored world"):
+        text_value.strongest_world(sweep.iloc[3:])
+
+
+def test_gap_split_parts_add_up_to_the_gap() -> None:
+    parts = text_value.gap_split(_sweep_table().iloc[2], "text_compact")
+    assert parts["gap"] == pytest.approx(0.014)
+    assert parts["never_carried"] == pytest.approx(0.012)
+    assert parts["lost"] == pytest.approx(0.002)
+    assert parts["trait"] == pytest.approx(0.003)
+    assert parts["unsaid"] == pytest.approx(0.009)
+    assert parts["trait"] + parts["unsaid"] + parts["lost"] == pytest.approx(parts["gap"])
+    # without the perfect reader, only the two-way split
+    two_way = text_value.gap_split(
+        _sweep_table().drop(columns="gain_experience").iloc[2], "text_compact"
+    )
+    assert set(two_way) == {"gap", "never_carried", "lost"}
+
+
+def test_best_recovery_keeps_worlds_with_a_real_ceiling_and_the_better_block() -> None:
+    best = text_value.best_recovery(_sweep_table(), "text_compact")
+    assert best["kappa"].tolist() == [3.0]  # the others' ceilings are below 0.02 Gini
+    assert best["best"].tolist() == [0.44]
+    assert best["best_vs_reader"].tolist() == [0.85]
+    lower = text_value.best_recovery(_sweep_table(), "text_compact", ceiling=0.01)
+    assert lower["kappa"].tolist() == [1.0, 3.0]
+    assert lower["best"].tolist() == [0.50, 0.44]

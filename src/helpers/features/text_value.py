@@ -835,6 +835,7 @@ def sweep_point(
         extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
         blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
+    compact = text_block[compact_columns(text_block)]  # the base of (c') and (c'')
     if reader and len(texts):
         read = text_reader_features(
             texts,
@@ -842,10 +843,8 @@ def sweep_point(
             z,
             pd.Series(folds, index=customers.index),
         )
-        compact = text_block[compact_columns(text_block)]
         blocks["reader"] = compact.join(read.reindex(compact.index).fillna(0.0))
     if perfect_reader and len(texts):
-        compact = text_block[compact_columns(text_block)]
         felt = experience_features(sim.review_truth, split.calibration_end, with_mean=True)
         blocks["experience"] = compact.join(felt.reindex(compact.index).fillna(0.0))
     predictions = gbdt_variants(
@@ -865,6 +864,54 @@ def sweep_point(
     }
 
 
+def strongest_world(sweep: pd.DataFrame) -> pd.Series:
+    """The scored sweep row with the largest strength ``kappa`` (the first one on ties)."""
+    scored = sweep.dropna(subset=["gain_text"]) if "gain_text" in sweep else sweep.iloc[:0]
+    if scored.empty:
+        raise ValueError("the sweep has no scored world (every row has an error)")
+    return scored.loc[scored["kappa"].idxmax()]
+
+
+def gap_split(row: Mapping[str, float], candidate: str) -> dict[str, float]:
+    """Split the gap between a text block and the ceiling (c) of one sweep world.
+
+    With ``gain_<v>`` the Gini gain of variant ``v`` over (a) (:func:`sweep_point`):
+    ``gap`` = (c) - block; ``never_carried`` = (c) - (c'), signal the texts never
+    carried; ``lost`` = (c') - block, signal the features lose; and, with the perfect
+    reader (c''), ``trait`` = (c) - (c''), satisfaction no review reveals, and
+    ``unsaid`` = (c'') - (c'), experience the words leave unsaid (or the reader misses).
+    The parts add up to ``gap``: ``never_carried + lost`` and ``trait + unsaid + lost``.
+    """
+    ceiling, reader = row["gain_satisfaction"], row["gain_reader"]
+    block = row[f"gain_{candidate}"]
+    out = {
+        "gap": ceiling - block,
+        "never_carried": ceiling - reader,
+        "lost": reader - block,
+    }
+    if "gain_experience" in row and pd.notna(row["gain_experience"]):
+        out["trait"] = ceiling - row["gain_experience"]
+        out["unsaid"] = row["gain_experience"] - reader
+    return {k: float(v) for k, v in out.items()}
+
+
+def best_recovery(sweep: pd.DataFrame, candidate: str, ceiling: float = 0.02) -> pd.DataFrame:
+    """Per sweep world whose ceiling (c) - (a) is at least ``ceiling`` Gini: the best block.
+
+    Returns one row per such world (index as in ``sweep``) with ``kappa``, ``best`` (the
+    larger share of (c) recovered by the study's text block and by ``candidate``) and
+    ``best_vs_reader`` (the same against (c'), when the sweep has the reader).
+    """
+    big = sweep[sweep["gain_satisfaction"] >= ceiling]
+    out = pd.DataFrame(
+        {"kappa": big["kappa"], "best": big[["recovery", f"recovery_{candidate}"]].max(axis=1)}
+    )
+    against = ["recovery_vs_reader", f"recovery_{candidate}_vs_reader"]
+    if set(against) <= set(big.columns):
+        out["best_vs_reader"] = big[against].max(axis=1)
+    return out
+
+
 def plot_sweep(
     table: pd.DataFrame,
     default_kappa: float | None = None,
@@ -877,11 +924,11 @@ def plot_sweep(
     and their ``_lo`` / ``_hi`` interval columns (:func:`sweep_point`); ``candidate``
     names a further ``gain_<candidate>`` column to draw (e.g. ``text_compact``).
     """
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(9.5, 4))
     table = table.sort_values("kappa")
     styles = {
         "satisfaction": ("(c) true satisfaction and experience (ceiling)", "black", "s"),
-        "experience": ("(c'') perfect reader of the reviews' experience", "tab:gray", "P"),
+        "experience": ("(c'') perfect reader of the reviews' experience", "tab:brown", "P"),
         "reader": ("(c') truth-trained reader of the reviews", "tab:purple", "v"),
         "text": ("(b) text features", "tab:blue", "o"),
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
@@ -907,6 +954,6 @@ def plot_sweep(
         ylabel="normalised Gini gain over (a) (Gini points)",
         title="What reviews add to LightGBM, by strength of the satisfaction signal",
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # clear of the lines
     fig.tight_layout()
     return fig
