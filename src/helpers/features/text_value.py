@@ -781,8 +781,8 @@ def sweep_point(
         truth, i.e. the compact text block plus the *true* latent experience behind each
         customer's calibration reviews (latest, lowest, mean; :func:`experience_features`):
         what a reader who understood every review perfectly would know, without the
-        satisfaction trait that (c) knows. Like (c) it is built on a different block, so
-        in a small world it can score above (c).
+        satisfaction trait that (c) knows. It is built on the compact block and (c) on
+        the review facts only, so in a small world it can score above (c).
 
     Returns
     -------
