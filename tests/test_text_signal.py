@@ -379,16 +379,16 @@ def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> 
     folds = np.arange(len(users)) % 4
     config = DeepConfig(hidden_size=8, mlp_hidden=8, max_epochs=2, patience=1, max_len=8)
     kwargs = {"review_sentiment": rng.uniform(-1, 1, 20), "scalers": None, "fold": 1}
-    out = text_value.deep_variants_on_fold(
+    out = text_value.start_deep_variants_on_fold(
         batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, **kwargs
-    )
+    ).result()
     assert list(out.columns) == ["no_text", "text", "satisfaction"]
     assert out.index.equals(users[folds == 1])
     assert (out.to_numpy() >= 0).all() and np.isfinite(out.to_numpy()).all()
     assert not np.allclose(out["no_text"], out["satisfaction"])  # the block matters
-    serial = text_value.deep_variants_on_fold(
+    serial = text_value.start_deep_variants_on_fold(
         batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
-    )
+    ).result()
     assert np.allclose(serial["text"], out["text"])  # processes change nothing
     # started in the background, the trainings give the same result while the caller works
     import torch

@@ -18,7 +18,10 @@ the behaviour features:
 A second ceiling, (c') ``reader``, is used in the sweep: the compact text block plus what
 a bag-of-words model trained on the truth reads from the review words
 (:func:`text_reader_features`). (c) - (c') is value signal the texts never carried;
-(c') - (b) is signal the text features lose.
+(c') - (b) is signal the text features lose. A third, (c'') ``experience``, replaces the
+reader's readings by the true experience behind each review (:func:`sweep_point`):
+(c) - (c'') is satisfaction no review reveals, (c'') - (c') experience the words leave
+unsaid.
 
 The **text recovery rate** is ``(G_b - G_a) / (G_c - G_a)`` with ``G`` the normalised
 Gini of holdout spend; its interval comes from a paired bootstrap over customers (the
@@ -655,17 +658,6 @@ def _cap_threads(n: int | None) -> Any:
         torch.set_num_threads(torch_before)
 
     return restore
-
-
-def deep_variants_on_fold(*args: Any, **kwargs: Any) -> pd.DataFrame:
-    """:func:`start_deep_variants_on_fold` and wait: one column of predictions per variant.
-
-    Returns
-    -------
-    DataFrame
-        Predicted holdout spend of the fold's customers, one column per variant.
-    """
-    return start_deep_variants_on_fold(*args, **kwargs).result()
 
 
 # ---- the sweep ------------------------------------------------------------------------
