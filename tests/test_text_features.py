@@ -17,11 +17,13 @@ import pytest
 from helpers.data.shopsim import ShopSimConfig, simulate_shop
 from helpers.data.split import Split
 from helpers.features.text import (
+    AUTO_EMBEDDING_DIMS,
     USER_SCALAR_COLUMNS,
     fit_sentiment_head,
     fit_text_pca,
     fit_tfidf_sentiment_head,
     has_text,
+    resolve_embedding_dims,
     text_rows,
     tfidf_svd,
     top_keywords,
@@ -288,6 +290,20 @@ def test_user_text_features_without_embedding_columns(hand_reviews) -> None:
     pd.testing.assert_frame_equal(compact, full[list(USER_SCALAR_COLUMNS)])
     empty = user_text_features(reviews.iloc[:0], emb[:0], sentiment[:0], as_of, 0, seed=0)
     assert list(empty.columns) == list(USER_SCALAR_COLUMNS) and empty.empty
+
+
+def test_resolve_embedding_dims_auto_follows_the_ratings() -> None:
+    assert resolve_embedding_dims("auto", has_ratings=True) == 0
+    assert resolve_embedding_dims("auto", has_ratings=False) == AUTO_EMBEDDING_DIMS == 8
+    assert resolve_embedding_dims(" Auto ", has_ratings=False, auto_dims=3) == 3
+    assert resolve_embedding_dims(5, has_ratings=True) == 5
+    assert resolve_embedding_dims(np.int64(0), has_ratings=False) == 0
+    with pytest.raises(ValueError, match=r"text.n_components must be 'auto' or a whole"):
+        resolve_embedding_dims("eight", has_ratings=True)
+    with pytest.raises(ValueError, match=r"text.n_components must be 'auto' or a whole"):
+        resolve_embedding_dims(2.5, has_ratings=True)
+    with pytest.raises(ValueError, match=r"text.n_components must be >= 0, got -1"):
+        resolve_embedding_dims(-1, has_ratings=True)
 
 
 def test_user_text_features_guards_against_leakage(hand_reviews) -> None:

@@ -324,6 +324,28 @@ def test_candidate_blocks_drop_embeddings_and_add_the_review_rate() -> None:
     assert not any(c.startswith("txt_") for c in out["text_compact"].columns)
     assert out["text_plus"]["review_rate"].tolist() == [0.5, 1.0, 0.0]
     assert out["text_plus"]["sentiment_recent"].tolist() == [0.4, 0.0, 0.0]
+    assert "text_embeddings" not in out  # only with embedding columns given
+
+
+def test_candidate_blocks_add_embedding_columns_to_a_compact_study_block() -> None:
+    full = _text_block()
+    study = full[text_value.compact_columns(full)]  # text.n_components resolved to 0
+    signals = pd.DataFrame(index=pd.Index([], name="user_id"))
+    purchases = pd.Series({"u1": 4, "u2": 1, "u3": 2})
+    embedded = full[["txt_last_0", "txt_mean_0", "review_count"]].iloc[::-1]  # any order
+    out = text_value.candidate_blocks(study, signals, purchases, embedded)
+    pd.testing.assert_frame_equal(out["text_compact"], study)
+    assert list(out["text_embeddings"].columns) == [
+        "has_review",
+        "txt_last_0",
+        "txt_mean_0",
+        *study.columns[1:],
+    ]
+    assert out["text_embeddings"]["txt_mean_0"].tolist() == [0.1, -0.2, 0.0]
+    with pytest.raises(KeyError, match="lacks some customers"):
+        text_value.candidate_blocks(study, signals, purchases, embedded.iloc[:2])
+    with pytest.raises(ValueError, match="no txt_mean_"):
+        text_value.candidate_blocks(study, signals, purchases, study[["review_count"]])
 
 
 # ---- one sweep world, end to end (a stand-in embedding: the encoder is not under test) ----
@@ -459,9 +481,11 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
         30,
         {"max_rounds": 200},
         aspect_vectors=aspects,
+        candidates=("text_compact", "text_plus", "text_embeddings"),
+        embedding_dims=4,
     )
     assert row["churn_trigger"] == 4.0
-    for name in ("text_compact", "text_plus"):
+    for name in ("text_compact", "text_plus", "text_embeddings"):
         assert 0.3 < row[f"gini_{name}"] < 1.0
         assert row[f"gain_{name}_lo"] <= row[f"gain_{name}"] <= row[f"gain_{name}_hi"]
     # the ceiling knows the latent experience: with the trigger on it beats (a)
@@ -472,6 +496,24 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
     # a perfect reader of the reviews' experience gets more out of them than the words give
     assert row["gain_reader"] < row["gain_experience"]
     assert "recovery_experience_vs_reader" not in row  # a ceiling, not a text feature
+    # (b) was built with 4 embedding dimensions: the embeddings candidate is (b) itself
+    assert row["gini_text_embeddings"] == pytest.approx(row["gini_text"])
+    with pytest.raises(ValueError, match=r"unknown candidate block\(s\) \['text_fancy'\]"):
+        text_value.sweep_point(
+            1.0,
+            {"n_users": 300},
+            300,
+            7,
+            embed,
+            None,
+            2,
+            0.1,
+            0,
+            5,
+            {"max_rounds": 5},
+            aspect_vectors=aspects,
+            candidates=("text_fancy",),
+        )
 
 
 # ---- reading the sweep: strongest world, the split of the gap, the best block ---------------

@@ -424,6 +424,35 @@ def _empty_user_features(k: int) -> pd.DataFrame:
     return frame
 
 
+#: Embedding dimensions that ``text.n_components: auto`` gives texts without star ratings.
+AUTO_EMBEDDING_DIMS = 8
+
+
+def resolve_embedding_dims(
+    n_components: int | str, has_ratings: bool, auto_dims: int = AUTO_EMBEDDING_DIMS
+) -> int:
+    """PCA dimensions of the per-customer embedding columns for ``text.n_components``.
+
+    ``"auto"`` gives 0 (no embedding columns) when the reviews carry star ratings: the
+    sentiment head trained on them summarises the text in a few scalars, and on
+    ``shopsim`` the 2 x 8 embedding columns cost the deep model Gini (notebook 06b,
+    section 2). Without ratings (product descriptions, unrated reviews) no head can be
+    trained and the embedding columns are the only text signal, so ``"auto"`` gives
+    ``auto_dims``. A whole number ``>= 0`` is used as it is.
+
+    Raises ``ValueError`` naming the parameter for anything else.
+    """
+    if isinstance(n_components, str) and n_components.strip().lower() == "auto":
+        return 0 if has_ratings else int(auto_dims)
+    if isinstance(n_components, bool) or not isinstance(n_components, int | np.integer):
+        raise ValueError(
+            f"text.n_components must be 'auto' or a whole number >= 0, got {n_components!r}"
+        )
+    if n_components < 0:
+        raise ValueError(f"text.n_components must be >= 0, got {n_components}")
+    return int(n_components)
+
+
 def user_text_features(
     reviews: pd.DataFrame,
     embeddings: np.ndarray,
@@ -448,8 +477,8 @@ def user_text_features(
         End of the calibration period (exclusive). A review at or after it raises
         ``ValueError``: a leakage guard, filter with ``Split.calibration`` first.
     n_components : int
-        Dimensions of the reduced embeddings; 0 leaves the embedding columns out (the
-        "compact" block of notebook 06b).
+        Dimensions of the reduced embeddings; 0 leaves the embedding columns out (what
+        ``text.n_components: auto`` does for rated reviews, :func:`resolve_embedding_dims`).
     seed : int
     pca : PCA, optional
         A PCA fitted elsewhere (e.g. on the training customers' reviews). By default a

@@ -69,6 +69,14 @@ VARIANTS: dict[str, str] = {
     "ratings": "(d) star ratings only",
 }
 
+#: Candidate block name (:func:`candidate_blocks`) -> label used in sentences and figures.
+CANDIDATE_LABELS: dict[str, str] = {
+    "text_compact": "compact block",
+    "text_plus": "plus block",
+    "text_unanswered": "unanswered-review block",
+    "text_embeddings": "block with embedding columns",
+}
+
 
 # ---- variant blocks -------------------------------------------------------------------
 
@@ -466,19 +474,27 @@ def unanswered_review_features(
 
 
 def candidate_blocks(
-    text_block: pd.DataFrame, signals: pd.DataFrame, cal_purchases: pd.Series
+    text_block: pd.DataFrame,
+    signals: pd.DataFrame,
+    cal_purchases: pd.Series,
+    embedding_columns: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Blocks of the candidate text features (reviewers' values, 0 for the others).
 
     * ``text_compact``: the review facts and the sentiment / rating summaries of today's
-      block, without the PCA-reduced embeddings (16 noisy columns for a tree model);
+      block, without the PCA-reduced embeddings (16 noisy columns for a tree model; the
+      study's block itself when ``text.n_components`` resolves to 0);
     * ``text_plus``: ``text_compact`` plus ``signals``
       (:func:`helpers.features.text.review_signal_features`: recency-weighted sentiment,
       sentiment of the lowest-rated review, zero-shot aspect scores, and
       :func:`unanswered_review_features` if joined) and ``review_rate`` (calibration
       reviews per calibration purchase day);
     * ``text_unanswered``: ``text_compact`` plus the two unanswered-review columns of
-      ``signals`` (only when ``signals`` has them): a bad review no purchase followed.
+      ``signals`` (only when ``signals`` has them): a bad review no purchase followed;
+    * ``text_embeddings``: ``text_compact`` plus ``embedding_columns`` (only when given):
+      the PCA-reduced mean and latest review embedding (``txt_mean_*``, ``txt_last_*``
+      of a block built with more than 0 dimensions), after ``has_review`` as stage 02
+      orders them, to measure what they add.
     """
     compact = text_block[compact_columns(text_block)]
     extra = signals.reindex(text_block.index).fillna(0.0)
@@ -487,6 +503,17 @@ def candidate_blocks(
     unanswered = ["unanswered_review", "sentiment_unanswered"]
     if set(unanswered) <= set(extra.columns):
         out["text_unanswered"] = compact.join(extra[unanswered])
+    if embedding_columns is not None:
+        embedded = [c for c in embedding_columns.columns if c not in compact.columns]
+        if not embedded:
+            raise ValueError("embedding_columns holds no txt_mean_* / txt_last_* column")
+        aligned = embedding_columns[embedded].reindex(text_block.index)
+        aligned.attrs = {}  # e.g. text_block_for's per-review sentiment: not a column
+        if aligned.isna().any().any():
+            raise KeyError("embedding_columns lacks some customers of the text block")
+        lead = [c for c in compact.columns[:1] if c == "has_review"]  # stage 02's order
+        order = [*lead, *embedded, *[c for c in compact.columns if c not in lead]]
+        out["text_embeddings"] = compact.join(aligned)[order]
     return out
 
 
@@ -738,6 +765,7 @@ def sweep_point(
     candidates: tuple[str, ...] = ("text_compact", "text_plus"),
     reader: bool = True,
     perfect_reader: bool = True,
+    embedding_dims: int = text_features.AUTO_EMBEDDING_DIMS,
 ) -> dict[str, float]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -762,8 +790,13 @@ def sweep_point(
         blocks ``text_compact`` and ``text_plus`` (:func:`candidate_blocks`) are scored too.
     head : SentimentHead, optional
         Shared sentiment head (:func:`sweep_sentiment_head`); by default one per world.
+    n_components : int
+        PCA dimensions of (b)'s embedding columns (the study's resolved
+        ``text.n_components``, :func:`helpers.features.text.resolve_embedding_dims`).
     candidates : tuple of str
-        Which candidate blocks to score (with ``aspect_vectors``).
+        Which candidate blocks to score (with ``aspect_vectors``); ``text_embeddings``
+        adds ``embedding_dims`` PCA dimensions of the mean and latest review embedding to
+        the compact block.
     reader : bool
         Score ceiling (c'), ``reader``: the compact text block plus what a reader trained
         on the truth reads from the words (:func:`text_reader_features`, cross-fitted
@@ -795,17 +828,23 @@ def sweep_point(
     texts = texts[texts["user_id"].isin(customers.index)].reset_index(drop=True)
     no_review_days = float(behaviour.attrs.get("history_days", behaviour["tenure_days"].max()))
     embeddings = embed(texts["text"].tolist())
-    text_block = text_block_for(
-        texts,
-        embeddings,
-        customers.index,
-        split.calibration_end,
-        no_review_days,
-        seed,
-        sentiment_c,
-        n_components,
-        head,
-    )
+    if head is None and len(texts):  # one head for (b) and the candidate blocks
+        head = sweep_sentiment_head(texts, embeddings, seed, sentiment_c)
+
+    def block_with(dims: int) -> pd.DataFrame:
+        return text_block_for(
+            texts,
+            embeddings,
+            customers.index,
+            split.calibration_end,
+            no_review_days,
+            seed,
+            sentiment_c,
+            dims,
+            head,
+        )
+
+    text_block = block_with(n_components)
     z = sim.truth.set_index(sim.truth["user_id"].astype(str))["satisfaction"]
     experience = experience_features(sim.review_truth, split.calibration_end)
     blocks = variant_blocks(text_block, z, rating_features(texts), experience)
@@ -824,7 +863,14 @@ def sweep_point(
                 behaviour["recency_days"],
             )
         )
-        extra = candidate_blocks(text_block, signals, customers["cal_purchases"])
+        embedding_columns = None
+        if "text_embeddings" in candidates:
+            embedded = block_with(embedding_dims)
+            embedding_columns = embedded.drop(columns=compact_columns(embedded))
+        extra = candidate_blocks(text_block, signals, customers["cal_purchases"], embedding_columns)
+        unknown = sorted(set(candidates) - set(extra))
+        if unknown:
+            raise ValueError(f"unknown candidate block(s) {unknown}; known: {sorted(extra)}")
         blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
     compact = text_block[compact_columns(text_block)]  # the base of (c') and (c'')
@@ -926,7 +972,8 @@ def plot_sweep(
         "ratings": ("(d) star ratings only", "tab:orange", "^"),
     }
     if candidate:
-        styles[candidate] = (f"candidate block: {candidate}", "tab:green", "D")
+        label = CANDIDATE_LABELS.get(candidate, candidate)
+        styles[candidate] = (f"candidate: {label}", "tab:green", "D")
     for name, (label, color, marker) in styles.items():
         if f"gain_{name}" not in table:
             continue
