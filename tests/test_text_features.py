@@ -306,6 +306,18 @@ def test_resolve_embedding_dims_auto_follows_the_ratings() -> None:
         resolve_embedding_dims(-1, has_ratings=True)
 
 
+def test_user_text_features_resolve_auto_from_the_reviews_ratings(hand_reviews) -> None:
+    reviews, emb, sentiment = hand_reviews
+    as_of = pd.Timestamp("2024-02-01", tz="UTC")
+    rated = user_text_features(reviews, emb, sentiment, as_of, "auto", seed=0)
+    assert list(rated.columns) == list(USER_SCALAR_COLUMNS)  # ratings: no embedding columns
+    unrated = reviews.drop(columns="rating")
+    described = user_text_features(unrated, emb, sentiment, as_of, "auto", seed=0)
+    assert sum(c.startswith("txt_mean_") for c in described.columns) == AUTO_EMBEDDING_DIMS
+    with pytest.raises(ValueError, match="text.n_components must be 'auto' or a whole"):
+        user_text_features(reviews, emb, sentiment, as_of, "eight", seed=0)
+
+
 def test_user_text_features_guards_against_leakage(hand_reviews) -> None:
     reviews, emb, sentiment = hand_reviews
     as_of = pd.Timestamp("2024-01-30 12:00", tz="UTC")  # exactly b's last review

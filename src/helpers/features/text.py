@@ -458,7 +458,7 @@ def user_text_features(
     embeddings: np.ndarray,
     sentiment: np.ndarray,
     as_of: pd.Timestamp | str,
-    n_components: int,
+    n_components: int | str,
     seed: int,
     pca: PCA | None = None,
     trend_prior_days: float = 30.0,
@@ -476,9 +476,10 @@ def user_text_features(
     as_of : timestamp
         End of the calibration period (exclusive). A review at or after it raises
         ``ValueError``: a leakage guard, filter with ``Split.calibration`` first.
-    n_components : int
-        Dimensions of the reduced embeddings; 0 leaves the embedding columns out (what
-        ``text.n_components: auto`` does for rated reviews, :func:`resolve_embedding_dims`).
+    n_components : int or "auto"
+        Dimensions of the reduced embeddings; 0 leaves the embedding columns out.
+        ``"auto"``: 0 when ``reviews`` carry any rating, else
+        :data:`AUTO_EMBEDDING_DIMS` (:func:`resolve_embedding_dims`).
     seed : int
     pca : PCA, optional
         A PCA fitted elsewhere (e.g. on the training customers' reviews). By default a
@@ -508,7 +509,10 @@ def user_text_features(
             f"embeddings {embeddings.shape} and sentiment {sentiment.shape} must have one "
             f"row per review ({n})"
         )
-    k = int(n_components)
+    rated = "rating" in reviews and bool(
+        pd.to_numeric(reviews["rating"], errors="coerce").notna().any()
+    )
+    k = resolve_embedding_dims(n_components, has_ratings=rated)
     if n == 0:
         return _empty_user_features(k)
     ts = pd.to_datetime(reviews["ts"], utc=True)
