@@ -36,6 +36,10 @@ def test_the_real_online_retail_file_runs_to_the_end_with_btyd_reported(tmp_path
     quality = json.loads((work / "reports/metrics/data_quality.json").read_text())
     assert quality["rows_in"] == 541_909 and quality["rows_kept"] == 391_150
     assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
+    text = json.loads((work / "reports/metrics/text_features.json").read_text())
+    # product descriptions carry no ratings: n_components auto keeps 8 embedding dims
+    assert not text["has_ratings"] and text["embedding_dims"] == 8
+    assert "txt_mean_7" in text["text_feature_columns"]
     board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
     assert {"bgnbd", "pareto_nbd", "gbdt", "deep"} <= set(board)
 

@@ -36,6 +36,9 @@ def test_repro_renders_every_stage_and_the_leaderboard(study: Path):
     expected = {"bgnbd", "pareto_nbd", "gbdt", "deep", "deep_no_text", "stack", "average"}
     assert expected | {"zero", "extrapolation", "oracle"} <= set(board)
     assert board["oracle"]["gini"] > board["zero"]["gini"]
+    text = json.loads((study / "reports/metrics/text_features.json").read_text())
+    assert text["has_ratings"] and text["embedding_dims"] == 0  # n_components: auto
+    assert not any(c.startswith("txt_") for c in text["text_feature_columns"])
     report = (study / "reports/05_rl_policy.html").read_text()
     assert "Parameters of this run" in report and "IProgress" not in report
 
