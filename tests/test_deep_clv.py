@@ -454,3 +454,15 @@ def test_per_fold_configurations_train_each_fold_with_its_own():
             seed=1,
             **kwargs,
         )
+
+
+def test_worker_jobs_return_results_in_task_order_once() -> None:
+    import operator
+
+    from helpers.models.deep.parallel import start_in_workers
+
+    jobs = start_in_workers(operator.mul, [(2, 3), (4, 5), (6, 7)], {}, n_jobs=2)
+    assert jobs.results() == [6, 20, 42] and jobs.done()
+    with pytest.raises(RuntimeError, match=r"results\(\) was already called"):
+        jobs.results()
+    assert start_in_workers(operator.mul, [], {}, n_jobs=2).results() == []

@@ -104,6 +104,7 @@ class WorkerJobs:
         mp_context: str | None,
     ) -> None:
         self._n = len(tasks)
+        self._collected = False
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[Any, int] = {}
         if not tasks:
@@ -121,7 +122,13 @@ class WorkerJobs:
         return all(future.done() for future in self._pending)
 
     def results(self, progress: bool = False, desc: str = "trainings") -> list[Any]:
-        """Wait for every task and return their results in task order (once)."""
+        """Wait for every task and return their results in task order.
+
+        Raises ``RuntimeError`` when called a second time: the workers are gone then.
+        """
+        if self._collected:
+            raise RuntimeError("WorkerJobs.results() was already called; keep its list")
+        self._collected = True
         results: list[Any] = [None] * self._n
         if self._pool is None:
             return results
