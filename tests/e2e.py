@@ -49,7 +49,7 @@ def tiny(params: dict[str, Any]) -> dict[str, Any]:
         ope_truth_seeds=1,
         validation_seeds=2,
     )
-    params["text_signal"].update(strengths=[0.0, 2.0], n_boot=50, sweep_customers=300)
+    params["text_signal"].update(strengths=[0.0, 2.0], n_boot=50, sweep_customers=200, replicates=1)
     return params
 
 

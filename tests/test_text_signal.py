@@ -358,12 +358,16 @@ def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
         return hashing.transform(texts).toarray().astype(np.float32)
 
     shop = {"n_users": 2_500}
+    settings = (shop, 1_200, 7, embed, None, 3, 0.1, 4, 30, {"max_rounds": 200})
     rows = [
-        text_value.sweep_point(
-            kappa, shop, 1_200, 7, embed, None, 3, 0.1, 4, 30, {"max_rounds": 200}
-        )
-        for kappa in (0.0, 2.0)
+        text_value.sweep_point(kappa, *settings, replicates=int(kappa > 0)) for kappa in (0.0, 2.0)
     ]
+    assert "replicates" not in rows[0]
+    (again,) = rows[1].pop("replicates")  # a further sample of the kappa = 2 world
+    assert again["kappa"] == 2.0 and again["n_customers"] > 0.8 * rows[1]["n_customers"]
+    assert {"gain_text", "gain_reader", "gain_satisfaction"} <= set(again)
+    assert "gain_experience" not in again  # the replicates score (a), (b), (c), (c') only
+    assert again["gain_text"] != rows[1]["gain_text"]  # other customers, other models
     for row in rows:
         for variant in text_value.VARIANTS:
             assert 0.3 < row[f"gini_{variant}"] < 1.0
@@ -566,3 +570,54 @@ def test_best_recovery_keeps_worlds_with_a_real_ceiling_and_the_better_block() -
     lower = text_value.best_recovery(_sweep_table(), "text_compact", ceiling=0.01)
     assert lower["kappa"].tolist() == [1.0, 3.0]
     assert lower["best"].tolist() == [0.50, 0.44]
+
+
+# ---- replicates: further disjoint samples of one world ---------------------------------------
+
+
+def test_replicate_customers_are_disjoint_seeded_and_bounded() -> None:
+    truth = pd.DataFrame({"user_id": [f"u{i:03d}" for i in range(50)]})
+    first = text_value.sweep_customers(truth, 10, 3)
+    samples = text_value.replicate_customers(truth, 10, 4, 3)
+    assert [len(s) for s in samples] == [10, 10, 10, 10]
+    pooled = first.append(samples)
+    assert pooled.is_unique and len(pooled) == 50  # disjoint, and together every user
+    again = text_value.replicate_customers(truth, 10, 4, 3)
+    assert all(a.equals(b) for a, b in zip(samples, again, strict=True))
+    assert not text_value.replicate_customers(truth, 10, 4, 4)[0].equals(samples[0])
+    assert text_value.replicate_customers(truth, 10, 0, 3) == []
+    with pytest.raises(ValueError, match="5 replicates of 10 customers need 50 users besides"):
+        text_value.replicate_customers(truth, 10, 5, 3)
+
+
+def test_feasible_replicates_caps_at_what_the_world_holds() -> None:
+    assert text_value.feasible_replicates(20_000, 4_000, 4) == 4
+    assert text_value.feasible_replicates(20_000, 4_000, 9) == 4  # 16,000 users left
+    assert text_value.feasible_replicates(400, 300, 4) == 0
+    assert text_value.feasible_replicates(400, 200, 4) == 1
+    assert text_value.feasible_replicates(300, 4_000, 2) == 0  # the sweep takes every user
+    with pytest.raises(ValueError, match="replicates must be >= 0"):
+        text_value.feasible_replicates(400, 200, -1)
+
+
+def test_replicate_summary_pools_the_ratio_of_mean_gains() -> None:
+    rows = pd.DataFrame(
+        {
+            "gain_satisfaction": [0.02, 0.04, 0.03],
+            "gain_text": [0.01, 0.01, 0.01],
+            "gain_reader": [0.01, 0.02, 0.015],
+        }
+    )
+    out = text_value.replicate_summary(rows, level=0.9)
+    assert out["n_samples"] == 3 and out["ceiling_mean"] == pytest.approx(0.03)
+    assert out["recovery_mean"] == pytest.approx(1 / 3)  # 0.01 / 0.03, not the mean share
+    assert (out["recovery_min"], out["recovery_max"]) == pytest.approx((0.25, 0.5))
+    # linearised ratio estimator: residuals 0.01 - r * ceiling = (1/3, -1/3, 0) / 100
+    half = 2.919986 * (1 / 300) / (np.sqrt(3) * 0.03)  # t(0.95, 2) * sd / (sqrt(n) mean)
+    assert out["recovery_hi"] - out["recovery_mean"] == pytest.approx(half, rel=1e-5)
+    assert out["recovery_reader_mean"] == pytest.approx(0.5)
+    assert out["recovery_reader_lo"] == pytest.approx(0.5)  # every sample exactly half
+    with pytest.raises(ValueError, match="at least two samples"):
+        text_value.replicate_summary(rows.iloc[:1])
+    with pytest.raises(ValueError, match="mean ceiling gain is not positive"):
+        text_value.replicate_summary(rows.assign(gain_satisfaction=[-0.01, 0.0, 0.0]))

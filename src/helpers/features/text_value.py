@@ -54,6 +54,7 @@ from helpers.data.split import Split, make_targets
 from helpers.evaluation.metrics import gini_raw_of_resamples, normalized_gini
 from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
+from helpers.features.rating_reader import read_rating_features
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
 from helpers.models.deep.parallel import WorkerJobs, shared, start_in_workers
@@ -75,6 +76,7 @@ CANDIDATE_LABELS: dict[str, str] = {
     "text_plus": "plus block",
     "text_unanswered": "unanswered-review block",
     "text_embeddings": "block with embedding columns",
+    "text_reader": "block with a bag-of-words reader of the ratings",
 }
 
 
@@ -215,13 +217,13 @@ def text_reader_features(
     experience: np.ndarray,
     satisfaction: pd.Series,
     user_folds: pd.Series,
-    alphas: tuple[float, ...] = tuple(np.logspace(-2, 3, 12)),
+    alpha: float = 1.0,
 ) -> pd.DataFrame:
     """What a reader trained on the simulator's truth reads from the review texts.
 
-    A bag-of-words reader (TF-IDF of word 1-2-grams, ridge regression with the penalty
-    chosen by generalised cross-validation) learns each review's latent ``experience``
-    and its writer's ``satisfaction`` from the words. It is **cross-fitted** over
+    A bag-of-words reader (TF-IDF of word 1-2-grams, ridge regression with penalty
+    ``alpha``, as in :mod:`helpers.features.rating_reader`) learns each review's latent
+    ``experience`` and its writer's ``satisfaction`` from the words. It is **cross-fitted** over
     ``user_folds``: a customer's reviews are read by a reader trained on the other
     folds' customers only. Report only (it needs the truth): an estimate of how much of
     the value signal the words themselves hold, from a strong reader (not a proven best
@@ -249,7 +251,7 @@ def text_reader_features(
     Hoerl & Kennard (1970), Technometrics 12(1), 55-67 (ridge regression).
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import RidgeCV
+    from sklearn.linear_model import Ridge
 
     users = texts["user_id"].astype(str).to_numpy()
     fold = user_folds.reindex(users).to_numpy()
@@ -267,7 +269,7 @@ def text_reader_features(
             raise ValueError("the reader needs at least two folds with reviewers")
         min_df = 2 if train.sum() >= 100 else 1  # a tiny world keeps its rare words
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
-        reader = RidgeCV(alphas=alphas, alpha_per_target=True)
+        reader = Ridge(alpha=alpha, solver="sparse_cg")
         reader.fit(vectorizer.fit_transform(words[train]), target[train])
         read[test] = reader.predict(vectorizer.transform(words[test]))
     grouped = _by_reviewer(texts, x=read[:, 0], z=read[:, 1])
@@ -478,6 +480,7 @@ def candidate_blocks(
     signals: pd.DataFrame,
     cal_purchases: pd.Series,
     embedding_columns: pd.DataFrame | None = None,
+    read_ratings: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Blocks of the candidate text features (reviewers' values, 0 for the others).
 
@@ -494,7 +497,11 @@ def candidate_blocks(
     * ``text_embeddings``: ``text_compact`` plus ``embedding_columns`` (only when given):
       the PCA-reduced mean and latest review embedding (``txt_mean_*``, ``txt_last_*``
       of a block built with more than 0 dimensions), after ``has_review`` as stage 02
-      orders them, to measure what they add.
+      orders them, to measure what they add;
+    * ``text_reader``: ``text_compact`` plus ``read_ratings`` (only when given):
+      :func:`helpers.features.rating_reader.read_rating_features`, what a cross-fitted
+      bag-of-words reader of the star ratings reads from each customer's latest, lowest
+      and average review (non-reviewers: the reviewers' mean).
     """
     compact = text_block[compact_columns(text_block)]
     extra = signals.reindex(text_block.index).fillna(0.0)
@@ -514,6 +521,11 @@ def candidate_blocks(
         lead = [c for c in compact.columns[:1] if c == "has_review"]  # stage 02's order
         order = [*lead, *embedded, *[c for c in compact.columns if c not in lead]]
         out["text_embeddings"] = compact.join(aligned)[order]
+    if read_ratings is not None:
+        read = read_ratings.reindex(text_block.index)
+        if read.isna().any().any():
+            raise KeyError("read_ratings lacks some customers of the text block")
+        out["text_reader"] = compact.join(read)
     return out
 
 
@@ -698,6 +710,86 @@ def sweep_customers(truth: pd.DataFrame, n: int, seed: int) -> pd.Index:
     return pd.Index(users[pick], name="user_id")
 
 
+def replicate_customers(truth: pd.DataFrame, n: int, replicates: int, seed: int) -> list[pd.Index]:
+    """``replicates`` further seeded subsets of ``n`` users, disjoint from each other and
+    from :func:`sweep_customers` ``(truth, n, seed)``.
+
+    Raises ``ValueError`` when the simulated users cannot fill them all.
+    """
+    if replicates < 0:
+        raise ValueError(f"replicates must be >= 0, got {replicates}")
+    users = truth["user_id"].astype(str)
+    rest = users[~users.isin(sweep_customers(truth, n, seed))].to_numpy()
+    if int(n) * int(replicates) > len(rest):
+        raise ValueError(
+            f"{replicates} replicates of {n:,} customers need {int(n) * int(replicates):,} "
+            f"users besides the sweep's own {int(n):,}; the world has {len(rest):,} more "
+            "(lower text_signal.replicates or sweep_customers, or raise n_users)"
+        )
+    order = np.random.default_rng([seed, 1]).permutation(len(rest))
+    return [
+        pd.Index(np.sort(rest[order[i * int(n) : (i + 1) * int(n)]]), name="user_id")
+        for i in range(int(replicates))
+    ]
+
+
+def feasible_replicates(n_users: int, n_customers: int, replicates: int) -> int:
+    """How many of ``replicates`` further disjoint samples of ``n_customers`` users fit in
+    a world of ``n_users`` beside the sweep's own sample (:func:`replicate_customers`)."""
+    if replicates < 0 or n_customers < 1:
+        raise ValueError(
+            f"replicates must be >= 0 and n_customers >= 1, got {replicates}, {n_customers}"
+        )
+    return int(min(replicates, max(0, int(n_users) - int(n_customers)) // int(n_customers)))
+
+
+def replicate_summary(
+    rows: pd.DataFrame, level: float = 0.9, variants: tuple[str, ...] = ("text", "reader")
+) -> dict[str, float]:
+    """Share of the ceiling over independent customer samples of one world.
+
+    ``rows`` holds one :func:`recovery_summary` per sample (``gain_satisfaction`` and
+    ``gain_<variant>``). For each of ``variants`` present (default the study's block
+    ``text`` and the reader ``reader``; keys ``recovery_...`` for ``text``,
+    ``recovery_<variant>_...`` for the others) it returns the ratio of the mean gain to
+    the mean ceiling gain (``recovery_mean``, ``recovery_reader_mean``) with a Student-t
+    interval from the linearised ratio estimator (``_lo``, ``_hi``), the smallest and
+    largest per-sample share (``_min``, ``_max``), plus ``ceiling_mean``,
+    ``gain_<variant>_mean`` and ``n_samples``. Unlike the paired bootstrap of one sample,
+    which resamples customers around one set of fitted models, the spread over samples
+    also holds the noise of fitting them. The ratio of means is used because a
+    per-sample share divides by a
+    noisy ceiling.
+
+    References
+    ----------
+    Cochran (1977), *Sampling Techniques*, 3rd ed., Wiley, ch. 6 (the ratio estimator
+    and its variance); Student (1908), Biometrika 6(1), 1-25.
+    """
+    from scipy import stats
+
+    n = len(rows)
+    if n < 2:
+        raise ValueError(f"need at least two samples for an interval, got {n}")
+    ceiling = rows["gain_satisfaction"].to_numpy(dtype=float)
+    if ceiling.mean() <= 0:
+        raise ValueError(f"the mean ceiling gain is not positive ({ceiling.mean():+.4f})")
+    out: dict[str, float] = {"n_samples": float(n), "ceiling_mean": float(ceiling.mean())}
+    t = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    for variant in variants:
+        if f"gain_{variant}" not in rows:
+            continue
+        key = "recovery" if variant == "text" else f"recovery_{variant}"
+        gain = rows[f"gain_{variant}"].to_numpy(dtype=float)
+        ratio = float(gain.mean() / ceiling.mean())
+        half = t * float((gain - ratio * ceiling).std(ddof=1) / (np.sqrt(n) * ceiling.mean()))
+        share = gain / ceiling
+        out[f"gain_{variant}_mean"] = float(gain.mean())
+        out[f"{key}_mean"], out[f"{key}_lo"], out[f"{key}_hi"] = ratio, ratio - half, ratio + half
+        out[f"{key}_min"], out[f"{key}_max"] = float(share.min()), float(share.max())
+    return out
+
+
 def text_block_for(
     texts: pd.DataFrame,
     embeddings: np.ndarray,
@@ -766,7 +858,9 @@ def sweep_point(
     reader: bool = True,
     perfect_reader: bool = True,
     embedding_dims: int = text_features.AUTO_EMBEDDING_DIMS,
-) -> dict[str, float]:
+    replicates: int = 0,
+    rating_reader: Any = None,
+) -> dict[str, Any]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
     Parameters
@@ -800,7 +894,8 @@ def sweep_point(
     reader : bool
         Score ceiling (c'), ``reader``: the compact text block plus what a reader trained
         on the truth reads from the words (:func:`text_reader_features`, cross-fitted
-        over the same folds).
+        over ``n_folds`` seeded folds of all the world's reviewers, not only the
+        sample's: no review is read by a reader trained on its writer's truth).
     perfect_reader : bool
         Score ceiling (c''), ``experience``: (c') with the readings replaced by the
         truth, i.e. the compact text block plus the *true* latent experience behind each
@@ -808,17 +903,98 @@ def sweep_point(
         what a reader who understood every review perfectly would know, without the
         satisfaction trait that (c) knows. It is built on the compact block and (c) on
         the review facts only, so in a small world it can score above (c).
+    rating_reader : RatingReader, optional
+        :func:`helpers.features.rating_reader.fit_rating_reader` trained on the study's
+        calibration reviews; given, the candidate ``text_reader`` reads each sweep
+        customer's reviews with the reader of their fold.
+    replicates : int
+        Further disjoint samples of ``n_customers`` users of the same simulated world
+        (:func:`replicate_customers`), each scored with (a), (b), (c) and (c') only, with
+        the same ``head`` (or its own) and settings: how much one sample's figures move
+        from sample to sample (:func:`replicate_summary`).
 
     Returns
     -------
     dict
         ``kappa``, ``churn_trigger``, ``n_reviewers`` and :func:`recovery_summary`'s
         figures. Variant (c) adds the latent experience behind the reviews
-        (:func:`experience_features`) to the true satisfaction.
+        (:func:`experience_features`) to the true satisfaction. With ``replicates``, also
+        ``replicates``: one dict of the same figures per further sample.
     """
     config = ShopSimConfig(**{**dict(shop), "kappa": float(kappa)})
     sim = simulate_shop(config, seed=seed)
     users = sweep_customers(sim.truth, n_customers, seed)
+    others = replicate_customers(sim.truth, n_customers, replicates, seed) if replicates else []
+    world_read = _world_reader_features(sim, config, n_folds, seed) if reader else None
+    settings = {
+        "seed": seed,
+        "embed": embed,
+        "selected": selected,
+        "n_folds": n_folds,
+        "sentiment_c": sentiment_c,
+        "n_components": n_components,
+        "n_boot": n_boot,
+        "gbdt_kwargs": gbdt_kwargs,
+        "half_life_days": half_life_days,
+        "level": level,
+        "head": head,
+        "embedding_dims": embedding_dims,
+        "rating_reader": rating_reader,
+        "aspect_vectors": aspect_vectors,
+        "candidates": candidates,
+        "world_read": world_read,
+    }
+    row = _score_sample(sim, config, users, settings, reader, perfect_reader)
+    if others:
+        row["replicates"] = [
+            _score_sample(sim, config, sample, settings, reader=True, perfect_reader=False)
+            for sample in others
+        ]
+    return row
+
+
+def _world_reader_features(
+    sim: Any, config: ShopSimConfig, n_folds: int, seed: int
+) -> pd.DataFrame | None:
+    """Ceiling (c')'s readings of every calibration review of the world.
+
+    The truth-trained reader (:func:`text_reader_features`) is cross-fitted over seeded
+    folds of *all* the world's reviewers, so each sample's reviews are read by readers
+    trained on many more reviews than the sample holds, none of them its writer's.
+    """
+    split = Split.from_dates(config.cutoff, config.holdout_end)
+    texts = text_features.text_rows(split.calibration(sim.events)).reset_index(drop=True)
+    if texts.empty:
+        return None
+    writers = pd.Index(texts["user_id"].astype(str).unique(), name="user_id")
+    if len(writers) < max(2, n_folds):
+        return None
+    folds = pd.Series(customer_folds(writers, n_folds, seed), index=writers)
+    z = sim.truth.set_index(sim.truth["user_id"].astype(str))["satisfaction"]
+    return text_reader_features(texts, review_experience(texts, sim.review_truth), z, folds)
+
+
+def _score_sample(
+    sim: Any,
+    config: ShopSimConfig,
+    users: pd.Index,
+    settings: Mapping[str, Any],
+    reader: bool,
+    perfect_reader: bool,
+) -> dict[str, Any]:
+    """:func:`sweep_point`'s scoring of one customer sample of a simulated world.
+
+    ``settings`` holds :func:`sweep_point`'s arguments of that name, plus ``world_read``
+    (:func:`_world_reader_features`).
+    """
+    seed, embed, selected = settings["seed"], settings["embed"], settings["selected"]
+    n_folds, sentiment_c = settings["n_folds"], settings["sentiment_c"]
+    n_components, n_boot = settings["n_components"], settings["n_boot"]
+    gbdt_kwargs, aspect_vectors = settings["gbdt_kwargs"], settings["aspect_vectors"]
+    half_life_days, level, head = settings["half_life_days"], settings["level"], settings["head"]
+    candidates, embedding_dims = settings["candidates"], settings["embedding_dims"]
+    rating_reader, world_read = settings["rating_reader"], settings["world_read"]
+    kappa = config.kappa
     events = sim.events[sim.events["user_id"].isin(users)]
     split = Split.from_dates(config.cutoff, config.holdout_end)
     customers = make_targets(events, split)
@@ -867,21 +1043,21 @@ def sweep_point(
         if "text_embeddings" in candidates:
             embedded = block_with(embedding_dims)
             embedding_columns = embedded.drop(columns=compact_columns(embedded))
-        extra = candidate_blocks(text_block, signals, customers["cal_purchases"], embedding_columns)
+        read_ratings = None
+        if "text_reader" in candidates and rating_reader is not None:
+            read = rating_reader.score(texts["text"].astype(str), texts["user_id"])
+            read_ratings = read_rating_features(texts, read, text_block.index)
+        extra = candidate_blocks(
+            text_block, signals, customers["cal_purchases"], embedding_columns, read_ratings
+        )
         unknown = sorted(set(candidates) - set(extra))
         if unknown:
             raise ValueError(f"unknown candidate block(s) {unknown}; known: {sorted(extra)}")
         blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
     compact = text_block[compact_columns(text_block)]  # the base of (c') and (c'')
-    if reader and len(texts):
-        read = text_reader_features(
-            texts,
-            review_experience(texts, sim.review_truth),
-            z,
-            pd.Series(folds, index=customers.index),
-        )
-        blocks["reader"] = compact.join(read.reindex(compact.index).fillna(0.0))
+    if reader and world_read is not None and len(texts):
+        blocks["reader"] = compact.join(world_read.reindex(compact.index).fillna(0.0))
     if perfect_reader and len(texts):
         felt = experience_features(sim.review_truth, split.calibration_end, with_mean=True)
         blocks["experience"] = compact.join(felt.reindex(compact.index).fillna(0.0))

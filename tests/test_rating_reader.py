@@ -1,0 +1,98 @@
+"""Tests of the cross-fitted bag-of-words reader of star ratings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.features import text_value
+from helpers.features.rating_reader import (
+    READ_RATING_COLUMNS,
+    fit_rating_reader,
+    read_rating_features,
+)
+
+
+def reviews(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Two-aspect reviews whose rating is the number of good aspects (1, 3 or 5 stars)."""
+    rng = np.random.default_rng(seed)
+    delivery, quality = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    words = {
+        0: ("delivery was slow", "quality is poor"),
+        1: ("delivery was fast", "quality is good"),
+    }
+    text = [f"{words[d][0]} and {words[q][1]}" for d, q in zip(delivery, quality, strict=True)]
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i % 200:03d}" for i in range(n)],
+            "ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), "h"),
+            "text": text,
+            "rating": 1.0 + 2.0 * (delivery + quality),
+        }
+    )
+
+
+def test_reader_reads_each_aspect_out_of_fold() -> None:
+    frame = reviews()
+    reader = fit_rating_reader(frame["text"], frame["rating"], frame["user_id"], 3, seed=1)
+    assert reader.n_train == 600 and len(reader.readers) == 3
+    assert sorted(reader.user_fold.value_counts()) == [66, 67, 67]  # 200 writers in 3 folds
+    read = reader.score(frame["text"], frame["user_id"])
+    assert np.corrcoef(read, frame["rating"])[0, 1] > 0.99  # the words say the rating
+    mixed = reader.score(["delivery was slow and quality is good"], ["someone new"])
+    assert 2.5 < mixed[0] < 3.5  # one good aspect of two: about three stars
+    # a known writer is read by the reader of their fold, a new one by all readers' mean
+    first = frame.iloc[:1]
+    fold = int(reader.user_fold[first["user_id"].iloc[0]])
+    own = reader.readers[fold].predict(first["text"])
+    assert reader.score(first["text"], first["user_id"]) == pytest.approx(own)
+    pooled = np.mean([r.predict(first["text"]) for r in reader.readers])
+    assert reader.score(first["text"], ["stranger"])[0] == pytest.approx(pooled)
+
+
+def test_reader_skips_missing_ratings_and_names_bad_input() -> None:
+    frame = reviews()
+    rating = frame["rating"].where(np.arange(600) % 2 == 0)  # every second review unrated
+    reader = fit_rating_reader(frame["text"], rating, frame["user_id"], 2, seed=1)
+    assert reader.n_train == 300
+    with pytest.raises(ValueError, match=r"texts \(600\), ratings \(599\) and user_ids \(600\)"):
+        fit_rating_reader(frame["text"], frame["rating"][1:], frame["user_id"], 2, seed=1)
+    with pytest.raises(ValueError, match="2 customers with a rated review cannot fill 3 folds"):
+        fit_rating_reader(["good", "bad"], [5, 1], ["a", "b"], 3, seed=1)
+    with pytest.raises(ValueError, match="n_folds must be at least 2, got 1"):
+        fit_rating_reader(frame["text"], frame["rating"], frame["user_id"], 1, seed=1)
+    with pytest.raises(ValueError, match="2 texts but 1 user ids"):
+        reader.score(["a", "b"], ["u000"])
+
+
+def test_read_rating_features_latest_lowest_mean_and_fill() -> None:
+    frame = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "a"],
+            "ts": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-05", "2024-01-02"]),
+        }
+    )
+    out = read_rating_features(frame, np.array([4.0, 2.0, 5.0, 3.0]))
+    assert list(out.columns) == list(READ_RATING_COLUMNS)
+    assert out.loc["a"].tolist() == [3.0, 2.0, 3.0]  # tie on Jan 2: the later row is latest
+    assert out.loc["b"].tolist() == [5.0, 5.0, 5.0]
+    filled = read_rating_features(frame, np.array([4.0, 2.0, 5.0, 3.0]), pd.Index(["b", "c"]))
+    assert filled.loc["c"].tolist() == [4.0, 3.5, 4.0]  # the reviewers' means
+    with pytest.raises(ValueError, match="3 read ratings for 4 reviews"):
+        read_rating_features(frame, np.zeros(3))
+
+
+def test_candidate_block_with_the_reader_adds_its_columns() -> None:
+    users = pd.Index(["a", "b", "c"], name="user_id")
+    block = pd.DataFrame(
+        {"has_review": [1, 1, 0], "review_count": [2, 1, 0], "sentiment_mean": [0.5, -0.2, 0.0]},
+        index=users,
+    )
+    signals = pd.DataFrame(index=users)
+    read = pd.DataFrame({c: [4.0, 2.0, 3.0] for c in READ_RATING_COLUMNS}, index=users.astype(str))
+    out = text_value.candidate_blocks(block, signals, pd.Series(1, index=users), None, read)
+    assert list(out["text_reader"].columns) == [*block.columns, *READ_RATING_COLUMNS]
+    assert out["text_reader"].loc["b", "read_rating_min"] == 2.0
+    with pytest.raises(KeyError, match="read_ratings lacks some customers"):
+        text_value.candidate_blocks(block, signals, pd.Series(1, index=users), None, read[:2])
