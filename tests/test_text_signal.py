@@ -366,7 +366,7 @@ def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
     (again,) = rows[1].pop("replicates")  # a further sample of the kappa = 2 world
     assert again["kappa"] == 2.0 and again["n_customers"] > 0.8 * rows[1]["n_customers"]
     assert {"gain_text", "gain_reader", "gain_satisfaction"} <= set(again)
-    assert "gain_experience" not in again  # the replicates score (a), (b), (c), (c') only
+    assert "gain_experience" not in again  # the replicates leave out (c'')
     assert again["gain_text"] != rows[1]["gain_text"]  # other customers, other models
     for row in rows:
         for variant in text_value.VARIANTS:

@@ -909,9 +909,9 @@ def sweep_point(
         customer's reviews with the reader of their fold.
     replicates : int
         Further disjoint samples of ``n_customers`` users of the same simulated world
-        (:func:`replicate_customers`), each scored with (a), (b), (c) and (c') only, with
-        the same ``head`` (or its own) and settings: how much one sample's figures move
-        from sample to sample (:func:`replicate_summary`).
+        (:func:`replicate_customers`), each scored like the first but without (c''),
+        with the same ``head`` (or its own), readers and settings: how much one sample's
+        figures move from sample to sample (:func:`replicate_summary`).
 
     Returns
     -------
