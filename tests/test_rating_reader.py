@@ -7,11 +7,8 @@ import pandas as pd
 import pytest
 
 from helpers.features import text_value
-from helpers.features.rating_reader import (
-    READ_RATING_COLUMNS,
-    fit_rating_reader,
-    read_rating_features,
-)
+from helpers.features.rating_reader import fit_rating_reader
+from helpers.features.text_value import READ_RATING_COLUMNS, read_rating_features
 
 
 def reviews(n: int = 600, seed: int = 0) -> pd.DataFrame:

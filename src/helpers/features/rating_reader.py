@@ -18,7 +18,7 @@ techniques", EMNLP, 79-86 (bag-of-n-grams sentiment models).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,9 +26,6 @@ import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
-
-#: per-customer columns of the read ratings (latest review, lowest, mean)
-READ_RATING_COLUMNS: tuple[str, ...] = ("read_rating_last", "read_rating_min", "read_rating_mean")
 
 
 @dataclass
@@ -48,7 +45,6 @@ class RatingReader:
     readers: list[Pipeline]
     user_fold: pd.Series
     n_train: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
 
     def score(self, texts: Sequence[str], user_ids: Sequence[Any]) -> np.ndarray:
         """Read rating of each text: the reader of its writer's fold (out of fold);
@@ -118,37 +114,3 @@ def fit_rating_reader(
         )
         readers.append(reader.fit(texts[train], y[train].to_numpy(dtype=float)))
     return RatingReader(readers, user_fold, int(rated.sum()))
-
-
-def read_rating_features(
-    reviews: pd.DataFrame, read: np.ndarray, reviewers_mean_for: pd.Index | None = None
-) -> pd.DataFrame:
-    """Per-customer read ratings: latest review (ties by row order), lowest and mean.
-
-    ``reviews`` has ``user_id`` and ``ts``, row-aligned with ``read``. With
-    ``reviewers_mean_for``, the frame is reindexed to those customers and the ones
-    without a review get the reviewers' mean (absence is the block's ``has_review``).
-    """
-    read = np.asarray(read, dtype=float)
-    if len(read) != len(reviews):
-        raise ValueError(f"{len(read)} read ratings for {len(reviews)} reviews")
-    frame = pd.DataFrame(
-        {
-            "user_id": reviews["user_id"].astype(str).to_numpy(),
-            "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
-            "read": read,
-            "row": np.arange(len(read)),
-        }
-    ).sort_values(["user_id", "ts", "row"], kind="stable")
-    grouped = frame.groupby("user_id", sort=True)["read"]
-    out = pd.DataFrame(
-        {
-            READ_RATING_COLUMNS[0]: grouped.last(),
-            READ_RATING_COLUMNS[1]: grouped.min(),
-            READ_RATING_COLUMNS[2]: grouped.mean(),
-        }
-    )
-    out.index.name = "user_id"
-    if reviewers_mean_for is not None:
-        out = out.reindex(reviewers_mean_for.astype(str)).fillna(out.mean())
-    return out

@@ -54,7 +54,6 @@ from helpers.data.split import Split, make_targets
 from helpers.evaluation.metrics import gini_raw_of_resamples, normalized_gini
 from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
-from helpers.features.rating_reader import read_rating_features
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
 from helpers.models.deep.parallel import WorkerJobs, shared, start_in_workers
@@ -103,6 +102,32 @@ def _by_reviewer(reviews: pd.DataFrame, **values: Any) -> Any:
 def _reviewer_frame(columns: Mapping[str, pd.Series]) -> pd.DataFrame:
     out = pd.DataFrame(dict(columns))
     out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
+#: per-customer columns of a reader's read ratings (latest review, lowest, mean)
+READ_RATING_COLUMNS: tuple[str, ...] = ("read_rating_last", "read_rating_min", "read_rating_mean")
+
+
+def read_rating_features(
+    reviews: pd.DataFrame, read: np.ndarray, reviewers_mean_for: pd.Index | None = None
+) -> pd.DataFrame:
+    """Per-customer read ratings (:data:`READ_RATING_COLUMNS`): latest review (ties by row
+    order), lowest and mean, e.g. of :meth:`helpers.features.rating_reader.RatingReader.score`.
+
+    ``reviews`` has ``user_id`` and ``ts``, row-aligned with ``read``. With
+    ``reviewers_mean_for``, the frame is reindexed to those customers and the ones
+    without a review get the reviewers' mean (absence is the block's ``has_review``).
+    """
+    read = np.asarray(read, dtype=float)
+    if len(read) != len(reviews):
+        raise ValueError(f"{len(read)} read ratings for {len(reviews)} reviews")
+    grouped = _by_reviewer(reviews, read=read)["read"]
+    out = _reviewer_frame(
+        dict(zip(READ_RATING_COLUMNS, (grouped.last(), grouped.min(), grouped.mean()), strict=True))
+    )
+    if reviewers_mean_for is not None:
+        out = out.reindex(reviewers_mean_for.astype(str)).fillna(out.mean())
     return out
 
 
@@ -499,7 +524,7 @@ def candidate_blocks(
       of a block built with more than 0 dimensions), after ``has_review`` as stage 02
       orders them, to measure what they add;
     * ``text_reader``: ``text_compact`` plus ``read_ratings`` (only when given):
-      :func:`helpers.features.rating_reader.read_rating_features`, what a cross-fitted
+      :func:`read_rating_features`, what a cross-fitted
       bag-of-words reader of the star ratings reads from each customer's latest, lowest
       and average review (non-reviewers: the reviewers' mean).
     """
@@ -758,8 +783,7 @@ def replicate_summary(
     ``gain_<variant>_mean`` and ``n_samples``. Unlike the paired bootstrap of one sample,
     which resamples customers around one set of fitted models, the spread over samples
     also holds the noise of fitting them. The ratio of means is used because a
-    per-sample share divides by a
-    noisy ceiling.
+    per-sample share divides by a noisy ceiling.
 
     References
     ----------
