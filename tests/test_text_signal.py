@@ -600,6 +600,24 @@ def test_feasible_replicates_caps_at_what_the_world_holds() -> None:
         text_value.feasible_replicates(400, 200, -1)
 
 
+def test_replicate_table_numbers_the_samples_and_keeps_the_scored_gains() -> None:
+    rows = [
+        {"n_customers": 90, "gain_satisfaction": 0.02, "gain_text": 0.01, "gain_reader": 0.012,
+         "gain_text_reader": 0.015, "recovery": 0.5},
+        {"n_customers": 88, "gain_satisfaction": 0.04, "gain_text": -0.01, "gain_reader": 0.02,
+         "gain_text_reader": 0.01, "recovery": -0.25},
+    ]  # fmt: skip
+    table = text_value.replicate_table(rows, "text_reader")
+    assert list(table.columns) == [
+        "sample", "n_customers", "gain_satisfaction", "gain_text", "gain_text_reader",
+        "gain_reader", "share_text",
+    ]  # fmt: skip
+    assert table["sample"].tolist() == [0, 1]
+    assert table["share_text"].tolist() == pytest.approx([0.5, -0.25])
+    plain = text_value.replicate_table(rows, "text_plus")  # a candidate not scored
+    assert "gain_text_plus" not in plain and "gain_reader" in plain
+
+
 def test_replicate_summary_pools_the_ratio_of_mean_gains() -> None:
     rows = pd.DataFrame(
         {

@@ -768,6 +768,19 @@ def feasible_replicates(n_users: int, n_customers: int, replicates: int) -> int:
     return int(min(replicates, max(0, int(n_users) - int(n_customers)) // int(n_customers)))
 
 
+def replicate_table(rows: list[Mapping[str, Any]], candidate: str | None = None) -> pd.DataFrame:
+    """One line per sample of a world (the sweep's own first, numbered from 0): its
+    customers, the gains over (a) of the ceiling, the study's block, ``candidate`` and
+    (c') where scored, and the study's block's share of the ceiling (``share_text``).
+    """
+    frame = pd.DataFrame([dict(row) for row in rows])
+    gains = ["gain_satisfaction", "gain_text", f"gain_{candidate}", "gain_reader"]
+    table = frame[["n_customers", *[g for g in gains if g in frame]]].copy()
+    table.insert(0, "sample", np.arange(len(table)))
+    table["share_text"] = table["gain_text"] / table["gain_satisfaction"]
+    return table
+
+
 def replicate_summary(
     rows: pd.DataFrame, level: float = 0.9, variants: tuple[str, ...] = ("text", "reader")
 ) -> dict[str, float]:
