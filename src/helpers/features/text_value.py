@@ -745,7 +745,7 @@ def replicate_customers(truth: pd.DataFrame, n: int, replicates: int, seed: int)
         raise ValueError(f"replicates must be >= 0, got {replicates}")
     users = truth["user_id"].astype(str)
     rest = users[~users.isin(sweep_customers(truth, n, seed))].to_numpy()
-    if int(n) * int(replicates) > len(rest):
+    if feasible_replicates(len(users), n, replicates) < replicates:
         raise ValueError(
             f"{replicates} replicates of {n:,} customers need {int(n) * int(replicates):,} "
             f"users besides the sweep's own {int(n):,}; the world has {len(rest):,} more "
