@@ -7,8 +7,13 @@ import pandas as pd
 import pytest
 
 from helpers.features import text_value
-from helpers.features.rating_reader import fit_rating_reader
-from helpers.features.text_value import READ_RATING_COLUMNS, read_rating_features
+from helpers.features.rating_reader import (
+    READ_RATING_COLUMNS,
+    fit_rating_reader,
+    read_rating_features,
+    read_validation,
+    study_read_ratings,
+)
 
 
 def reviews(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -93,3 +98,46 @@ def test_candidate_block_with_the_reader_adds_its_columns() -> None:
     assert out["text_reader"].loc["b", "read_rating_min"] == 2.0
     with pytest.raises(KeyError, match="read_ratings lacks some customers"):
         text_value.candidate_blocks(block, signals, pd.Series(1, index=users), None, read[:2])
+
+
+def test_candidate_reader_is_left_out_when_the_block_carries_the_read_ratings() -> None:
+    users = pd.Index(["a", "b"], name="user_id")
+    read = pd.DataFrame({c: [4.0, 2.0] for c in READ_RATING_COLUMNS}, index=users)
+    block = pd.DataFrame({"has_review": [1, 1], "review_count": [1, 2]}, index=users).join(read)
+    out = text_value.candidate_blocks(
+        block, pd.DataFrame(index=users), block["review_count"], None, read
+    )
+    assert "text_reader" not in out  # the study's block is that candidate already
+    assert list(out["text_compact"].columns) == list(block.columns)
+
+
+def test_study_read_ratings_matches_the_reader_and_says_why_when_off() -> None:
+    frame = reviews()
+    reader, read, note = study_read_ratings(frame, 3, seed=1)
+    assert note == "" and reader is not None
+    again = fit_rating_reader(frame["text"], frame["rating"], frame["user_id"], 3, seed=1)
+    assert np.array_equal(read, again.score(frame["text"], frame["user_id"]))
+    off, missing, why = study_read_ratings(frame, 0, seed=1)
+    assert off is None and np.isnan(missing).all() and len(missing) == 600
+    assert why == "text.rating_reader_folds is 0: no rating reader"
+    unrated = frame.assign(rating=np.nan)
+    assert study_read_ratings(unrated, 3, 1)[2] == "no text carries a star rating: no rating reader"
+    few = frame[frame["user_id"].isin(["u000", "u001"])]
+    assert study_read_ratings(few, 3, 1)[2] == (
+        "2 customers wrote a rated text, fewer than the reader's 3 folds: no rating reader"
+    )
+    for bad in (1, -1, True, 2.5):
+        with pytest.raises(ValueError, match="text.rating_reader_folds must be 0"):
+            study_read_ratings(frame, bad, seed=1)
+
+
+def test_read_validation_known_answers() -> None:
+    out = read_validation(np.array([1.0, 3.0, np.nan, 5.0]), [2.0, 3.0, 4.0, 4.0])
+    assert out["n"] == 3  # the unread text is skipped
+    assert out["mae"] == pytest.approx(2.0 / 3.0)  # |1-2| + |3-3| + |5-4|
+    assert out["mae_constant"] == pytest.approx((1.0 + 0.0 + 1.0) / 3.0)  # mean rating 3
+    assert out["spearman"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="2 read ratings for 3 ratings"):
+        read_validation(np.zeros(2), [1, 2, 3])
+    with pytest.raises(ValueError, match="1 rated texts with a read rating: need at least 2"):
+        read_validation(np.array([1.0, np.nan]), [1, 2])

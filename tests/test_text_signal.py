@@ -348,6 +348,39 @@ def test_candidate_blocks_add_embedding_columns_to_a_compact_study_block() -> No
         text_value.candidate_blocks(study, signals, purchases, study[["review_count"]])
 
 
+def test_text_block_for_carries_the_read_ratings_like_stage_02() -> None:
+    from helpers.features.rating_reader import READ_RATING_COLUMNS, fit_rating_reader
+
+    rng = np.random.default_rng(3)
+    n = 300
+    good = rng.integers(0, 2, n)
+    texts = pd.DataFrame(
+        {
+            "user_id": [f"u{i % 60:02d}" for i in range(n)],
+            "ts": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), "h"),
+            "text": np.where(good == 1, "quality is good", "quality is poor"),
+            "rating": np.where(good == 1, 5.0, 1.0),
+        }
+    )
+    embeddings = np.column_stack([good, 1 - good, rng.normal(size=(n, 2))]).astype(np.float32)
+    reader = fit_rating_reader(texts["text"], texts["rating"], texts["user_id"], 3, seed=0)
+    customers = pd.Index([*sorted(texts["user_id"].unique()), "silent"])
+    as_of = pd.Timestamp("2025-01-01", tz="UTC")
+    args = (texts, embeddings, customers, as_of, 400.0, 0, 0.1, 0)
+    plain = text_value.text_block_for(*args)
+    read = text_value.text_block_for(*args, rating_reader=reader)
+    assert not set(READ_RATING_COLUMNS) & set(plain.columns)
+    assert list(read.columns) == [*plain.columns, *READ_RATING_COLUMNS]
+    expected = text_value.read_rating_features(
+        texts, reader.score(texts["text"], texts["user_id"]), customers
+    )
+    pd.testing.assert_frame_equal(
+        read[list(READ_RATING_COLUMNS)], expected, check_names=False, check_index_type=False
+    )
+    reviewers = read.drop(index="silent")[list(READ_RATING_COLUMNS)].mean()
+    assert read.loc["silent", list(READ_RATING_COLUMNS)].to_numpy() == pytest.approx(reviewers)
+
+
 # ---- one sweep world, end to end (a stand-in embedding: the encoder is not under test) ----
 
 

@@ -40,6 +40,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from helpers.data.split import as_utc
+from helpers.features.rating_reader import READ_RATING_COLUMNS
 
 #: Token pattern that keeps contractions ("wasn't", "didn't") as one token.
 TOKEN_PATTERN = r"(?u)\b\w[\w']*\b"
@@ -612,9 +613,10 @@ def align_user_text_features(
 
     Customers without a calibration review get ``has_review = 0``, ``review_count = 0``,
     ``days_since_last_review = no_review_days`` (e.g. the length of the history), and 0
-    for embeddings, sentiment and trend; ``mean_rating`` (if present) gets the
-    reviewers' mean, so "no review" is carried by ``has_review``, not by an invented
-    rating. An empty ``text`` (no text in the dataset) gives an empty frame.
+    for embeddings, sentiment and trend; ``mean_rating`` and the read ratings
+    ``read_rating_*`` (if present) get the reviewers' mean, so "no review" is carried by
+    ``has_review``, not by an invented rating. An empty ``text`` (no text in the
+    dataset) gives an empty frame.
     """
     if text.empty:
         return pd.DataFrame(index=customers)
@@ -622,8 +624,9 @@ def align_user_text_features(
     has_review = out["review_count"].notna()
     fills = {column: 0.0 for column in out.columns}
     fills["days_since_last_review"] = float(no_review_days)
-    if "mean_rating" in out.columns:
-        fills["mean_rating"] = float(text["mean_rating"].mean())
+    for column in ("mean_rating", *READ_RATING_COLUMNS):
+        if column in out.columns:
+            fills[column] = float(text[column].mean())
     out = out.fillna(fills)
     out.insert(0, "has_review", has_review.astype("int64"))
     out["review_count"] = out["review_count"].astype("int64")

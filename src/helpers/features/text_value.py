@@ -54,6 +54,7 @@ from helpers.data.split import Split, make_targets
 from helpers.evaluation.metrics import gini_raw_of_resamples, normalized_gini
 from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
+from helpers.features.rating_reader import READ_RATING_COLUMNS, read_rating_features
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
 from helpers.models.deep.parallel import WorkerJobs, shared, start_in_workers
@@ -102,32 +103,6 @@ def _by_reviewer(reviews: pd.DataFrame, **values: Any) -> Any:
 def _reviewer_frame(columns: Mapping[str, pd.Series]) -> pd.DataFrame:
     out = pd.DataFrame(dict(columns))
     out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
-    return out
-
-
-#: per-customer columns of a reader's read ratings (latest review, lowest, mean)
-READ_RATING_COLUMNS: tuple[str, ...] = ("read_rating_last", "read_rating_min", "read_rating_mean")
-
-
-def read_rating_features(
-    reviews: pd.DataFrame, read: np.ndarray, reviewers_mean_for: pd.Index | None = None
-) -> pd.DataFrame:
-    """Per-customer read ratings (:data:`READ_RATING_COLUMNS`): latest review (ties by row
-    order), lowest and mean, e.g. of :meth:`helpers.features.rating_reader.RatingReader.score`.
-
-    ``reviews`` has ``user_id`` and ``ts``, row-aligned with ``read``. With
-    ``reviewers_mean_for``, the frame is reindexed to those customers and the ones
-    without a review get the reviewers' mean (absence is the block's ``has_review``).
-    """
-    read = np.asarray(read, dtype=float)
-    if len(read) != len(reviews):
-        raise ValueError(f"{len(read)} read ratings for {len(reviews)} reviews")
-    grouped = _by_reviewer(reviews, read=read)["read"]
-    out = _reviewer_frame(
-        dict(zip(READ_RATING_COLUMNS, (grouped.last(), grouped.min(), grouped.mean()), strict=True))
-    )
-    if reviewers_mean_for is not None:
-        out = out.reindex(reviewers_mean_for.astype(str)).fillna(out.mean())
     return out
 
 
@@ -523,10 +498,11 @@ def candidate_blocks(
       the PCA-reduced mean and latest review embedding (``txt_mean_*``, ``txt_last_*``
       of a block built with more than 0 dimensions), after ``has_review`` as stage 02
       orders them, to measure what they add;
-    * ``text_reader``: ``text_compact`` plus ``read_ratings`` (only when given):
-      :func:`read_rating_features`, what a cross-fitted
-      bag-of-words reader of the star ratings reads from each customer's latest, lowest
-      and average review (non-reviewers: the reviewers' mean).
+    * ``text_reader``: ``text_compact`` plus ``read_ratings`` (only when given and the
+      block does not carry them already, as stage 02's does with
+      ``text.rating_reader_folds > 0``): :func:`read_rating_features`, what a
+      cross-fitted bag-of-words reader of the star ratings reads from each customer's
+      latest, lowest and average review (non-reviewers: the reviewers' mean).
     """
     compact = text_block[compact_columns(text_block)]
     extra = signals.reindex(text_block.index).fillna(0.0)
@@ -546,7 +522,7 @@ def candidate_blocks(
         lead = [c for c in compact.columns[:1] if c == "has_review"]  # stage 02's order
         order = [*lead, *embedded, *[c for c in compact.columns if c not in lead]]
         out["text_embeddings"] = compact.join(aligned)[order]
-    if read_ratings is not None:
+    if read_ratings is not None and not set(READ_RATING_COLUMNS) & set(compact.columns):
         read = read_ratings.reindex(text_block.index)
         if read.isna().any().any():
             raise KeyError("read_ratings lacks some customers of the text block")
@@ -566,6 +542,7 @@ def finetuned_text_block(
     steps: int,
     n_layers: int,
     cache: Any = None,
+    rating_reader: Any = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The compact text block read through an encoder fine-tuned on the ratings.
 
@@ -573,8 +550,9 @@ def finetuned_text_block(
     place) is fine-tuned on ``texts``' rated calibration reviews
     (:func:`helpers.features.text_finetune.finetune_on_ratings`), the reviews are
     embedded again (cached under the fine-tuned encoder's own id), and the sentiment
-    head and per-customer features are rebuilt as in stage 02. Returns the block
-    without embedding columns (as ``text_compact``) and the fine-tuning summary.
+    head and per-customer features are rebuilt as in stage 02 (with the read ratings of
+    ``rating_reader`` when given: the words, not the encoder, so unchanged). Returns the
+    block without embedding columns (as ``text_compact``) and the fine-tuning summary.
     """
     from helpers.features.text_encoder import embed_texts
     from helpers.features.text_finetune import finetune_on_ratings
@@ -590,7 +568,15 @@ def finetuned_text_block(
     )
     embeddings, _ = embed_texts(encoder, texts["text"].astype(str).tolist(), cache=cache)
     block = text_block_for(
-        texts, embeddings, customers, as_of, no_review_days, seed, sentiment_c, n_components
+        texts,
+        embeddings,
+        customers,
+        as_of,
+        no_review_days,
+        seed,
+        sentiment_c,
+        n_components,
+        rating_reader=rating_reader,
     )
     return block[compact_columns(block)], info
 
@@ -837,6 +823,7 @@ def text_block_for(
     sentiment_c: float,
     n_components: int,
     head: text_features.SentimentHead | None = None,
+    rating_reader: Any = None,
 ) -> pd.DataFrame:
     """Stage 02's per-customer text block for one world: sentiment head, user features.
 
@@ -844,6 +831,9 @@ def text_block_for(
     trained on this world's rated calibration reviews, as stage 02 does on the study's.
     A ``head`` fitted elsewhere (e.g. :func:`sweep_sentiment_head`) is used as is.
     The block's ``attrs["sentiment"]`` holds the head's score of each row of ``texts``.
+    With a ``rating_reader`` (:class:`helpers.features.rating_reader.RatingReader`) the
+    block carries its read ratings (:data:`READ_RATING_COLUMNS`), as stage 02's does.
+    ``texts`` then needs a ``text`` column.
     """
     if head is None:
         head = sweep_sentiment_head(texts, embeddings, seed, sentiment_c)
@@ -851,6 +841,9 @@ def text_block_for(
     users = text_features.user_text_features(
         texts, embeddings, sentiment, as_of, n_components, seed
     )
+    if rating_reader is not None and len(texts):
+        read = rating_reader.score(texts["text"].astype(str), texts["user_id"])
+        users = users.join(read_rating_features(texts, read))
     block = text_features.align_user_text_features(users, customers, no_review_days)
     block.attrs["sentiment"] = np.asarray(sentiment)
     return block
@@ -897,6 +890,7 @@ def sweep_point(
     embedding_dims: int = text_features.AUTO_EMBEDDING_DIMS,
     replicates: int = 0,
     rating_reader: Any = None,
+    reader_in_block: bool = False,
 ) -> dict[str, Any]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -942,8 +936,10 @@ def sweep_point(
         the review facts only, so in a small world it can score above (c).
     rating_reader : RatingReader, optional
         :func:`helpers.features.rating_reader.fit_rating_reader` trained on the study's
-        calibration reviews; given, the candidate ``text_reader`` reads each sweep
-        customer's reviews with the reader of their fold.
+        calibration reviews; it reads each sweep customer's reviews with the reader of
+        their fold. With ``reader_in_block`` its read ratings are part of every text
+        block, (b) included, as in stage 02's block (``text.rating_reader_folds > 0``);
+        otherwise they make the candidate ``text_reader``.
     replicates : int
         Further disjoint samples of ``n_customers`` users of the same simulated world
         (:func:`replicate_customers`), each scored like the first but without (c''),
@@ -977,6 +973,7 @@ def sweep_point(
         "head": head,
         "embedding_dims": embedding_dims,
         "rating_reader": rating_reader,
+        "reader_in_block": bool(reader_in_block and rating_reader is not None),
         "aspect_vectors": aspect_vectors,
         "candidates": candidates,
         "world_read": world_read,
@@ -1031,6 +1028,7 @@ def _score_sample(
     half_life_days, level, head = settings["half_life_days"], settings["level"], settings["head"]
     candidates, embedding_dims = settings["candidates"], settings["embedding_dims"]
     rating_reader, world_read = settings["rating_reader"], settings["world_read"]
+    block_reader = rating_reader if settings["reader_in_block"] else None
     kappa = config.kappa
     events = sim.events[sim.events["user_id"].isin(users)]
     split = Split.from_dates(config.cutoff, config.holdout_end)
@@ -1055,6 +1053,7 @@ def _score_sample(
             sentiment_c,
             dims,
             head,
+            block_reader,
         )
 
     text_block = block_with(n_components)
@@ -1081,7 +1080,7 @@ def _score_sample(
             embedded = block_with(embedding_dims)
             embedding_columns = embedded.drop(columns=compact_columns(embedded))
         read_ratings = None
-        if "text_reader" in candidates and rating_reader is not None:
+        if "text_reader" in candidates and rating_reader is not None and block_reader is None:
             read = rating_reader.score(texts["text"].astype(str), texts["user_id"])
             read_ratings = read_rating_features(texts, read, text_block.index)
         extra = candidate_blocks(
@@ -1089,7 +1088,11 @@ def _score_sample(
         )
         unknown = sorted(set(candidates) - set(extra))
         if unknown:
-            raise ValueError(f"unknown candidate block(s) {unknown}; known: {sorted(extra)}")
+            why = " (text_reader: the text block carries the read ratings already)"
+            raise ValueError(
+                f"unknown candidate block(s) {unknown}; known: {sorted(extra)}"
+                + (why if "text_reader" in unknown and block_reader is not None else "")
+            )
         blocks.update({name: extra[name] for name in candidates})
     folds = customer_folds(customers.index, n_folds, seed)
     compact = text_block[compact_columns(text_block)]  # the base of (c') and (c'')
