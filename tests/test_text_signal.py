@@ -498,6 +498,24 @@ def test_experience_features_use_calibration_reviews_only() -> None:
     assert ceiling.loc["u1", "experience_last"] == 0.5
 
 
+def test_sweep_point_draws_replicates_from_a_bigger_world_when_asked() -> None:
+    hashing = HashingVectorizer(n_features=32, alternate_sign=False, norm="l2")
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return hashing.transform(texts).toarray().astype(np.float32)
+
+    settings = ({"n_users": 900}, 400, 7, embed, None, 2, 0.1, 0, 5, {"max_rounds": 20})
+    with pytest.raises(ValueError, match="2 replicates of 400 customers need 800 users"):
+        text_value.sweep_point(1.0, *settings, replicates=2, perfect_reader=False)
+    row = text_value.sweep_point(
+        1.0, *settings, replicates=2, replicate_users=1_300, perfect_reader=False
+    )
+    first, second = row.pop("replicates")
+    assert 300 < first["n_customers"] <= 400 and 300 < second["n_customers"] <= 400
+    assert first["gain_text"] != second["gain_text"] != row["gain_text"]
+    assert {"gain_reader", "gain_satisfaction"} <= set(first)  # the second world's own reader
+
+
 def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
     hashing = HashingVectorizer(n_features=64, alternate_sign=False, norm="l2")
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -891,6 +892,7 @@ def sweep_point(
     replicates: int = 0,
     rating_reader: Any = None,
     reader_in_block: bool = False,
+    replicate_users: int | None = None,
 ) -> dict[str, Any]:
     """Simulate the shop at ``kappa`` and score variants (a)-(d) with LightGBM.
 
@@ -945,6 +947,11 @@ def sweep_point(
         (:func:`replicate_customers`), each scored like the first but without (c''),
         with the same ``head`` (or its own), readers and settings: how much one sample's
         figures move from sample to sample (:func:`replicate_summary`).
+    replicate_users : int, optional
+        Draw the further samples from a second world of this many simulated users, the
+        same configuration otherwise (another draw of the same process, with its own
+        truth-trained reader), when the first holds too few users for the samples wanted;
+        by default (or when equal to ``shop["n_users"]``) from the first world.
 
     Returns
     -------
@@ -957,7 +964,6 @@ def sweep_point(
     config = ShopSimConfig(**{**dict(shop), "kappa": float(kappa)})
     sim = simulate_shop(config, seed=seed)
     users = sweep_customers(sim.truth, n_customers, seed)
-    others = replicate_customers(sim.truth, n_customers, replicates, seed) if replicates else []
     world_read = _world_reader_features(sim, config, n_folds, seed) if reader else None
     settings = {
         "seed": seed,
@@ -979,9 +985,16 @@ def sweep_point(
         "world_read": world_read,
     }
     row = _score_sample(sim, config, users, settings, reader, perfect_reader)
-    if others:
+    if replicates:
+        other_sim, other_config, other_settings = sim, config, settings
+        if replicate_users is not None and int(replicate_users) != config.n_users:
+            other_config = ShopSimConfig(**{**asdict(config), "n_users": int(replicate_users)})
+            other_sim = simulate_shop(other_config, seed=seed)
+            other_read = _world_reader_features(other_sim, other_config, n_folds, seed)
+            other_settings = {**settings, "world_read": other_read if reader else None}
+        others = replicate_customers(other_sim.truth, n_customers, replicates, seed)
         row["replicates"] = [
-            _score_sample(sim, config, sample, settings, reader=True, perfect_reader=False)
+            _score_sample(other_sim, other_config, sample, other_settings, True, False)
             for sample in others
         ]
     return row
