@@ -990,8 +990,10 @@ def sweep_point(
         if replicate_users is not None and int(replicate_users) != config.n_users:
             other_config = ShopSimConfig(**{**asdict(config), "n_users": int(replicate_users)})
             other_sim = simulate_shop(other_config, seed=seed)
-            other_read = _world_reader_features(other_sim, other_config, n_folds, seed)
-            other_settings = {**settings, "world_read": other_read if reader else None}
+            other_read = (
+                _world_reader_features(other_sim, other_config, n_folds, seed) if reader else None
+            )
+            other_settings = {**settings, "world_read": other_read}
         others = replicate_customers(other_sim.truth, n_customers, replicates, seed)
         row["replicates"] = [
             _score_sample(other_sim, other_config, sample, other_settings, True, False)
