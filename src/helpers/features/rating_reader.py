@@ -19,7 +19,7 @@ techniques", EMNLP, 79-86 (bag-of-n-grams sentiment models).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +121,30 @@ def fit_rating_reader(
     return RatingReader(readers, user_fold, int(rated.sum()))
 
 
+def by_reviewer(reviews: pd.DataFrame, **values: Any) -> Any:
+    """``values`` (arrays row-aligned with ``reviews``) grouped by ``user_id`` (sorted).
+
+    Within a group the rows run in time order (``ts``, ties by row order), so ``last()``
+    is the latest review. Rows with a missing value are dropped.
+    """
+    frame = pd.DataFrame(
+        {
+            "user_id": reviews["user_id"].astype(str).to_numpy(),
+            "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
+            "row": np.arange(len(reviews)),
+            **{name: np.asarray(v, dtype=float) for name, v in values.items()},
+        }
+    ).dropna(subset=list(values))
+    return frame.sort_values(["user_id", "ts", "row"], kind="stable").groupby("user_id", sort=True)
+
+
+def reviewer_frame(columns: Mapping[str, pd.Series]) -> pd.DataFrame:
+    """Per-reviewer columns as one frame indexed by ``user_id`` (as strings)."""
+    out = pd.DataFrame(dict(columns))
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
 def read_rating_features(
     reviews: pd.DataFrame, read: np.ndarray, reviewers_mean_for: pd.Index | None = None
 ) -> pd.DataFrame:
@@ -135,20 +159,10 @@ def read_rating_features(
     read = np.asarray(read, dtype=float)
     if len(read) != len(reviews):
         raise ValueError(f"{len(read)} read ratings for {len(reviews)} reviews")
-    frame = pd.DataFrame(
-        {
-            "user_id": reviews["user_id"].astype(str).to_numpy(),
-            "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
-            "row": np.arange(len(reviews)),
-            "read": read,
-        }
-    ).dropna(subset=["read"])
-    frame = frame.sort_values(["user_id", "ts", "row"], kind="stable")
-    grouped = frame.groupby("user_id", sort=True)["read"]
-    out = pd.DataFrame(
+    grouped = by_reviewer(reviews, read=read)["read"]
+    out = reviewer_frame(
         dict(zip(READ_RATING_COLUMNS, (grouped.last(), grouped.min(), grouped.mean()), strict=True))
     )
-    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
     if reviewers_mean_for is not None:
         out = out.reindex(reviewers_mean_for.astype(str)).fillna(out.mean())
     return out

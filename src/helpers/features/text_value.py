@@ -55,7 +55,12 @@ from helpers.data.split import Split, make_targets
 from helpers.evaluation.metrics import gini_raw_of_resamples, normalized_gini
 from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
-from helpers.features.rating_reader import READ_RATING_COLUMNS, read_rating_features
+from helpers.features.rating_reader import (
+    READ_RATING_COLUMNS,
+    by_reviewer,
+    read_rating_features,
+    reviewer_frame,
+)
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
 from helpers.models.deep.parallel import WorkerJobs, shared, start_in_workers
@@ -84,37 +89,14 @@ CANDIDATE_LABELS: dict[str, str] = {
 # ---- variant blocks -------------------------------------------------------------------
 
 
-def _by_reviewer(reviews: pd.DataFrame, **values: Any) -> Any:
-    """``values`` (arrays row-aligned with ``reviews``) grouped by ``user_id`` (sorted).
-
-    Within a group the rows run in time order (``ts``, ties by row order), so ``last()``
-    is the latest review. Rows with a missing value are dropped.
-    """
-    frame = pd.DataFrame(
-        {
-            "user_id": reviews["user_id"].astype(str).to_numpy(),
-            "ts": pd.to_datetime(reviews["ts"], utc=True).to_numpy(),
-            "row": np.arange(len(reviews)),
-            **{name: np.asarray(v, dtype=float) for name, v in values.items()},
-        }
-    ).dropna(subset=list(values))
-    return frame.sort_values(["user_id", "ts", "row"], kind="stable").groupby("user_id", sort=True)
-
-
-def _reviewer_frame(columns: Mapping[str, pd.Series]) -> pd.DataFrame:
-    out = pd.DataFrame(dict(columns))
-    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
-    return out
-
-
 def rating_features(reviews: pd.DataFrame) -> pd.DataFrame:
     """Per-reviewer ``rating_mean`` and ``rating_last`` (latest review, ties by row order).
 
     ``reviews`` holds ``user_id``, ``ts`` and ``rating`` (calibration reviews only).
     """
     rating = pd.to_numeric(reviews["rating"], errors="coerce").to_numpy(dtype=float)
-    grouped = _by_reviewer(reviews, rating=rating)["rating"]
-    return _reviewer_frame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
+    grouped = by_reviewer(reviews, rating=rating)["rating"]
+    return reviewer_frame({"rating_mean": grouped.mean(), "rating_last": grouped.last()})
 
 
 def experience_features(
@@ -130,11 +112,11 @@ def experience_features(
     the reviews would know (the ceiling (c) adds the satisfaction trait ``z``).
     """
     frame = review_truth[pd.to_datetime(review_truth["ts"], utc=True) < as_of]
-    grouped = _by_reviewer(frame, experience=frame["experience"])["experience"]
+    grouped = by_reviewer(frame, experience=frame["experience"])["experience"]
     columns = {"experience_last": grouped.last(), "experience_min": grouped.min()}
     if with_mean:
         columns["experience_mean"] = grouped.mean()
-    return _reviewer_frame(columns)
+    return reviewer_frame(columns)
 
 
 def variant_blocks(
@@ -273,8 +255,8 @@ def text_reader_features(
         reader = Ridge(alpha=alpha, solver="sparse_cg")
         reader.fit(vectorizer.fit_transform(words[train]), target[train])
         read[test] = reader.predict(vectorizer.transform(words[test]))
-    grouped = _by_reviewer(texts, x=read[:, 0], z=read[:, 1])
-    return _reviewer_frame(
+    grouped = by_reviewer(texts, x=read[:, 0], z=read[:, 1])
+    return reviewer_frame(
         {
             READER_COLUMNS[0]: grouped["x"].last(),
             READER_COLUMNS[1]: grouped["x"].min(),
