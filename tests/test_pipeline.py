@@ -99,6 +99,34 @@ def test_cli_exit_code_and_stderr_on_failure(project: Path):
     assert "stage failed" in done.stderr and "AssertionError: wrong answer" in done.stderr
 
 
+def test_kernel_stderr_goes_to_its_log_not_the_terminal(project: Path):
+    # a write to the kernel process's own stderr stands in for Jupyter's plumbing messages
+    write_notebook(
+        project / "notebooks" / "09_tiny.ipynb", "import os\nos.write(2, b'plumbing 42')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "helpers.pipeline", "run", "notebooks/09_tiny.ipynb"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plumbing 42" not in done.stdout + done.stderr
+    log = project / "reports" / "executed" / "09_tiny.kernel.log"
+    assert "plumbing 42" in log.read_text()
+
+
+def test_a_dead_kernel_fails_the_stage_with_its_log(project: Path):
+    write_notebook(
+        project / "notebooks" / "09_tiny.ipynb",
+        "import os, signal\nos.write(2, b'last words 42')\nos.kill(os.getpid(), signal.SIGKILL)",
+    )
+    with pytest.raises(StageFailed, match=r"09_tiny.ipynb: the kernel died") as failed:
+        run_stage("notebooks/09_tiny.ipynb", {}, project)
+    assert "last words 42" in str(failed.value)
+    assert (project / "reports" / "09_tiny.html").is_file()
+
+
 def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
     write_notebook(project / "notebooks" / "09_tiny.ipynb", "pass")
     write_notebook(project / "notebooks" / "10_not_run.ipynb", "pass", title="# 10 · Not run")

@@ -10,6 +10,9 @@ sections under ``params:``, tracks every value), executes the notebook with Pape
 notebook to ``reports/executed/`` and renders it to ``reports/<name>.html``.
 A failing cell fails the stage: the cell's traceback is printed and the exit code is 1
 (the HTML of the failed run is still rendered, so the error can be read in context).
+The kernel's own log (its start-up warnings and shutdown messages, not the cells'
+output, which the notebook keeps) goes to ``reports/executed/<name>.kernel.log``
+rather than the terminal; when the kernel dies, the stage's message quotes its tail.
 
 ``python -m helpers.pipeline index`` rebuilds ``reports/index.html`` from every
 rendered notebook, with each notebook's title and one-line summary, and renders
@@ -36,6 +39,8 @@ from typing import Any
 import nbformat
 import papermill
 import yaml
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 
@@ -52,7 +57,30 @@ DATA_ERRORS: tuple[str, ...] = ("DataError", "SplitError")
 
 
 class StageFailed(RuntimeError):
-    """A notebook cell raised; the message holds the cell's traceback."""
+    """A notebook cell raised, or the kernel died; the message says which and why."""
+
+
+def kernel_logging_to(path: Path) -> type[AsyncKernelManager]:
+    """A kernel manager class whose kernel writes its own stderr to ``path``.
+
+    The kernel process's stderr carries Jupyter's plumbing (a transport warning at
+    start, and now and then a harmless socket error logged while it shuts down), not
+    the cells' output: that goes to the notebook. Sending it to a file keeps the
+    terminal running ``dvc repro`` for the stage's own messages.
+    """
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with path.open("wb") as log:  # the child keeps its own copy of the handle
+                kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return KernelLoggingToFile
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(empty)"
 
 
 def read_params(path: str | Path) -> dict[str, Any]:
@@ -231,13 +259,15 @@ def run_stage(
     Raises
     ------
     StageFailed
-        When a cell raises; the message holds the cell's traceback.
+        When a cell raises (the message holds the cell's traceback), or when the kernel
+        dies (the message quotes the tail of the kernel's log).
     """
     root = Path(root)
     notebook = root / notebook
     reports = root / reports_dir
     executed = reports / EXECUTED_DIR / notebook.name
     executed.parent.mkdir(parents=True, exist_ok=True)
+    kernel_log = executed.with_suffix(".kernel.log")
     error: PapermillExecutionError | None = None
     try:
         papermill.execute_notebook(
@@ -248,9 +278,17 @@ def run_stage(
             language="python",
             cwd=str(root),
             progress_bar=True,  # cell-by-cell progress on the terminal running dvc repro
+            kernel_manager_class=kernel_logging_to(kernel_log),
         )
     except PapermillExecutionError as exc:
         error = exc
+    except DeadKernelError as exc:
+        out = render_html(executed, reports, study_map(root, notebook.stem))
+        raise StageFailed(
+            f"{notebook.name}: the kernel died ({exc}); out of memory, or a crash in "
+            f"compiled code. Last lines of its log, {kernel_log}:\n{_tail(kernel_log)}"
+            f"\n(see {out} for the cells that ran)"
+        ) from None
     out = render_html(executed, reports, study_map(root, notebook.stem))
     if error is not None:
         headline = f"{notebook.name}: cell {error.exec_count} raised {error.ename}: {error.evalue}"
