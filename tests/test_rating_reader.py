@@ -141,3 +141,26 @@ def test_read_validation_known_answers() -> None:
         read_validation(np.zeros(2), [1, 2, 3])
     with pytest.raises(ValueError, match="1 rated texts with a read rating: need at least 2"):
         read_validation(np.array([1.0, np.nan]), [1, 2])
+
+
+def test_reader_for_candidates_refits_stage_02s_reader_or_fits_one_for_the_candidate() -> None:
+    frame = reviews()
+    users = pd.Index(sorted(frame["user_id"].unique()))
+    _, read, _ = study_read_ratings(frame, 3, seed=1)
+    studied = frame.assign(read_rating=read)  # what stage 02 writes to texts.parquet
+    block = read_rating_features(frame, read, users).assign(has_review=1)
+    reader, extra, in_block = text_value.reader_for_candidates(studied, block, 3, 2, seed=1)
+    assert in_block and extra is None and len(reader.readers) == 3
+    stale = studied.assign(read_rating=studied["read_rating"] + 0.01 * (np.arange(600) == 7))
+    with pytest.raises(ValueError, match=r"\(row 7: .*re-run `dvc repro 02_text_features`"):
+        text_value.reader_for_candidates(stale, block, 3, 2, seed=1)
+    with pytest.raises(ValueError, match=r"does not read what stage 02 wrote"):
+        text_value.reader_for_candidates(studied, block, 0, 2, seed=1)  # reader now off
+
+    plain = block.drop(columns=list(READ_RATING_COLUMNS))  # the candidate gets a reader
+    reader, extra, in_block = text_value.reader_for_candidates(frame, plain, 3, 2, seed=1)
+    assert not in_block and len(reader.readers) == 2
+    _, read_2_folds, _ = study_read_ratings(frame, 2, seed=1)
+    pd.testing.assert_frame_equal(extra, read_rating_features(frame, read_2_folds, users))
+    unrated = frame.assign(rating=np.nan)
+    assert text_value.reader_for_candidates(unrated, plain, 3, 2, seed=1) == (None, None, False)

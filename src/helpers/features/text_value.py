@@ -57,9 +57,11 @@ from helpers.features import text as text_features
 from helpers.features.behaviour import FeatureScaler, behaviour_features
 from helpers.features.rating_reader import (
     READ_RATING_COLUMNS,
+    RatingReader,
     by_reviewer,
     read_rating_features,
     reviewer_frame,
+    study_read_ratings,
 )
 from helpers.models.crossfit import crossfit_splits, customer_folds
 from helpers.models.deep import CONTINUOUS_CHANNELS, predict_deep, prepare_inputs, train_deep
@@ -511,6 +513,66 @@ def candidate_blocks(
             raise KeyError("read_ratings lacks some customers of the text block")
         out["text_reader"] = compact.join(read)
     return out
+
+
+def reader_for_candidates(
+    texts: pd.DataFrame,
+    text_block: pd.DataFrame,
+    study_folds: int,
+    candidate_folds: int,
+    seed: int,
+    atol: float = 1e-3,
+) -> tuple[RatingReader | None, pd.DataFrame | None, bool]:
+    """The rating reader 06b's worlds use, and the read ratings of a candidate block.
+
+    When the study's block carries the read ratings (stage 02 fitted its reader with
+    ``text.rating_reader_folds > 0``), stage 02's reader is refitted (same texts, folds
+    and seed) and must read what stage 02 wrote to ``texts["read_rating"]``, to ``atol``
+    (the solver's tolerance: readings move by about 5e-6 with the thread count); no
+    candidate adds read ratings then. Otherwise a reader on ``candidate_folds`` gives
+    the ``text_reader`` candidate its columns (:func:`read_rating_features`).
+
+    Parameters
+    ----------
+    texts : DataFrame
+        The calibration texts of stage 02: ``user_id``, ``ts``, ``text``, ``rating`` and,
+        when the block has read ratings, ``read_rating``.
+    text_block : DataFrame
+        The study's per-customer text block (``text_features.parquet``).
+    study_folds, candidate_folds : int
+        ``text.rating_reader_folds`` and ``text_signal.sweep_folds``.
+    seed : int
+
+    Returns
+    -------
+    (reader, candidate_read_ratings, reader_in_block)
+        The reader (``None`` when none can be fitted), the ``read_ratings`` argument of
+        :func:`candidate_blocks` (``None`` when the block carries them or no reader was
+        fitted), and whether the study's block carries them.
+
+    Raises
+    ------
+    ValueError
+        The refitted reader disagrees with stage 02's readings: stage 02's outputs
+        are stale, or its reader changed; re-run ``dvc repro 02_text_features``.
+    """
+    reader_in_block = set(READ_RATING_COLUMNS) <= set(text_block.columns)
+    folds = study_folds if reader_in_block else candidate_folds
+    reader, read, _ = study_read_ratings(texts, folds, seed)
+    if not reader_in_block:
+        if reader is None:
+            return None, None, False
+        return reader, read_rating_features(texts, read, text_block.index), False
+    gap = np.abs(np.asarray(read, float) - texts["read_rating"].to_numpy(float))
+    if not np.all(gap <= atol):  # NaN (no reader now, readings then) counts as a mismatch
+        worst = int(np.nanargmax(np.where(np.isnan(gap), np.inf, gap)))
+        raise ValueError(
+            f"the refitted rating reader ({folds} folds, seed {seed}) does not read what "
+            f"stage 02 wrote to texts.parquet's read_rating (row {worst}: "
+            f"{read[worst]:.4f} now, {texts['read_rating'].iloc[worst]:.4f} then); re-run "
+            "`dvc repro 02_text_features`"
+        )
+    return reader, None, True
 
 
 def finetuned_text_block(
