@@ -11,10 +11,18 @@ L2-normalised: the Sentence-BERT recipe (Reimers & Gurevych 2019, "Sentence-BERT
 Sentence embeddings using Siamese BERT-networks"), so the output matches
 ``SentenceTransformer(path).encode(..., normalize_embeddings=True)`` of the same model.
 
-Speed: the texts of a chunk are tokenised in one call of the fast (Rust) tokenizer
-without padding, sorted by *token* length (tighter batches than sorting by characters),
-padded per batch to the batch's longest text with numpy, and run under
+Speed and determinism: the texts of a chunk are tokenised in one call of the fast
+(Rust) tokenizer without padding and batched by *exact* token count, so no batch holds
+padding; a batch short of ``batch_size`` texts is filled up by repeating its own texts.
+Every text is therefore embedded in a forward pass of the same shape,
+``(batch_size, its token count)``, and its vector is a function of the text alone, bit
+for bit, not of the texts it happened to be batched with. (Padded, length-sorted batches
+gave vectors that moved by up to 2e-7 with the batch's other texts; through the cache,
+which keeps the first vector computed for a text, the study's results then depended on
+the order in which texts had first been embedded.) Batches run under
 ``torch.inference_mode``; on CUDA under bf16/fp16 autocast (pooling stays float32).
+The encoder's id, the cache key, includes ``batch_size`` and the device type, which
+change the vectors.
 
 :class:`EmbeddingCache` stores embeddings on disk keyed by
 ``sha256(encoder.id + "\\x00" + text)`` in append-only ``.npy`` shards, and
@@ -186,7 +194,10 @@ class TextEncoder:
             bf16 = torch.cuda.is_bf16_supported()
             self._autocast_dtype = torch.bfloat16 if bf16 else torch.float16
         fp = _fingerprint(self.path)
-        spec = f"{fp}|max_length={self.max_length}|pooling={pooling}|l2"
+        spec = (
+            f"{fp}|max_length={self.max_length}|pooling={pooling}|l2"
+            f"|exact-length batches of {self.batch_size}|{self.device.type}"
+        )
         self.id = f"{self.name}-{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
 
     def __repr__(self) -> str:
@@ -198,18 +209,16 @@ class TextEncoder:
     def encode(self, texts: Sequence[str] | pd.Series | np.ndarray) -> np.ndarray:
         """Embed ``texts`` (in their order) into a float32 array of shape ``(n, dim)``.
 
-        Rows have unit L2 norm. Texts are batched longest first by token count; the
-        output is returned in the input order.
+        Rows have unit L2 norm. Texts are batched by exact token count, each batch filled
+        to ``batch_size`` rows (see the module notes): a text's vector does not depend on
+        the other texts; the output is returned in the input order.
         """
         texts = _as_text_list(texts)
         n = len(texts)
         out = np.empty((n, self.dim), dtype=np.float32)
         if n == 0:
             return out
-        n_batches = sum(
-            -(-min(_TOKENIZE_CHUNK, n - s) // self.batch_size) for s in range(0, n, _TOKENIZE_CHUNK)
-        )
-        bar = tqdm(total=n_batches, desc="embedding", unit="batch", disable=not self.show_progress)
+        bar = tqdm(desc="embedding", unit="batch", disable=not self.show_progress)
         with torch.inference_mode():
             for c0 in range(0, n, _TOKENIZE_CHUNK):
                 chunk = texts[c0 : c0 + _TOKENIZE_CHUNK]
@@ -222,13 +231,25 @@ class TextEncoder:
                     return_token_type_ids=False,
                 )["input_ids"]
                 lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-                order = np.argsort(-lengths, kind="stable")
-                for b0 in range(0, len(order), self.batch_size):
-                    idx = order[b0 : b0 + self.batch_size]
-                    out[c0 + idx] = self._encode_batch([ids[i] for i in idx], lengths[idx])
+                batches = self._same_length_batches(lengths)
+                bar.total = (bar.total or 0) + len(batches)
+                bar.refresh()
+                for idx in batches:
+                    full = np.resize(idx, self.batch_size)  # repeats fill a short batch
+                    vectors = self._encode_batch([ids[i] for i in full], lengths[full])
+                    out[c0 + idx] = vectors[: len(idx)]
                     bar.update(1)
         bar.close()
         return out
+
+    def _same_length_batches(self, lengths: np.ndarray) -> list[np.ndarray]:
+        """Indices of texts of one token count, at most ``batch_size`` per batch."""
+        order = np.argsort(-lengths, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(lengths[order]) != 0])
+        groups = np.split(order, starts[1:])
+        return [
+            g[b0 : b0 + self.batch_size] for g in groups for b0 in range(0, len(g), self.batch_size)
+        ]
 
     def _encode_batch(self, ids: list[list[int]], lengths: np.ndarray) -> np.ndarray:
         width = int(lengths.max())
