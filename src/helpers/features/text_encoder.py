@@ -17,7 +17,7 @@ padding; a batch short of ``batch_size`` texts is filled up by repeating its own
 Every text is therefore embedded in a forward pass of the same shape,
 ``(batch_size, its token count)``, and its vector is a function of the text alone, bit
 for bit, not of the texts it happened to be batched with. (Padded, length-sorted batches
-gave vectors that moved by up to 2e-7 with the batch's other texts; through the cache,
+gave vectors that moved by about 2e-7 with the batch's other texts; through the cache,
 which keeps the first vector computed for a text, the study's results then depended on
 the order in which texts had first been embedded.) Batches run under
 ``torch.inference_mode``; on CUDA under bf16/fp16 autocast (pooling stays float32).
