@@ -10,7 +10,7 @@ shared machine). Then
 
 Usage::
 
-    HF_HUB_OFFLINE=1 python benchmarks/bench_text_embedding.py [--n 2000] [--batch-size 64]
+    HF_HUB_OFFLINE=1 python benchmarks/bench_text_embedding.py [--n 2000] [--batch-size auto]
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ def review_texts(n: int, seed: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="number of review texts")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument(
+        "--batch-size",
+        type=lambda v: v if v == "auto" else int(v),
+        default="auto",
+        help="texts per pass, both paths (auto: our encoder's default for the device)",
+    )
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--runs", type=int, default=3, help="timed runs per path (>= 3)")
     parser.add_argument("--model", default=None, help="model folder (default: bundled)")
@@ -60,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     ours = TextEncoder(
         args.model, args.device, args.batch_size, args.max_length, show_progress=False
     )
+    args.batch_size = ours.batch_size  # "auto" resolved: sentence-transformers gets the same
     theirs = SentenceTransformer(str(ours.path), device=str(ours.device))
     theirs.max_seq_length = ours.max_length
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from helpers.data.shopsim import ShopSimConfig, simulate_shop
 from helpers.data.split import Split
@@ -34,6 +35,7 @@ from helpers.features.text_encoder import (
     TextEncoder,
     default_model_path,
     embed_texts,
+    resolve_batch_size,
 )
 
 TEXTS = [
@@ -162,6 +164,18 @@ def test_switching_the_encoder_changes_the_cache_key(encoder: TextEncoder, tmp_p
     assert TextEncoder(device="cpu", batch_size=4, show_progress=False).id == encoder.id
     # the batch shape changes the vectors in the last bits, so it changes the id too
     assert TextEncoder(device="cpu", batch_size=8, show_progress=False).id != encoder.id
+
+
+def test_auto_batch_size_is_small_on_a_cpu_and_large_on_a_gpu() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_batch_size("auto", cpu) == 8 and resolve_batch_size(None, cpu) == 8
+    assert resolve_batch_size("auto", cuda) == 64 and resolve_batch_size(16, cuda) == 16
+    auto = TextEncoder(device="cpu", show_progress=False)
+    assert auto.batch_size == 8
+    assert auto.id == TextEncoder(device="cpu", batch_size=8, show_progress=False).id
+    for bad, says in [(0, "at least 1, not 0"), ("big", "'auto', not 'big'"), (True, "not True")]:
+        with pytest.raises(ValueError, match=f"text.batch_size must be .*{says}"):
+            resolve_batch_size(bad, cpu)
 
 
 # ---- sentiment ----------------------------------------------------------------------

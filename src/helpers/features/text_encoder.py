@@ -24,6 +24,13 @@ the order in which texts had first been embedded.) Batches run under
 The encoder's id, the cache key, includes ``batch_size`` and the device type, which
 change the vectors.
 
+Since every pass has that one shape, a call pays a whole pass for each token count its
+new texts have, however few of them there are. ``batch_size="auto"`` (the default) is
+therefore small on a CPU, where a small batch is no slower per text, and large on a GPU:
+:data:`AUTO_BATCH_SIZE`. On the 2-core CPU (2026-11-30, load average 1.9-2.0, one
+process, 2 threads) batches of 8 embedded 6,000 shopsim reviews at 222 texts/s, of 16 at
+196 and of 64 at 168; 150 reviews of scattered lengths took 1.6 s, 3.0 s and 11.7 s.
+
 :class:`EmbeddingCache` stores embeddings on disk keyed by
 ``sha256(encoder.id + "\\x00" + text)`` in append-only ``.npy`` shards, and
 :func:`embed_texts` deduplicates texts and embeds only those not yet cached.
@@ -50,6 +57,8 @@ _BUNDLED_NAMES = frozenset(
 )
 _SMALL_FILE = 4 * 1024 * 1024  # files up to this size are hashed in full
 _TOKENIZE_CHUNK = 32_768  # texts tokenised (and length-sorted) together
+#: Texts per forward pass of ``batch_size="auto"``, by device type (see the module notes).
+AUTO_BATCH_SIZE: dict[str, int] = {"cpu": 8, "cuda": 64}
 
 
 def default_model_path() -> Path:
@@ -113,6 +122,21 @@ def _fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
+def resolve_batch_size(batch_size: int | str | None, device: torch.device) -> int:
+    """Texts per forward pass: ``batch_size`` itself, or for ``"auto"`` / None the
+    :data:`AUTO_BATCH_SIZE` of ``device``'s type (64 for other types).
+    """
+    if batch_size is None or batch_size == "auto":
+        return AUTO_BATCH_SIZE.get(device.type, 64)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise ValueError(
+            f"text.batch_size must be a positive integer or 'auto', not {batch_size!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"text.batch_size must be at least 1, not {batch_size}")
+    return int(batch_size)
+
+
 def _pick_device(device: str | torch.device | None) -> torch.device:
     if device is not None:
         return torch.device(device)
@@ -129,8 +153,9 @@ class TextEncoder:
         :func:`resolve_model`). Default: the bundled all-MiniLM-L6-v2 (384 dims).
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CUDA when present, else CPU.
-    batch_size : int
-        Texts per forward pass.
+    batch_size : int or "auto"
+        Texts per forward pass; ``"auto"`` (or None): :data:`AUTO_BATCH_SIZE` for the
+        device (8 on a CPU, 64 on a GPU; other devices 64).
     max_length : int
         Tokens kept per text (longer texts are truncated); capped by the model's limit.
     pooling : {"mean", "cls"}
@@ -162,20 +187,18 @@ class TextEncoder:
         self,
         model: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
-        batch_size: int = 64,
+        batch_size: int | str | None = "auto",
         max_length: int = 128,
         pooling: str = "mean",
         show_progress: bool = True,
     ) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
         if pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', not {pooling!r}")
-        self.path, self.name = resolve_model(model)
         self.device = _pick_device(device)
-        self.batch_size = int(batch_size)
+        self.batch_size = resolve_batch_size(batch_size, self.device)
+        self.path, self.name = resolve_model(model)
         self.pooling = pooling
         self.show_progress = show_progress
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
