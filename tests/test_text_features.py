@@ -169,6 +169,7 @@ def test_switching_the_encoder_changes_the_cache_key(encoder: TextEncoder, tmp_p
 def test_auto_batch_size_is_small_on_a_cpu_and_large_on_a_gpu() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_batch_size("auto", cpu) == 8 and resolve_batch_size(None, cpu) == 8
+    assert resolve_batch_size(" Auto", cpu) == 8
     assert resolve_batch_size("auto", cuda) == 64 and resolve_batch_size(16, cuda) == 16
     auto = TextEncoder(device="cpu", show_progress=False)
     assert auto.batch_size == 8

@@ -126,7 +126,7 @@ def resolve_batch_size(batch_size: int | str | None, device: torch.device) -> in
     """Texts per forward pass: ``batch_size`` itself, or for ``"auto"`` / None the
     :data:`AUTO_BATCH_SIZE` of ``device``'s type (64 for other types).
     """
-    if batch_size is None or batch_size == "auto":
+    if batch_size is None or (isinstance(batch_size, str) and batch_size.strip().lower() == "auto"):
         return AUTO_BATCH_SIZE.get(device.type, 64)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(
@@ -167,15 +167,16 @@ class TextEncoder:
     ----------
     id : str
         Stable identifier of everything that determines the outputs (folder name, a
-        fingerprint of the model files, ``max_length``, pooling): the cache key prefix.
+        fingerprint of the model files, ``max_length``, pooling, the batch size and the
+        device type): the cache key prefix.
     dim : int
         Embedding dimension.
 
     Notes
     -----
     On CUDA the forward pass runs under bf16 (or fp16) autocast; the embeddings then
-    differ from float32 ones by ~1e-3 in cosine. The precision is not part of :attr:`id`,
-    so a cache filled on a GPU is reused on a CPU and vice versa.
+    differ from float32 ones by ~1e-3 in cosine. The device type is part of :attr:`id`,
+    so a cache filled on a GPU is not served on a CPU, nor the other way round.
 
     References
     ----------
