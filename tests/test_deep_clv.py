@@ -117,6 +117,35 @@ def test_left_padding_never_changes_the_output(encoder):
     torch.testing.assert_close(c1, c2, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("encoder", ["gru", "lstm"])
+def test_recurrent_state_is_the_packed_final_state_of_each_customer(encoder):
+    """The state read at step ``length - 1`` of the padded run is what packing gives."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    inputs = prepare_inputs(make_batch(pad=3), *make_frames(make_batch(pad=3))[:2])
+    lengths = torch.from_numpy(inputs.lengths).clone()
+    lengths[[3, 7]] = 0  # customers without events
+    assert lengths.max() > lengths.float().median() > 0  # mixed lengths
+    torch.manual_seed(0)
+    model = build_model(inputs, SMALL.replace(encoder=encoder, num_layers=2)).eval()
+    tokens, cont = torch.from_numpy(inputs.tokens), torch.from_numpy(inputs.cont)
+    with torch.no_grad():
+        ours = model.encode(tokens, cont, lengths)
+        x = model.event_vectors(tokens, cont, lengths)
+        packed = pack_padded_sequence(
+            x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False
+        )
+        _, state = model.rnn(packed)
+        final = (state[0] if encoder == "lstm" else state)[-1] * (lengths > 0)[:, None]
+        alone = torch.cat(
+            [model.encode(tokens[i : i + 1], cont[i : i + 1], lengths[i : i + 1]) for i in range(5)]
+        )
+    assert ours.shape == (len(inputs), SMALL.hidden_size)
+    torch.testing.assert_close(ours, final, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(ours[:5], alone, atol=1e-6, rtol=1e-5)
+    assert (ours[lengths == 0] == 0).all() and (ours[lengths > 0].abs().sum(dim=1) > 0).all()
+
+
 def test_inputs_right_pad_gather_sentiment_and_drop_browsing():
     batch = make_batch()
     tabular, text, _, sentiment = make_frames(batch)

