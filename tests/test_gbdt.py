@@ -41,6 +41,19 @@ def test_crossfit_learns_the_signal_and_is_deterministic(synthetic):
     assert top["feature"] == "x1"
 
 
+def test_spend_only_fit_gives_the_same_spend_and_no_p_zero(synthetic):
+    features, spend = synthetic
+    full = crossfit_gbdt(features, spend, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD)
+    only = crossfit_gbdt(
+        features, spend, seed=7, n_folds=3, max_rounds=300, params=ONE_THREAD, fit_p_zero=False
+    )
+    pd.testing.assert_series_equal(only.spend, full.spend, check_exact=True)
+    assert only.p_zero.isna().all() and full.p_zero.notna().all()
+    assert list(only.best_iterations) == list(only.models) == ["spend"]
+    assert only.best_iterations["spend"] == full.best_iterations["spend"]
+    assert set(only.importance["target"]) == {"spend"}
+
+
 def test_a_customers_own_label_never_reaches_their_prediction(synthetic):
     """Out-of-fold: changing the labels of one fold leaves that fold's predictions unchanged."""
     features, spend = synthetic

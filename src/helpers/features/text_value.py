@@ -408,14 +408,21 @@ def gbdt_variants(
 
     Every variant uses the same folds, seed and early-stopping customers
     (:func:`helpers.models.gbdt.crossfit_gbdt`), so the variants differ only in the
-    block added to ``behaviour``. Returns one column per variant, index = customers.
+    block added to ``behaviour``. Only the spend model is fitted (the variants are
+    ranked by predicted spend; its predictions are those of the full cross-fit).
+    Returns one column per variant, index = customers.
     """
     out = {}
     for name, block in blocks.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             result = crossfit_gbdt(
-                behaviour.join(block), holdout_spend, seed=seed, folds=folds, **gbdt_kwargs
+                behaviour.join(block),
+                holdout_spend,
+                seed=seed,
+                folds=folds,
+                fit_p_zero=False,
+                **gbdt_kwargs,
             )
         out[name] = result.spend
     return pd.DataFrame(out, index=behaviour.index)

@@ -99,6 +99,7 @@ def crossfit_gbdt(
     max_rounds: int = 2000,
     early_stopping_rounds: int = 50,
     folds: np.ndarray | pd.Series | None = None,
+    fit_p_zero: bool = True,
 ) -> GBDTResult:
     """Cross-fitted LightGBM predictions of holdout spend and P(zero) for every customer.
 
@@ -119,6 +120,10 @@ def crossfit_gbdt(
     folds : array or Series, optional
         Fold id per customer (e.g. saved by stage 03; a Series is aligned on the
         index); default :func:`customer_folds` of the index with ``seed``.
+    fit_p_zero : bool
+        Also fit the P(zero) classifier (the default). ``False`` fits the spend model
+        only, half the boosting, for callers that use the predicted spend alone; the
+        spend predictions are the same bit for bit, ``p_zero`` is then all NaN.
 
     Notes
     -----
@@ -134,6 +139,8 @@ def crossfit_gbdt(
         "spend": {"objective": "tweedie", "tweedie_variance_power": 1.5, "metric": "tweedie"},
         "zero": {"objective": "binary", "metric": "binary_logloss"},
     }
+    if not fit_p_zero:
+        del objectives["zero"]
     targets = {
         "spend": holdout_spend.to_numpy(dtype=float),
         "zero": (holdout_spend.to_numpy() <= 0).astype(float),
@@ -142,7 +149,7 @@ def crossfit_gbdt(
     if folds is None:
         folds = customer_folds(features.index, n_folds, seed)
     folds = fold_array(folds, features.index)
-    out = {name: np.full(len(features), np.nan) for name in objectives}
+    out = {name: np.full(len(features), np.nan) for name in targets}
     best: dict[str, list[int]] = {name: [] for name in objectives}
     models: dict[str, list[lgb.Booster]] = {name: [] for name in objectives}
     gains = []
