@@ -4,7 +4,8 @@ Measures, in one process and with load averages printed around each step (the 2-
 machines are shared, so repeat and compare ratios, not seconds):
 
 * ``epoch`` — seconds per epoch of one fold's training of the default deep model;
-* ``gbdt`` — cross-fitted LightGBM (reference, 2 threads);
+* ``gbdt`` — cross-fitted LightGBM (reference, 2 threads), the default 1 thread, and the
+  spend model alone (``fit_p_zero=False``, as notebook 06b fits its variants);
 * ``tuning`` — :func:`helpers.models.tuning.tune_deep` with ``n_jobs=1`` vs ``n_jobs``;
 * ``deep`` — the main deep model and its four ablations: one after another
   (``crossfit_deep_many(n_jobs=1)``, the old notebook) vs in ``n_jobs`` worker
@@ -264,14 +265,14 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
 
 
 def bench_gbdt(data: Stage03, repeat: int) -> None:
-    """Cross-fitted LightGBM with 2 threads vs the default 1, interleaved."""
+    """Cross-fitted LightGBM with 2 threads vs the default 1, and spend only (06b), interleaved."""
     from helpers.models.gbdt import crossfit_gbdt
 
     features = data.behaviour[data.selected]
     if data.text is not None:
         features = features.join(data.text)
 
-    def run(threads: int):
+    def run(threads: int, fit_p_zero: bool = True):
         def fit():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
@@ -281,12 +282,15 @@ def bench_gbdt(data: Stage03, repeat: int) -> None:
                     seed=42,
                     folds=data.folds.to_numpy(),
                     params={"num_threads": threads},
+                    fit_p_zero=fit_p_zero,
                 )
 
         return fit
 
-    two, one = _compare_runs("gbdt", {"2 threads": run(2), "1 thread": run(1)}, repeat)
+    runs = {"2 threads": run(2), "1 thread": run(1), "1 thread, spend only": run(1, False)}
+    two, one, spend_only = _compare_runs("gbdt", runs, repeat)
     print(f"  identical predictions: {np.array_equal(two.spend, one.spend)}")
+    print(f"  spend only, identical spend: {np.array_equal(one.spend, spend_only.spend)}")
 
 
 def bench_tuning(data: Stage03, jobs: int, trials: int, max_epochs: int, repeat: int) -> None:
