@@ -12,9 +12,10 @@ Architecture (one :class:`DeepCLVModel`)
   0 for non-reviews), projected to ``hidden_size``.
 * **Encoder**: a GRU (default; Cho et al. 2014), an LSTM (Hochreiter & Schmidhuber
   1997) or a small Transformer encoder (Vaswani et al. 2017) with learned positional
-  embeddings counted *from the latest event* and a key padding mask. RNNs read packed
-  sequences and are pooled at the last real step; the Transformer is mean-pooled over
-  real steps. Padding therefore never changes a prediction.
+  embeddings counted *from the latest event* and a key padding mask. RNNs read the
+  padded batch and are pooled at each customer's last real step (the padded steps come
+  after it, and a recurrence is causal); the Transformer is mean-pooled over real steps.
+  Padding therefore never changes a prediction.
 * **Fusion**: the pooled sequence vector, the scaled tabular behaviour features and the
   per-customer text block are concatenated (each block may have width 0: a dataset
   without text simply gives an empty text frame) and fed to a two-layer MLP.
