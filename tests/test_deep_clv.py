@@ -122,7 +122,8 @@ def test_recurrent_state_is_the_packed_final_state_of_each_customer(encoder):
     """The state read at step ``length - 1`` of the padded run is what packing gives."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    inputs = prepare_inputs(make_batch(pad=3), *make_frames(make_batch(pad=3))[:2])
+    batch = make_batch(pad=3)
+    inputs = prepare_inputs(batch, *make_frames(batch)[:2])
     lengths = torch.from_numpy(inputs.lengths).clone()
     lengths[[3, 7]] = 0  # customers without events
     assert lengths.max() > lengths.float().median() > 0  # mixed lengths
