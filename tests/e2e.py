@@ -114,3 +114,38 @@ def use_event_file(
     block = params["datasets"]["events"]
     block.update(path=str(path), cutoff=cutoff, holdout_end=holdout_end)
     block["mapping"] = {c: c for c in ("user_id", "ts", "event_type", "amount")}
+
+
+# The figures a tiny shopsim run is held to (tests/expected/tiny_run.json). Rank and
+# classification metrics are compared on an absolute scale, money on a relative one.
+RANK_METRICS = ("gini", "spearman", "top10_capture", "roc_auc")
+MONEY_METRICS = ("mae", "predicted_total")
+RANK_TOLERANCE = 0.02  # absolute: other CPUs move floats (full run: third decimal)
+MONEY_TOLERANCE = 0.05  # relative
+PROFIT_TOLERANCE = 0.05  # absolute, currency per customer (heuristics and planners)
+RL_PINNED = ("everybody", "top_clv", "rfm", "one_step_uplift", "posterior_mpc", "oracle")
+
+
+def tiny_run_figures(work: Path) -> dict[str, Any]:
+    """The leaderboard's metrics per model and stage 05's profits of the rules and planners."""
+    import json
+
+    board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
+    rl = json.loads((work / "reports/metrics/rl_policy.json").read_text())
+    models = {
+        name: {m: row[m] for m in (*RANK_METRICS, *MONEY_METRICS) if row.get(m) is not None}
+        for name, row in board.items()
+        if isinstance(row, dict) and "gini" in row
+    }
+    profits = {p: rl["main"][p]["incremental_profit"] for p in RL_PINNED}
+    return {"leaderboard": models, "rl_incremental_profit": profits}
+
+
+if __name__ == "__main__":  # python tests/e2e.py STUDY_DIR: refreeze the expected figures
+    import json
+
+    figures = tiny_run_figures(Path(sys.argv[1]))
+    target = ROOT / "tests/expected/tiny_run.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps(figures, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {target}")
