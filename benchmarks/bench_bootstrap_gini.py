@@ -1,6 +1,6 @@
 """Benchmark: the paired bootstrap of the normalised Gini (06b), vectorised vs per resample.
 
-:func:`helpers.features.text_value.bootstrap_gini` scores every replicate at once from its
+:func:`helpers.studies.text_signal.bootstrap.bootstrap_gini` scores every replicate at once from its
 resampling counts. The reference, run in this same process on the same data, draws the
 same resamples and calls :func:`helpers.evaluation.metrics.normalized_gini` on each
 (resample, model) pair. Prints both wall times, their ratio and the largest difference
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.evaluation.metrics import normalized_gini
-from helpers.features.text_value import bootstrap_gini
+from helpers.studies.text_signal.bootstrap import bootstrap_gini
 
 
 def per_resample(actual: pd.Series, predictions: pd.DataFrame, n_boot: int, seed: int):

@@ -1,6 +1,6 @@
 """Benchmark: cost of one world of the satisfaction-signal sweep (notebook 06b).
 
-Times :func:`helpers.features.text_value.sweep_point` for the study's shop at two
+Times :func:`helpers.studies.text_signal.sweep.sweep_point` for the study's shop at two
 strengths ``s`` (``kappa = s``, ``churn_trigger = 3 s``, the defaults of notebook 06b:
 3 folds, the ``text_compact`` candidate), first with an empty embedding cache and then
 again with the cache the first runs filled, in this one process. Thanks to the
@@ -26,8 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from helpers.features import text as text_features
-from helpers.features import text_value
 from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_texts
+from helpers.studies.text_signal.settings import SweepInputs, SweepSettings
+from helpers.studies.text_signal.sweep import sweep_point
 
 
 def main() -> None:
@@ -39,6 +40,18 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     args = parser.parse_args()
     shop = {"n_users": 20_000}
+    # 8 embedding dimensions and LightGBM's own defaults keep the figures comparable over time
+    settings = SweepSettings(
+        seed=42,
+        n_customers=args.customers,
+        n_folds=args.folds,
+        n_boot=args.n_boot,
+        sentiment_c=0.1,
+        n_components=8,
+        candidates=("text_compact",),
+        replicates=0,
+        gbdt={},
+    )
     encoder = TextEncoder(None, show_progress=False)
     print(f"load average at start: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as folder:
@@ -56,20 +69,8 @@ def main() -> None:
                 wall, cpu = time.perf_counter(), time.process_time()
                 world = {**shop, "churn_trigger": args.trigger_per_kappa * kappa}
                 aspects, _ = embed_texts(encoder, described, cache=cache)
-                row = text_value.sweep_point(
-                    kappa,
-                    world,
-                    args.customers,
-                    42,
-                    embed,
-                    None,
-                    args.folds,
-                    0.1,
-                    8,
-                    args.n_boot,
-                    aspect_vectors=aspects,
-                    candidates=("text_compact",),
-                )
+                inputs = SweepInputs(embed, aspect_vectors=aspects)
+                row = sweep_point(kappa, world, settings, inputs)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 print(
                     f"{label}, kappa={kappa}: {wall:.1f} s wall, {cpu:.1f} s CPU, "

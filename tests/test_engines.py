@@ -198,7 +198,7 @@ def _by_user(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_gbdt_and_btyd_batch_scoring_on_spark_equal_local(spark, tmp_path):
-    from helpers.engines.scoring import BTYDScorer, GBDTScorer, score_on_spark
+    from helpers.apply.spark_scoring import BTYDScorer, GBDTScorer, score_on_spark
     from helpers.models.btyd import fit_bgnbd, fit_spend_model
     from helpers.models.gbdt import crossfit_gbdt
 

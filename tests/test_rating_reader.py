@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.features import text_value
 from helpers.features.rating_reader import (
     READ_RATING_COLUMNS,
     fit_rating_reader,
@@ -14,6 +13,8 @@ from helpers.features.rating_reader import (
     read_validation,
     study_read_ratings,
 )
+from helpers.studies.text_signal.blocks import candidate_blocks
+from helpers.studies.text_signal.readers import reader_for_candidates
 
 
 def reviews(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -93,20 +94,18 @@ def test_candidate_block_with_the_reader_adds_its_columns() -> None:
     )
     signals = pd.DataFrame(index=users)
     read = pd.DataFrame({c: [4.0, 2.0, 3.0] for c in READ_RATING_COLUMNS}, index=users.astype(str))
-    out = text_value.candidate_blocks(block, signals, pd.Series(1, index=users), None, read)
+    out = candidate_blocks(block, signals, pd.Series(1, index=users), None, read)
     assert list(out["text_reader"].columns) == [*block.columns, *READ_RATING_COLUMNS]
     assert out["text_reader"].loc["b", "read_rating_min"] == 2.0
     with pytest.raises(KeyError, match="read_ratings lacks some customers"):
-        text_value.candidate_blocks(block, signals, pd.Series(1, index=users), None, read[:2])
+        candidate_blocks(block, signals, pd.Series(1, index=users), None, read[:2])
 
 
 def test_candidate_reader_is_left_out_when_the_block_carries_the_read_ratings() -> None:
     users = pd.Index(["a", "b"], name="user_id")
     read = pd.DataFrame({c: [4.0, 2.0] for c in READ_RATING_COLUMNS}, index=users)
     block = pd.DataFrame({"has_review": [1, 1], "review_count": [1, 2]}, index=users).join(read)
-    out = text_value.candidate_blocks(
-        block, pd.DataFrame(index=users), block["review_count"], None, read
-    )
+    out = candidate_blocks(block, pd.DataFrame(index=users), block["review_count"], None, read)
     assert "text_reader" not in out  # the study's block is that candidate already
     assert list(out["text_compact"].columns) == list(block.columns)
 
@@ -149,18 +148,18 @@ def test_reader_for_candidates_refits_stage_02s_reader_or_fits_one_for_the_candi
     _, read, _ = study_read_ratings(frame, 3, seed=1)
     studied = frame.assign(read_rating=read)  # what stage 02 writes to texts.parquet
     block = read_rating_features(frame, read, users).assign(has_review=1)
-    reader, extra, in_block = text_value.reader_for_candidates(studied, block, 3, 2, seed=1)
+    reader, extra, in_block = reader_for_candidates(studied, block, 3, 2, seed=1)
     assert in_block and extra is None and len(reader.readers) == 3
     stale = studied.assign(read_rating=studied["read_rating"] + 0.01 * (np.arange(600) == 7))
     with pytest.raises(ValueError, match=r"\(row 7: .*re-run `dvc repro 02_text_features`"):
-        text_value.reader_for_candidates(stale, block, 3, 2, seed=1)
+        reader_for_candidates(stale, block, 3, 2, seed=1)
     with pytest.raises(ValueError, match=r"does not read what stage 02 wrote"):
-        text_value.reader_for_candidates(studied, block, 0, 2, seed=1)  # reader now off
+        reader_for_candidates(studied, block, 0, 2, seed=1)  # reader now off
 
     plain = block.drop(columns=list(READ_RATING_COLUMNS))  # the candidate gets a reader
-    reader, extra, in_block = text_value.reader_for_candidates(frame, plain, 3, 2, seed=1)
+    reader, extra, in_block = reader_for_candidates(frame, plain, 3, 2, seed=1)
     assert not in_block and len(reader.readers) == 2
     _, read_2_folds, _ = study_read_ratings(frame, 2, seed=1)
     pd.testing.assert_frame_equal(extra, read_rating_features(frame, read_2_folds, users))
     unrated = frame.assign(rating=np.nan)
-    assert text_value.reader_for_candidates(unrated, plain, 3, 2, seed=1) == (None, None, False)
+    assert reader_for_candidates(unrated, plain, 3, 2, seed=1) == (None, None, False)

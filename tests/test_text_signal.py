@@ -1,16 +1,26 @@
-"""Tests of the text-value study (notebook 06b): knob, ceilings, recovery rate, sweep."""
+"""Tests of the text-signal study (notebook 06b): knob, ceilings, recovery rate, sweep."""
 
 from __future__ import annotations
+
+import json
+from dataclasses import FrozenInstanceError, replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from helpers.claims import ClaimError
 from helpers.data.shopsim import ShopSimConfig, simulate_shop
 from helpers.evaluation.metrics import normalized_gini
 from helpers.features import text as text_features
-from helpers.features import text_value
+from helpers.models.errors import InsufficientDataError
+from helpers.studies.text_signal import blocks, bootstrap, readers, summary, sweep, variants
+from helpers.studies.text_signal.settings import StudySettings, SweepInputs, SweepSettings
+from helpers.studies.text_signal.study import run_study, write_outputs
 
 SMALL = ShopSimConfig(n_users=1_500)
 END = pd.Timestamp(SMALL.holdout_end, tz="UTC") + pd.Timedelta(days=1)
@@ -92,15 +102,15 @@ def test_variant_blocks_give_truth_to_reviewers_only() -> None:
         {"rating_mean": [4.5, 2.0], "rating_last": [5.0, 2.0]},
         index=pd.Index(["u1", "u2"], name="user_id"),
     )
-    blocks = text_value.variant_blocks(block, z, ratings)
-    assert list(blocks) == ["no_text", "text", "satisfaction", "ratings"]
-    assert list(blocks["no_text"].columns) == list(text_value.META_COLUMNS)
-    assert blocks["satisfaction"]["true_satisfaction"].tolist() == [1.5, -0.7, 0.0]
-    assert blocks["ratings"].loc["u3", "rating_mean"] == pytest.approx(3.25)  # reviewers' mean
-    assert blocks["ratings"].loc["u3", "rating_last"] == pytest.approx(3.5)
+    out = blocks.variant_blocks(block, z, ratings)
+    assert list(out) == ["no_text", "text", "satisfaction", "ratings"]
+    assert list(out["no_text"].columns) == list(blocks.META_COLUMNS)
+    assert out["satisfaction"]["true_satisfaction"].tolist() == [1.5, -0.7, 0.0]
+    assert out["ratings"].loc["u3", "rating_mean"] == pytest.approx(3.25)  # reviewers' mean
+    assert out["ratings"].loc["u3", "rating_last"] == pytest.approx(3.5)
     with pytest.raises(KeyError, match="lacks some reviewers"):
-        text_value.variant_blocks(block, pd.Series({"u1": 1.0}))
-    assert text_value.variant_blocks(pd.DataFrame(index=block.index)) == {}
+        blocks.variant_blocks(block, pd.Series({"u1": 1.0}))
+    assert blocks.variant_blocks(pd.DataFrame(index=block.index)) == {}
 
 
 def test_rating_features_take_the_latest_review() -> None:
@@ -111,15 +121,15 @@ def test_rating_features_take_the_latest_review() -> None:
             "rating": pd.array([2, 5, 4], dtype="Int64"),
         }
     )
-    out = text_value.rating_features(reviews)
+    out = blocks.rating_features(reviews)
     assert out.loc["a", "rating_last"] == 2 and out.loc["a", "rating_mean"] == 3.5
     assert out.loc["b", "rating_last"] == 4
 
 
 def test_recovery_rate_known_answers() -> None:
-    assert text_value.recovery_rate(0.80, 0.85, 0.90) == pytest.approx(0.5)
-    assert text_value.recovery_rate(0.80, 0.78, 0.90) == pytest.approx(-0.2)
-    assert np.isnan(text_value.recovery_rate(0.80, 0.85, 0.80))
+    assert bootstrap.recovery_rate(0.80, 0.85, 0.90) == pytest.approx(0.5)
+    assert bootstrap.recovery_rate(0.80, 0.78, 0.90) == pytest.approx(-0.2)
+    assert np.isnan(bootstrap.recovery_rate(0.80, 0.85, 0.80))
 
 
 def test_recovery_summary_on_a_known_ranking() -> None:
@@ -136,7 +146,7 @@ def test_recovery_summary_on_a_known_ranking() -> None:
         },
         index=spend.index,
     )
-    out = text_value.recovery_summary(spend, predictions, n_boot=100, seed=1)
+    out = bootstrap.recovery_summary(spend, predictions, n_boot=100, seed=1)
     gini = {c: normalized_gini(spend, predictions[c]) for c in predictions}
     assert out["gini_text"] == pytest.approx(gini["text"])
     expected = (gini["text"] - gini["no_text"]) / (gini["satisfaction"] - gini["no_text"])
@@ -150,9 +160,9 @@ def test_recovery_summary_on_a_known_ranking() -> None:
 def test_bootstrap_is_paired_and_seeded() -> None:
     spend = pd.Series([0.0, 1.0, 5.0, 2.0, 0.0, 9.0] * 20)
     predictions = pd.DataFrame({"x": np.arange(120.0), "y": np.arange(120.0)})
-    boot = text_value.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
+    boot = bootstrap.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
     assert (boot["x"] == boot["y"]).all()  # same resample for every model
-    again = text_value.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
+    again = bootstrap.bootstrap_gini(spend, predictions, n_boot=20, seed=3)
     pd.testing.assert_frame_equal(boot, again)
 
 
@@ -167,7 +177,7 @@ def test_bootstrap_gini_equals_scoring_each_resample_with_ties() -> None:
             "constant": np.zeros(n),
         }
     )
-    boot = text_value.bootstrap_gini(spend, predictions, n_boot=30, seed=9)
+    boot = bootstrap.bootstrap_gini(spend, predictions, n_boot=30, seed=9)
     draw = np.random.default_rng(9)
     for b in range(30):
         idx = draw.integers(0, n, n)
@@ -178,9 +188,9 @@ def test_bootstrap_gini_equals_scoring_each_resample_with_ties() -> None:
     # replicates scored in chunks (bounded memory) give the same table
     chunked = pytest.MonkeyPatch.context()
     with chunked as patch:
-        patch.setattr(text_value, "_BOOT_CELLS", 3 * n)
+        patch.setattr(bootstrap, "_BOOT_CELLS", 3 * n)
         pd.testing.assert_frame_equal(
-            text_value.bootstrap_gini(spend, predictions, n_boot=30, seed=9), boot
+            bootstrap.bootstrap_gini(spend, predictions, n_boot=30, seed=9), boot
         )
 
 
@@ -198,7 +208,7 @@ def test_recovery_summary_reports_shares_of_the_reader_ceiling() -> None:
             "reader": np.log(signal) + 0.6 * noise,
         }
     )
-    out = text_value.recovery_summary(spend, predictions, n_boot=50, seed=1)
+    out = bootstrap.recovery_summary(spend, predictions, n_boot=50, seed=1)
     gini = {c: normalized_gini(spend, predictions[c]) for c in predictions}
     gain = {c: gini[c] - gini["no_text"] for c in gini}
     assert out["recovery_vs_reader"] == pytest.approx(gain["text"] / gain["reader"])
@@ -232,8 +242,8 @@ def _reader_texts() -> tuple[pd.DataFrame, np.ndarray, pd.Series, pd.Series]:
 
 def test_text_reader_reads_the_experience_and_aggregates_last_and_min() -> None:
     texts, x, z, folds = _reader_texts()
-    read = text_value.text_reader_features(texts, x, z, folds)
-    assert list(read.columns) == list(text_value.READER_COLUMNS)
+    read = readers.text_reader_features(texts, x, z, folds)
+    assert list(read.columns) == list(readers.READER_COLUMNS)
     assert len(read) == 300
     # the words carry the sign of the experience: the reading follows it
     per_review = read["read_experience_last"]
@@ -247,10 +257,10 @@ def test_text_reader_reads_the_experience_and_aggregates_last_and_min() -> None:
 
 def test_text_reader_is_cross_fitted() -> None:
     texts, x, z, folds = _reader_texts()
-    base = text_value.text_reader_features(texts, x, z, folds)
+    base = readers.text_reader_features(texts, x, z, folds)
     # change the truth of fold 0's customers: their own readings must not move
     in_fold0 = texts["user_id"].map(folds).to_numpy() == 0
-    shifted = text_value.text_reader_features(texts, np.where(in_fold0, -x, x), z, folds)
+    shifted = readers.text_reader_features(texts, np.where(in_fold0, -x, x), z, folds)
     fold0 = folds.index[folds == 0]
     pd.testing.assert_frame_equal(base.loc[fold0], shifted.loc[fold0])
     assert not np.allclose(base.drop(fold0), shifted.drop(fold0))
@@ -267,9 +277,9 @@ def test_review_experience_matches_reviews_and_names_a_missing_one() -> None:
             "experience": [0.5, -1.0],
         }
     )
-    assert text_value.review_experience(texts, truth).tolist() == [-1.0, 0.5]
+    assert readers.review_experience(texts, truth).tolist() == [-1.0, 0.5]
     with pytest.raises(KeyError, match=r"1 reviews have no latent experience .*user_id='u2'"):
-        text_value.review_experience(texts, truth.iloc[1:])
+        readers.review_experience(texts, truth.iloc[1:])
 
 
 # ---- candidate features --------------------------------------------------------------------
@@ -302,7 +312,7 @@ def test_review_signal_features_known_answers() -> None:
     # a bought 30 days ago: only the review of half a day ago followed that purchase;
     # b bought 5 days ago, after both reviews: nothing unanswered
     recency = pd.Series({"a": 30.0, "b": 5.0})
-    out = text_value.unanswered_review_features(reviews, sentiment, as_of, recency)
+    out = blocks.unanswered_review_features(reviews, sentiment, as_of, recency)
     assert out["unanswered_review"].to_dict() == {"a": 1.0, "b": 0.0}
     assert out["sentiment_unanswered"].to_dict() == {"a": 0.5, "b": 0.0}
 
@@ -320,7 +330,7 @@ def test_candidate_blocks_drop_embeddings_and_add_the_review_rate() -> None:
     block = _text_block()
     signals = pd.DataFrame({"sentiment_recent": [0.4]}, index=pd.Index(["u1"], name="user_id"))
     purchases = pd.Series({"u1": 4, "u2": 1, "u3": 2})
-    out = text_value.candidate_blocks(block, signals, purchases)
+    out = blocks.candidate_blocks(block, signals, purchases)
     assert not any(c.startswith("txt_") for c in out["text_compact"].columns)
     assert out["text_plus"]["review_rate"].tolist() == [0.5, 1.0, 0.0]
     assert out["text_plus"]["sentiment_recent"].tolist() == [0.4, 0.0, 0.0]
@@ -329,11 +339,11 @@ def test_candidate_blocks_drop_embeddings_and_add_the_review_rate() -> None:
 
 def test_candidate_blocks_add_embedding_columns_to_a_compact_study_block() -> None:
     full = _text_block()
-    study = full[text_value.compact_columns(full)]  # text.n_components resolved to 0
+    study = full[blocks.compact_columns(full)]  # text.n_components resolved to 0
     signals = pd.DataFrame(index=pd.Index([], name="user_id"))
     purchases = pd.Series({"u1": 4, "u2": 1, "u3": 2})
     embedded = full[["txt_last_0", "txt_mean_0", "review_count"]].iloc[::-1]  # any order
-    out = text_value.candidate_blocks(study, signals, purchases, embedded)
+    out = blocks.candidate_blocks(study, signals, purchases, embedded)
     pd.testing.assert_frame_equal(out["text_compact"], study)
     assert list(out["text_embeddings"].columns) == [
         "has_review",
@@ -343,13 +353,17 @@ def test_candidate_blocks_add_embedding_columns_to_a_compact_study_block() -> No
     ]
     assert out["text_embeddings"]["txt_mean_0"].tolist() == [0.1, -0.2, 0.0]
     with pytest.raises(KeyError, match="lacks some customers"):
-        text_value.candidate_blocks(study, signals, purchases, embedded.iloc[:2])
+        blocks.candidate_blocks(study, signals, purchases, embedded.iloc[:2])
     with pytest.raises(ValueError, match="no txt_mean_"):
-        text_value.candidate_blocks(study, signals, purchases, study[["review_count"]])
+        blocks.candidate_blocks(study, signals, purchases, study[["review_count"]])
 
 
 def test_text_block_for_carries_the_read_ratings_like_stage_02() -> None:
-    from helpers.features.rating_reader import READ_RATING_COLUMNS, fit_rating_reader
+    from helpers.features.rating_reader import (
+        READ_RATING_COLUMNS,
+        fit_rating_reader,
+        read_rating_features,
+    )
 
     rng = np.random.default_rng(3)
     n = 300
@@ -367,13 +381,11 @@ def test_text_block_for_carries_the_read_ratings_like_stage_02() -> None:
     customers = pd.Index([*sorted(texts["user_id"].unique()), "silent"])
     as_of = pd.Timestamp("2025-01-01", tz="UTC")
     args = (texts, embeddings, customers, as_of, 400.0, 0, 0.1, 0)
-    plain = text_value.text_block_for(*args)
-    read = text_value.text_block_for(*args, rating_reader=reader)
+    plain = blocks.text_block_for(*args)
+    read = blocks.text_block_for(*args, rating_reader=reader)
     assert not set(READ_RATING_COLUMNS) & set(plain.columns)
     assert list(read.columns) == [*plain.columns, *READ_RATING_COLUMNS]
-    expected = text_value.read_rating_features(
-        texts, reader.score(texts["text"], texts["user_id"]), customers
-    )
+    expected = read_rating_features(texts, reader.score(texts["text"], texts["user_id"]), customers)
     pd.testing.assert_frame_equal(
         read[list(READ_RATING_COLUMNS)], expected, check_names=False, check_index_type=False
     )
@@ -390,10 +402,17 @@ def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
     def embed(texts: list[str]) -> np.ndarray:
         return hashing.transform(texts).toarray().astype(np.float32)
 
-    shop = {"n_users": 2_500}
-    settings = (shop, 1_200, 7, embed, None, 3, 0.1, 4, 30, {"max_rounds": 200})
+    settings = SweepSettings(
+        seed=7, n_customers=1_200, n_folds=3, n_components=4, n_boot=30, gbdt={"max_rounds": 200}
+    )
     rows = [
-        text_value.sweep_point(kappa, *settings, replicates=int(kappa > 0)) for kappa in (0.0, 2.0)
+        sweep.sweep_point(
+            kappa,
+            {"n_users": 2_500},
+            replace(settings, replicates=int(kappa > 0)),
+            SweepInputs(embed),
+        )
+        for kappa in (0.0, 2.0)
     ]
     assert "replicates" not in rows[0]
     (again,) = rows[1].pop("replicates")  # a further sample of the kappa = 2 world
@@ -402,7 +421,7 @@ def test_sweep_point_scores_all_variants_on_the_same_customers() -> None:
     assert "gain_experience" not in again  # the replicates leave out (c'')
     assert again["gain_text"] != rows[1]["gain_text"]  # other customers, other models
     for row in rows:
-        for variant in text_value.VARIANTS:
+        for variant in blocks.VARIANTS:
             assert 0.3 < row[f"gini_{variant}"] < 1.0
         assert row["gain_text_lo"] <= row["gain_text"] <= row["gain_text_hi"]
         assert row["n_reviewers"] > 100
@@ -432,21 +451,21 @@ def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> 
         },
         index=users,
     )
-    blocks = text_value.variant_blocks(text_block, pd.Series(rng.normal(size=80), index=users))
+    variant = blocks.variant_blocks(text_block, pd.Series(rng.normal(size=80), index=users))
     spend = rng.gamma(1.0, 20.0, len(users)) * (rng.random(len(users)) < 0.5)
     customers = pd.DataFrame({"holdout_spend": spend}, index=users)
     folds = np.arange(len(users)) % 4
     config = DeepConfig(hidden_size=8, mlp_hidden=8, max_epochs=2, patience=1, max_len=8)
     kwargs = {"review_sentiment": rng.uniform(-1, 1, 20), "scalers": None, "fold": 1}
-    out = text_value.start_deep_variants_on_fold(
-        batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, **kwargs
+    out = variants.start_deep_variants_on_fold(
+        batch, tabular, variant, customers, folds, config, 5, n_jobs=2, **kwargs
     ).result()
     assert list(out.columns) == ["no_text", "text", "satisfaction"]
     assert out.index.equals(users[folds == 1])
     assert (out.to_numpy() >= 0).all() and np.isfinite(out.to_numpy()).all()
     assert not np.allclose(out["no_text"], out["satisfaction"])  # the block matters
-    serial = text_value.start_deep_variants_on_fold(
-        batch, tabular, {"text": blocks["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
+    serial = variants.start_deep_variants_on_fold(
+        batch, tabular, {"text": variant["text"]}, customers, folds, config, 5, n_jobs=1, **kwargs
     ).result()
     assert np.allclose(serial["text"], out["text"])  # processes change nothing
     # started in the background, the trainings give the same result while the caller works
@@ -454,8 +473,8 @@ def test_deep_variants_on_fold_predict_the_fold_and_reproduce_a_serial_run() -> 
     from threadpoolctl import threadpool_info
 
     threads_before = torch.get_num_threads()
-    pending = text_value.start_deep_variants_on_fold(
-        batch, tabular, blocks, customers, folds, config, 5, n_jobs=2, caller_threads=1, **kwargs
+    pending = variants.start_deep_variants_on_fold(
+        batch, tabular, variant, customers, folds, config, 5, n_jobs=2, caller_threads=1, **kwargs
     )
     # the caller's own pools are capped while the workers train, then restored
     assert torch.get_num_threads() == 1
@@ -479,11 +498,11 @@ def test_experience_features_use_calibration_reviews_only() -> None:
             "experience": [-1.0, 0.5, 0.2, -3.0],
         }
     )
-    out = text_value.experience_features(review_truth, pd.Timestamp("2024-07-01", tz="UTC"))
+    out = blocks.experience_features(review_truth, pd.Timestamp("2024-07-01", tz="UTC"))
     assert out.loc["u1", "experience_last"] == 0.5  # the August review is in the holdout
     assert out.loc["u1", "experience_min"] == -1.0
     assert out.loc["u2"].tolist() == [0.2, 0.2]
-    with_mean = text_value.experience_features(
+    with_mean = blocks.experience_features(
         review_truth, pd.Timestamp("2024-07-01", tz="UTC"), with_mean=True
     )
     assert with_mean.loc["u1", "experience_mean"] == -0.25  # mean of -1.0 and 0.5
@@ -493,7 +512,7 @@ def test_experience_features_use_calibration_reviews_only() -> None:
         index=pd.Index(["u1", "u2", "u3"], name="user_id"),
     )
     z = pd.Series({"u1": 0.3, "u2": -0.1, "u3": 2.0})
-    ceiling = text_value.variant_blocks(block, z, experience=out)["satisfaction"]
+    ceiling = blocks.variant_blocks(block, z, experience=out)["satisfaction"]
     assert ceiling.loc["u3", ["true_satisfaction", "experience_last", "experience_min"]].eq(0).all()
     assert ceiling.loc["u1", "experience_last"] == 0.5
 
@@ -504,12 +523,20 @@ def test_sweep_point_draws_replicates_from_a_bigger_world_when_asked() -> None:
     def embed(texts: list[str]) -> np.ndarray:
         return hashing.transform(texts).toarray().astype(np.float32)
 
-    settings = ({"n_users": 900}, 400, 7, embed, None, 2, 0.1, 0, 5, {"max_rounds": 20})
-    with pytest.raises(ValueError, match="2 replicates of 400 customers need 800 users"):
-        text_value.sweep_point(1.0, *settings, replicates=2, perfect_reader=False)
-    row = text_value.sweep_point(
-        1.0, *settings, replicates=2, replicate_users=1_300, perfect_reader=False
+    settings = SweepSettings(
+        seed=7,
+        n_customers=400,
+        n_folds=2,
+        n_components=0,
+        n_boot=5,
+        gbdt={"max_rounds": 20},
+        replicates=2,
+        perfect_reader=False,
     )
+    with pytest.raises(ValueError, match="2 replicates of 400 customers need 800 users"):
+        sweep.sweep_point(1.0, {"n_users": 900}, settings, SweepInputs(embed))
+    bigger = replace(settings, replicate_users=1_300)
+    row = sweep.sweep_point(1.0, {"n_users": 900}, bigger, SweepInputs(embed))
     first, second = row.pop("replicates")
     assert 300 < first["n_customers"] <= 400 and 300 < second["n_customers"] <= 400
     assert first["gain_text"] != second["gain_text"] != row["gain_text"]
@@ -523,22 +550,19 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
         return hashing.transform(texts).toarray().astype(np.float32)
 
     aspects = embed([s for pair in text_features.ASPECT_DESCRIPTIONS.values() for s in pair])
-    row = text_value.sweep_point(
-        1.0,
-        {"n_users": 2_500, "churn_trigger": 4.0},
-        1_200,
-        7,
-        embed,
-        None,
-        3,
-        0.1,
-        4,
-        30,
-        {"max_rounds": 200},
-        aspect_vectors=aspects,
+    settings = SweepSettings(
+        seed=7,
+        n_customers=1_200,
+        n_folds=3,
+        n_components=4,
+        n_boot=30,
+        gbdt={"max_rounds": 200},
         candidates=("text_compact", "text_plus", "text_embeddings"),
         embedding_dims=4,
+        replicates=0,
     )
+    inputs = SweepInputs(embed, aspect_vectors=aspects)
+    row = sweep.sweep_point(1.0, {"n_users": 2_500, "churn_trigger": 4.0}, settings, inputs)
     assert row["churn_trigger"] == 4.0
     for name in ("text_compact", "text_plus", "text_embeddings"):
         assert 0.3 < row[f"gini_{name}"] < 1.0
@@ -553,22 +577,89 @@ def test_sweep_point_with_the_trigger_scores_the_candidate_block() -> None:
     assert "recovery_experience_vs_reader" not in row  # a ceiling, not a text feature
     # (b) was built with 4 embedding dimensions: the embeddings candidate is (b) itself
     assert row["gini_text_embeddings"] == pytest.approx(row["gini_text"])
+    # the report's sentences read a real world's row (its ceiling raised to be worth reading)
+    world = pd.DataFrame([{**row, "gain_satisfaction": max(row["gain_satisfaction"], 0.03)}])
+    assert len(summary.reader_sentences(world, "text_plus")) == 2
+    assert len(summary.gap_sentences(world)) == 2
+    assert "(1 of 1 strengths)" in summary.best_block_sentence(world, "text_plus")
+    assert "the plus block" in summary.sweep_sentence(world, "text_plus", 0.9)
     with pytest.raises(ValueError, match=r"unknown candidate block\(s\) \['text_fancy'\]"):
-        text_value.sweep_point(
+        sweep.sweep_point(
             1.0,
             {"n_users": 300},
-            300,
-            7,
-            embed,
-            None,
-            2,
-            0.1,
-            0,
-            5,
-            {"max_rounds": 5},
-            aspect_vectors=aspects,
-            candidates=("text_fancy",),
+            SweepSettings(
+                seed=7,
+                n_customers=300,
+                n_folds=2,
+                n_boot=5,
+                gbdt={"max_rounds": 5},
+                candidates=("text_fancy",),
+                replicates=0,
+            ),
+            inputs,
         )
+
+
+# ---- the sweep's settings, and the loop over its worlds -------------------------------------
+
+
+def test_sweep_settings_defaults_are_those_of_params_yaml() -> None:
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    assert SweepSettings.from_params(params) == SweepSettings()
+    assert SweepSettings.from_params({}) == SweepSettings()  # a block not given: the defaults
+
+
+def test_sweep_settings_from_params_read_the_three_blocks() -> None:
+    params = {
+        "base": {"seed": 3},
+        "text_signal": {
+            "strengths": [0, 2],
+            "sweep_customers": 500,
+            "sweep_folds": 2,
+            "interval_level": 0.8,
+            "candidate": "text_reader",
+            "replicate_users": 9000,
+        },
+        "text": {"n_components": "auto", "sentiment_c": 0.5},
+        "train": {"gbdt_num_leaves": 7},
+    }
+    settings = SweepSettings.from_params(params, has_ratings=False)
+    assert settings.seed == 3 and settings.strengths == (0.0, 2.0)
+    assert (settings.n_customers, settings.n_folds, settings.level) == (500, 2, 0.8)
+    assert settings.candidates == ("text_reader",) and settings.replicate_users == 9000
+    assert settings.sentiment_c == 0.5
+    assert settings.n_components == text_features.AUTO_EMBEDDING_DIMS  # auto, unrated reviews
+    assert SweepSettings.from_params(params).n_components == 0  # auto, rated reviews
+    assert settings.gbdt["params"] == {"learning_rate": 0.05, "num_leaves": 7}
+    assert settings.replicates == SweepSettings().replicates  # a key not given: the default
+    with pytest.raises(FrozenInstanceError, match="cannot assign to field .seed."):
+        settings.seed = 1  # type: ignore[misc]
+    assert settings.world({"n_users": 10}, 2.0) == {
+        "n_users": 10,
+        "churn_trigger": 6.0,
+        "satisfaction_rate_effect": 0.0,
+    }
+
+
+def test_run_sweep_draws_replicates_in_the_strongest_world_only(monkeypatch) -> None:
+    calls = []
+
+    def point(kappa, shop, settings, inputs):
+        calls.append((kappa, shop["churn_trigger"], settings.replicates))
+        if kappa == 1.0:
+            raise InsufficientDataError("too few buyers")
+        row = {"kappa": kappa, "gain_text": kappa}
+        if settings.replicates:
+            row["replicates"] = [{"kappa": kappa, "gain_text": -1.0}] * settings.replicates
+        return row
+
+    monkeypatch.setattr(sweep, "sweep_point", point)
+    settings = SweepSettings(strengths=(0.0, 1.0, 3.0, 2.0), replicates=2)
+    rows, samples = sweep.run_sweep({"n_users": 10}, settings, SweepInputs(len), progress=False)
+    assert calls == [(0.0, 0.0, 0), (1.0, 3.0, 0), (3.0, 9.0, 2), (2.0, 6.0, 0)]
+    assert [row["kappa"] for row in rows] == [0.0, 1.0, 3.0, 2.0]
+    assert rows[1] == {"kappa": 1.0, "error": "too few buyers"}
+    assert "replicates" not in rows[2] and len(samples) == 3 and samples[0] is rows[2]
 
 
 # ---- reading the sweep: strongest world, the split of the gap, the best block ---------------
@@ -593,13 +684,13 @@ def _sweep_table() -> pd.DataFrame:
 
 def test_strongest_world_skips_failed_worlds_and_names_an_empty_sweep() -> None:
     sweep = _sweep_table()
-    assert text_value.strongest_world(sweep)["kappa"] == 3.0  # kappa 2.0 has no result
+    assert summary.strongest_world(sweep)["kappa"] == 3.0  # kappa 2.0 has no result
     with pytest.raises(ValueError, match="no scored world"):
-        text_value.strongest_world(sweep.iloc[3:])
+        summary.strongest_world(sweep.iloc[3:])
 
 
 def test_gap_split_parts_add_up_to_the_gap() -> None:
-    parts = text_value.gap_split(_sweep_table().iloc[2], "text_compact")
+    parts = summary.gap_split(_sweep_table().iloc[2], "text_compact")
     assert parts["gap"] == pytest.approx(0.014)
     assert parts["never_carried"] == pytest.approx(0.012)
     assert parts["lost"] == pytest.approx(0.002)
@@ -607,18 +698,18 @@ def test_gap_split_parts_add_up_to_the_gap() -> None:
     assert parts["unsaid"] == pytest.approx(0.009)
     assert parts["trait"] + parts["unsaid"] + parts["lost"] == pytest.approx(parts["gap"])
     # without the perfect reader, only the two-way split
-    two_way = text_value.gap_split(
+    two_way = summary.gap_split(
         _sweep_table().drop(columns="gain_experience").iloc[2], "text_compact"
     )
     assert set(two_way) == {"gap", "never_carried", "lost"}
 
 
 def test_best_recovery_keeps_worlds_with_a_real_ceiling_and_the_better_block() -> None:
-    best = text_value.best_recovery(_sweep_table(), "text_compact")
+    best = summary.best_recovery(_sweep_table(), "text_compact")
     assert best["kappa"].tolist() == [3.0]  # the others' ceilings are below 0.02 Gini
     assert best["best"].tolist() == [0.44]
     assert best["best_vs_reader"].tolist() == [0.85]
-    lower = text_value.best_recovery(_sweep_table(), "text_compact", ceiling=0.01)
+    lower = summary.best_recovery(_sweep_table(), "text_compact", ceiling=0.01)
     assert lower["kappa"].tolist() == [1.0, 3.0]
     assert lower["best"].tolist() == [0.50, 0.44]
 
@@ -628,27 +719,27 @@ def test_best_recovery_keeps_worlds_with_a_real_ceiling_and_the_better_block() -
 
 def test_replicate_customers_are_disjoint_seeded_and_bounded() -> None:
     truth = pd.DataFrame({"user_id": [f"u{i:03d}" for i in range(50)]})
-    first = text_value.sweep_customers(truth, 10, 3)
-    samples = text_value.replicate_customers(truth, 10, 4, 3)
+    first = sweep.sweep_customers(truth, 10, 3)
+    samples = sweep.replicate_customers(truth, 10, 4, 3)
     assert [len(s) for s in samples] == [10, 10, 10, 10]
     pooled = first.append(samples)
     assert pooled.is_unique and len(pooled) == 50  # disjoint, and together every user
-    again = text_value.replicate_customers(truth, 10, 4, 3)
+    again = sweep.replicate_customers(truth, 10, 4, 3)
     assert all(a.equals(b) for a, b in zip(samples, again, strict=True))
-    assert not text_value.replicate_customers(truth, 10, 4, 4)[0].equals(samples[0])
-    assert text_value.replicate_customers(truth, 10, 0, 3) == []
+    assert not sweep.replicate_customers(truth, 10, 4, 4)[0].equals(samples[0])
+    assert sweep.replicate_customers(truth, 10, 0, 3) == []
     with pytest.raises(ValueError, match="5 replicates of 10 customers need 50 users besides"):
-        text_value.replicate_customers(truth, 10, 5, 3)
+        sweep.replicate_customers(truth, 10, 5, 3)
 
 
 def test_feasible_replicates_caps_at_what_the_world_holds() -> None:
-    assert text_value.feasible_replicates(20_000, 4_000, 4) == 4
-    assert text_value.feasible_replicates(20_000, 4_000, 9) == 4  # 16,000 users left
-    assert text_value.feasible_replicates(400, 300, 4) == 0
-    assert text_value.feasible_replicates(400, 200, 4) == 1
-    assert text_value.feasible_replicates(300, 4_000, 2) == 0  # the sweep takes every user
+    assert sweep.feasible_replicates(20_000, 4_000, 4) == 4
+    assert sweep.feasible_replicates(20_000, 4_000, 9) == 4  # 16,000 users left
+    assert sweep.feasible_replicates(400, 300, 4) == 0
+    assert sweep.feasible_replicates(400, 200, 4) == 1
+    assert sweep.feasible_replicates(300, 4_000, 2) == 0  # the sweep takes every user
     with pytest.raises(ValueError, match="replicates must be >= 0"):
-        text_value.feasible_replicates(400, 200, -1)
+        sweep.feasible_replicates(400, 200, -1)
 
 
 def test_replicate_table_numbers_the_samples_and_keeps_the_scored_gains() -> None:
@@ -658,14 +749,14 @@ def test_replicate_table_numbers_the_samples_and_keeps_the_scored_gains() -> Non
         {"n_customers": 88, "gain_satisfaction": 0.04, "gain_text": -0.01, "gain_reader": 0.02,
          "gain_text_reader": 0.01, "recovery": -0.25},
     ]  # fmt: skip
-    table = text_value.replicate_table(rows, "text_reader")
+    table = bootstrap.replicate_table(rows, "text_reader")
     assert list(table.columns) == [
         "sample", "n_customers", "gain_satisfaction", "gain_text", "gain_text_reader",
         "gain_reader", "share_text",
     ]  # fmt: skip
     assert table["sample"].tolist() == [0, 1]
     assert table["share_text"].tolist() == pytest.approx([0.5, -0.25])
-    plain = text_value.replicate_table(rows, "text_plus")  # a candidate not scored
+    plain = bootstrap.replicate_table(rows, "text_plus")  # a candidate not scored
     assert "gain_text_plus" not in plain and "gain_reader" in plain
 
 
@@ -677,7 +768,7 @@ def test_replicate_summary_pools_the_ratio_of_mean_gains() -> None:
             "gain_reader": [0.01, 0.02, 0.015],
         }
     )
-    out = text_value.replicate_summary(rows, level=0.9)
+    out = bootstrap.replicate_summary(rows, level=0.9)
     assert out["n_samples"] == 3 and out["ceiling_mean"] == pytest.approx(0.03)
     assert out["recovery_mean"] == pytest.approx(1 / 3)  # 0.01 / 0.03, not the mean share
     assert (out["recovery_min"], out["recovery_max"]) == pytest.approx((0.25, 0.5))
@@ -687,6 +778,145 @@ def test_replicate_summary_pools_the_ratio_of_mean_gains() -> None:
     assert out["recovery_reader_mean"] == pytest.approx(0.5)
     assert out["recovery_reader_lo"] == pytest.approx(0.5)  # every sample exactly half
     with pytest.raises(ValueError, match="at least two samples"):
-        text_value.replicate_summary(rows.iloc[:1])
+        bootstrap.replicate_summary(rows.iloc[:1])
     with pytest.raises(ValueError, match="mean ceiling gain is not positive"):
-        text_value.replicate_summary(rows.assign(gain_satisfaction=[-0.01, 0.0, 0.0]))
+        bootstrap.replicate_summary(rows.assign(gain_satisfaction=[-0.01, 0.0, 0.0]))
+
+
+# ---- the study's settings, runner and report ------------------------------------------------
+
+
+def test_study_settings_from_params_and_their_checks() -> None:
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    settings = StudySettings.from_params(params)
+    assert settings == StudySettings(shop=params["datasets"]["shopsim"])  # defaults agree
+    assert settings.candidate == params["text_signal"]["candidate"]
+    skipped = StudySettings.from_params({"text_signal": {"deep_fold": None, "finetune": False}})
+    assert skipped.deep_fold is None and skipped.finetune is False  # null is a value here
+    unrated = StudySettings.from_params({"text": {"n_components": "auto"}}).for_reviews(False)
+    assert unrated.sweep.n_components == text_features.AUTO_EMBEDDING_DIMS
+    with pytest.raises(ValueError, match="text_reader is the study's own text block"):
+        StudySettings.from_params({"text_signal": {"candidate": "text_reader"}})
+    assert StudySettings.from_params(
+        {"text": {"rating_reader_folds": 0}, "text_signal": {"candidate": "text_reader"}}
+    ).sweep.candidates == ("text_reader",)
+
+
+def test_run_study_records_that_it_does_not_apply_without_truth(tmp_path: Path) -> None:
+    customers = pd.DataFrame({"holdout_spend": [1.0, 0.0]}, index=pd.Index(["a", "b"]))
+    customers.to_parquet(tmp_path / "customers.parquet")
+    pd.DataFrame({"user_id": pd.Series([], dtype=str)}).to_parquet(tmp_path / "truth.parquet")
+    pd.DataFrame(index=customers.index).to_parquet(tmp_path / "text_features.parquet")
+    results = run_study(tmp_path, tmp_path, tmp_path, "cdnow", StudySettings())
+    assert not results.applicable and results.n_customers == 2
+    assert list(results.stable) == [
+        "applicable", "kappa_default", "candidate", "candidate_label", "sweep"
+    ]  # fmt: skip
+    assert "seconds" in results.timings
+    write_outputs(results, tmp_path / "metrics")
+    written = json.loads((tmp_path / "metrics" / "text_signal.json").read_text())
+    assert written == {**results.stable, "candidate_label": "plus block"}
+    assert (tmp_path / "metrics" / "text_signal_sweep.csv").exists()
+    assert summary.answer(results) == "cdnow: no simulator truth, so no ceilings for text."
+
+
+def _results(**metrics) -> SimpleNamespace:
+    sweep = _sweep_table().assign(
+        n_customers=4000,
+        recovery_lo=[np.nan, 0.1, 0.2, np.nan],
+        recovery_hi=[np.nan, 0.4, 0.4, np.nan],
+        recovery_reader=[np.nan, 0.56, 0.52, np.nan],
+        recovery_reader_lo=[np.nan, 0.3, 0.4, np.nan],
+        recovery_reader_hi=[np.nan, 0.8, 0.64, np.nan],
+    )
+    gbdt = {"gain_text": 0.0026, "gain_text_lo": -0.002, "gain_text_hi": 0.0072}
+    return SimpleNamespace(
+        applicable=True,
+        dataset="shopsim",
+        settings=StudySettings(),
+        sweep=sweep,
+        metrics={"kappa_default": 0.5, "gbdt": gbdt, **metrics},
+    )
+
+
+def test_answer_states_the_default_gain_and_the_strongest_shares() -> None:
+    pooled = {
+        "kappa": 3.0,
+        "n_samples": 5.0,
+        "recovery_mean": 0.43,
+        "recovery_lo": 0.35,
+        "recovery_hi": 0.51,
+        "recovery_reader_mean": 0.55,
+        "recovery_reader_lo": 0.47,
+        "recovery_reader_hi": 0.64,
+    }
+    text = summary.answer(_results(replicates=pooled))
+    assert text.startswith("On the default data (kappa = 0.5) review text adds no gain")
+    assert "+0.0026 Gini (90% interval -0.0020 to +0.0072)" in text
+    assert "pooled over 5 samples, the study's text features recover 43% of the ceiling " in text
+    assert "[35%, 51%] while the words themselves hold 55% [47%, 64%]." in text
+    one = summary.answer(_results())  # no pooled samples: the strongest world's own intervals
+    assert (
+        "(s = 3.0, one sample of 4,000 customers)" in one
+        and "recover 28% of the ceiling [20%, 40%]" in one
+    )
+    assert "52% [40%, 64%]" in one
+    gained = _results()
+    gained.metrics["gbdt"] = {"gain_text": 0.01, "gain_text_lo": 0.004, "gain_text_hi": 0.02}
+    assert "review text changes LightGBM's Gini by +0.0100" in summary.answer(gained)
+    flat = _results()
+    flat.sweep = flat.sweep.assign(gain_satisfaction=-0.001)
+    assert "the ceiling is -0.0010 Gini, not above zero" in summary.answer(flat)
+
+
+def test_section_sentences_follow_the_numbers() -> None:
+    g = {
+        "gain_satisfaction": 0.03,
+        "recovery": 0.5,
+        "recovery_lo": 0.2,
+        "recovery_hi": 0.7,
+    }
+    assert "recovers 50% of it (20% to 70%)" in summary.ceiling_sentence(g)
+    assert "below 0.02 Gini" in summary.ceiling_sentence({**g, "gain_satisfaction": 0.01})
+    assert "not above zero" in summary.ceiling_sentence({**g, "gain_satisfaction": 0.0})
+    gains = {"gain_text": 0.001, "gain_text_plus": 0.004}
+    gains.update({f"{k}_{b}": v for k, v in gains.items() for b in ("lo", "hi")})
+    names = {"text": "study's text block (b)", "text_plus": "plus block"}
+    assert summary.candidates_sentence(gains, names).endswith("The largest is the plus block.")
+    assert list(summary.candidates_table(gains, names).index) == list(names.values())
+    sweep = summary.scored_worlds(_sweep_table())
+    assert len(sweep) == 3  # the failed world is left out
+    best = summary.best_block_sentence(sweep, "text_compact")
+    assert "(1 of 3 strengths)" in best and "recovers 44% of it" in best
+    low = summary.best_block_sentence(sweep.assign(gain_satisfaction=0.01), "text_compact")
+    assert low.startswith("At none of the 3 strengths (s 0.0 to 3.0)")
+    first, split = summary.gap_sentences(sweep)
+    assert "more is signal the texts never carried (+0.0120 Gini" in first
+    assert "((c) − (c″), +0.0030)" in split and "((c′) − block, +0.0060)" in split
+
+
+def test_samples_sentence_pools_or_says_why_not() -> None:
+    samples = pd.DataFrame(
+        {"n_customers": [400, 398], "gain_satisfaction": [-0.01, 0.0], "gain_text": [0.0, 0.0]}
+    )
+    none = summary.samples_sentence(samples, None, "text_plus", 2.0)
+    assert none.startswith("Over 2 samples the mean ceiling is -0.0050 Gini, not above zero")
+    with pytest.raises(ClaimError, match="the narration says"):  # needs the pooled figures
+        summary.samples_sentence(samples.assign(gain_satisfaction=0.02), None, "text_plus", 2.0)
+
+
+def test_samples_sentence_reads_the_pooled_share() -> None:
+    rows = [
+        {"n_customers": 400, "gain_satisfaction": g, "gain_text": t, "gain_reader": r,
+         "gain_text_plus": p}
+        for g, t, r, p in [
+            (0.02, 0.01, 0.012, 0.011), (0.04, 0.01, 0.02, 0.02), (0.03, 0.01, 0.015, 0.012)
+        ]
+    ]  # fmt: skip
+    samples = bootstrap.replicate_table(rows, "text_plus")
+    pooled = bootstrap.replicate_summary(samples, 0.9, ("text", "reader", "text_plus"))
+    text = summary.samples_sentence(samples, pooled, "text_plus", 3.0)
+    assert text.startswith("At s = 3.0, over 3 samples of about 400 customers: mean ceiling")
+    assert "The study's text block recovers 33% of it" in text
+    assert "the words, read by the truth-trained reader, hold 52%" in text
+    assert "gave the study's block 50%." in text

@@ -35,6 +35,7 @@ import pandas as pd
 
 from helpers.data.loaders import load_cdnow, load_event_file, load_online_retail
 from helpers.data.schema import DataError, QualityReport
+from helpers.data.summary import format_summary, summarise
 
 DATASETS: tuple[str, ...] = ("events", "online_retail", "cdnow")
 
@@ -50,35 +51,21 @@ def _pairs(text: str) -> dict[str, str]:
     return out
 
 
-def summarise(events: pd.DataFrame) -> dict[str, Any]:
-    """Users, events (total and by type) and date range of a canonical event frame."""
-    by_type = events["event_type"].value_counts()
-    return {
-        "users": int(events["user_id"].nunique()),
-        "events": len(events),
-        "events_by_type": {str(k): int(v) for k, v in by_type.items()},
-        "first_event": events["ts"].min().isoformat() if len(events) else None,
-        "last_event": events["ts"].max().isoformat() if len(events) else None,
-    }
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """Human-readable lines for :func:`summarise`'s output."""
-    lines = ["Summary", f"  users       {summary['users']:>12,}"]
-    lines.append(f"  events      {summary['events']:>12,}")
-    for event_type, n in summary["events_by_type"].items():
-        lines.append(f"    {event_type:<10}{n:>12,}")
-    first = (summary["first_event"] or "-")[:10]
-    last = (summary["last_event"] or "-")[:10]
-    lines.append(f"  date range  {first} .. {last}")
-    return "\n".join(lines)
+def _currency(args: argparse.Namespace) -> str | dict[str, Any] | None:
+    """The loaders' ``currency`` argument from ``--currency`` and ``--rates``."""
+    if args.rates and not args.currency:
+        raise DataError("--rates needs --currency BASE (the currency the rates convert to).")
+    if args.rates:
+        return {"base": args.currency, "rates": args.rates}
+    return args.currency
 
 
 def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, QualityReport]:
     if args.dataset == "cdnow":
         return load_cdnow(args.path, as_of=args.as_of)
+    guards = {"currency": _currency(args), "allow_implausible_dates": args.allow_implausible_dates}
     if args.dataset == "online_retail":
-        return load_online_retail(args.path, as_of=args.as_of)
+        return load_online_retail(args.path, as_of=args.as_of, **guards)
     if args.path is None:
         raise DataError(f"dataset '{args.dataset}' needs a PATH.")
     return load_event_file(
@@ -87,6 +74,9 @@ def _load(args: argparse.Namespace) -> tuple[pd.DataFrame, QualityReport]:
         as_of=args.as_of,
         event_type_map=args.event_type_map,
         default_event_type=args.default_event_type,
+        ts_unit=args.ts_unit,
+        normalise_ids=args.normalise_ids,
+        **guards,
     )
 
 
@@ -138,7 +128,38 @@ def _add_validate(subparsers: Any) -> None:
     )
     parser.add_argument("--as-of", default=None, help="drop events after this time (UTC)")
     parser.add_argument("--json", default=None, metavar="OUT", help="also write the report")
+    _add_guard_options(parser)
     parser.set_defaults(func=_validate)
+
+
+def _add_guard_options(parser: argparse.ArgumentParser) -> None:
+    """Options of ``validate`` that mirror the dataset params of docs/your_data.md."""
+    parser.add_argument(
+        "--ts-unit",
+        choices=("s", "ms", "us", "ns", "serial_days"),
+        default=None,
+        help="unit of numeric timestamps (default: inferred from their range; events only)",
+    )
+    parser.add_argument(
+        "--normalise-ids",
+        action="store_true",
+        help="read ids written as floats of integers ('1.0') as integers (events only)",
+    )
+    parser.add_argument(
+        "--allow-implausible-dates",
+        action="store_true",
+        help="accept a file whose dates all fall before 1990 or after today",
+    )
+    parser.add_argument(
+        "--currency", default=None, metavar="CODE", help="the file's (or the base) currency"
+    )
+    parser.add_argument(
+        "--rates",
+        type=_pairs,
+        default=None,
+        metavar="CODE=RATE,...",
+        help="convert to --currency, e.g. USD=0.92 (units of the base per unit)",
+    )
 
 
 def _score(args: argparse.Namespace) -> int:

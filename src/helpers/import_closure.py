@@ -69,6 +69,26 @@ def _closure(src: Path, roots: Iterable[str]) -> set[Path]:
     return seen
 
 
+def file_imports(src: str | Path) -> dict[Path, set[Path]]:
+    """Every file of the ``helpers`` package under ``src`` with the package files it imports.
+
+    Imports inside functions count too (they tie files together as much as those at the
+    top). Importing ``helpers.a.b`` counts as importing ``a/b.py`` (or ``a/b/__init__.py``);
+    the ``__init__.py`` files on the way are not counted, so that a package's own
+    ``__init__`` re-exporting its modules does not look like a cycle.
+    """
+    src = Path(src)
+    graph: dict[Path, set[Path]] = {}
+    for path in sorted((src / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(src).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        anchor = f"{name}.__init__" if is_package else name
+        targets = {_module_file(src, m) for m in _imported_modules(path.read_text(), anchor)}
+        graph[path] = {t for t in targets if t is not None and t != path}
+    return graph
+
+
 def notebook_code(path: str | Path) -> str:
     """The code cells of a notebook, joined (IPython magics dropped)."""
     notebook = json.loads(Path(path).read_text())

@@ -19,9 +19,9 @@ from helpers.apply.deep import is_deep_model, production_deep_config
 from helpers.apply.run import apply_models
 from helpers.apply.scoring import ApplyError
 from helpers.apply.table import write_scored
-from helpers.cli import format_summary, summarise
 from helpers.data.registry import load_dataset
 from helpers.data.split import Split
+from helpers.data.summary import format_summary, summarise
 
 __all__ = ["score_command"]
 
@@ -54,8 +54,8 @@ def score_command(args: argparse.Namespace) -> int:
     base, apply_block = params["base"], params.get("apply", {})
     block = dict(params["datasets"].get(args.dataset, {}))
     if args.path:
-        block["path"] = args.path
-    loaded = load_dataset(args.dataset, seed=base["seed"], **block)
+        block["path"] = str(Path(args.path).resolve())  # --path is read from the working dir
+    loaded = load_dataset(args.dataset, seed=base["seed"], root=root, **block)
     print(loaded.quality)
     print(format_summary(summarise(loaded.events)))
 

@@ -14,6 +14,7 @@ and a :class:`~helpers.data.schema.QualityReport` that accounts for every input 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -34,7 +35,16 @@ class LoadedData:
     truth: pd.DataFrame | None = None
 
 
-def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> LoadedData:
+def _resolve(path: Any, root: str | Path | None) -> Any:
+    """A relative ``path`` is taken from ``root`` (the project root) when given."""
+    if not path or root is None or Path(path).is_absolute():
+        return path
+    return str(Path(root) / path)
+
+
+def load_dataset(
+    dataset: str, seed: int | None = None, root: str | Path | None = None, **options: Any
+) -> LoadedData:
     """Load ``dataset`` with its ``options`` (the dataset's block in ``params.yaml``).
 
     Parameters
@@ -42,10 +52,14 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
     dataset : {"shopsim", "cdnow", "online_retail", "events"}
     seed : int, optional
         Required by ``shopsim``; ignored by file-based datasets.
+    root : path, optional
+        Folder that a relative ``path`` is read from (the project root, as in
+        ``dvc.yaml``); without it, the working directory.
     **options
         ``shopsim``: fields of :class:`~helpers.data.shopsim.ShopSimConfig`;
         ``cdnow``: optional ``path``; ``online_retail``: optional ``path`` (the
-        built-in UCI Online Retail file when missing or null);
+        built-in UCI Online Retail file when missing or null; ``params.yaml`` names it,
+        so that DVC tracks the file), ``currency`` and ``allow_implausible_dates``;
         ``events``: ``path``, ``mapping`` and the other arguments of
         :func:`helpers.data.loaders.load_event_file`. The split keys ``cutoff`` and
         ``holdout_end`` may be present and are ignored here (except by shopsim).
@@ -65,6 +79,8 @@ def load_dataset(dataset: str, seed: int | None = None, **options: Any) -> Loade
         return LoadedData(events=events, quality=report, truth=result.truth)
     for split_key in ("cutoff", "holdout_end"):
         options.pop(split_key, None)
+    if "path" in options:
+        options["path"] = _resolve(options["path"], root)
     if dataset == "cdnow":
         events, report = loaders.load_cdnow(**options)
     elif dataset == "online_retail":

@@ -593,6 +593,10 @@ def to_level(x: np.ndarray, cuts: tuple[float, float, float, float]) -> np.ndarr
     return np.searchsorted(np.asarray(cuts), x).astype(np.int64)
 
 
+#: Sign (-1, 0, +1) of each polarity level 0..4.
+_SIGN_OF_LEVEL = np.array([-1, -1, 0, 1, 1])
+
+
 def compose_reviews(
     aspect_level: np.ndarray,
     aspect_mentioned: np.ndarray,
@@ -628,35 +632,86 @@ def compose_reviews(
     object array (n,) of non-empty strings.
     """
     n = len(overall_level)
-    n_asp = len(ASPECTS)
-    sign_of_level = np.array([-1, -1, 0, 1, 1])
-
-    pieces_cap: list[np.ndarray] = []
-    pieces_low: list[np.ndarray] = []
-    present: list[np.ndarray] = []
-    signs: list[np.ndarray] = []
-
-    def add(idx: np.ndarray, bank: _Bank, mask: np.ndarray, sign: np.ndarray) -> None:
-        pieces_cap.append(bank.cap[idx])
-        pieces_low.append(bank.low[idx])
-        present.append(mask)
-        signs.append(sign)
-
-    overall_sign = sign_of_level[overall_level]
-    add(
+    overall_sign = _SIGN_OF_LEVEL[overall_level]
+    pieces = _Pieces()
+    pieces.add_phrase(
         _OPENERS.pick(overall_level, rng.random(n)),
         _OPENERS,
         rng.random(n) < p_opener,
         overall_sign,
     )
-    add(
+    pieces.add_phrase(
         _FILLERS.pick(np.zeros(n, dtype=np.int64), rng.random(n)),
         _FILLERS,
         rng.random(n) < p_filler,
         np.zeros(n, dtype=np.int64),
     )
+    _add_aspect_pieces(pieces, aspect_level, aspect_mentioned, rng, n)
+    pieces.add_phrase(
+        _CLOSERS.pick(overall_level, rng.random(n)),
+        _CLOSERS,
+        rng.random(n) < p_closer,
+        overall_sign,
+    )
+    text = pieces.join(rng, p_contrast)
+    end = np.where(
+        (overall_level == 4) & (rng.random(n) < 0.5),
+        "!",
+        np.where((overall_level == 0) & (rng.random(n) < 0.3), "!!", "."),
+    ).astype(object)
+    text = text + end
+    return _add_noise(text, rng, p_noise)
 
-    # Aspect sentences in a random order per review.
+
+class _Pieces:
+    """The candidate pieces of ``n`` reviews, in text order: each piece has a capitalised
+    and a lower-case form, a presence mask and a sign per review."""
+
+    def __init__(self) -> None:
+        self.cap: list[np.ndarray] = []
+        self.low: list[np.ndarray] = []
+        self.present: list[np.ndarray] = []
+        self.signs: list[np.ndarray] = []
+
+    def add(self, cap: np.ndarray, low: np.ndarray, mask: np.ndarray, sign: np.ndarray) -> None:
+        self.cap.append(cap)
+        self.low.append(low)
+        self.present.append(mask)
+        self.signs.append(sign)
+
+    def add_phrase(self, idx: np.ndarray, bank: _Bank, mask: np.ndarray, sign: np.ndarray) -> None:
+        """A piece made of the phrases ``idx`` of ``bank``."""
+        self.add(bank.cap[idx], bank.low[idx], mask, sign)
+
+    def join(self, rng: np.random.Generator, p_contrast: float) -> np.ndarray:
+        """The present pieces of each review joined by full stops, or by ", but" (with
+        probability ``p_contrast``) where the sign changes; no end punctuation."""
+        n = len(self.present[0])
+        text = np.full(n, "", dtype=object)
+        started = np.zeros(n, dtype=bool)
+        prev_sign = np.zeros(n, dtype=np.int64)
+        for cap, low, mask, sign in zip(self.cap, self.low, self.present, self.signs, strict=True):
+            contrast = started & (sign * prev_sign < 0) & (rng.random(n) < p_contrast)
+            sep = np.where(started, np.where(contrast, ", but ", ". "), "").astype(object)
+            piece = np.where(contrast, low, cap)
+            text = np.where(mask, text + sep + piece, text)
+            prev_sign = np.where(mask, sign, prev_sign)
+            started |= mask
+        empty = ~started
+        if empty.any():  # a review with no piece at all gets its opener
+            text[empty] = self.cap[0][empty]
+        return text
+
+
+def _add_aspect_pieces(
+    pieces: _Pieces,
+    aspect_level: np.ndarray,
+    aspect_mentioned: np.ndarray,
+    rng: np.random.Generator,
+    n: int,
+) -> None:
+    """Aspect sentences in a random order per review (one piece per slot)."""
+    n_asp = len(ASPECTS)
     order = np.argsort(rng.random((n, n_asp)), axis=1)
     rows = np.arange(n)
     for slot in range(n_asp):
@@ -677,38 +732,7 @@ def compose_reviews(
             _ASPECT_SENTENCES.low[sent],
             _ASPECT_SUBJECTS.low[subj] + " " + _ASPECT_PREDICATES.low[pred],
         )
-        pieces_cap.append(cap)
-        pieces_low.append(low)
-        present.append(aspect_mentioned[rows, a])
-        signs.append(sign_of_level[level])
-
-    add(
-        _CLOSERS.pick(overall_level, rng.random(n)),
-        _CLOSERS,
-        rng.random(n) < p_closer,
-        overall_sign,
-    )
-
-    text = np.full(n, "", dtype=object)
-    started = np.zeros(n, dtype=bool)
-    prev_sign = np.zeros(n, dtype=np.int64)
-    for cap, low, mask, sign in zip(pieces_cap, pieces_low, present, signs, strict=True):
-        contrast = started & (sign * prev_sign < 0) & (rng.random(n) < p_contrast)
-        sep = np.where(started, np.where(contrast, ", but ", ". "), "").astype(object)
-        piece = np.where(contrast, low, cap)
-        text = np.where(mask, text + sep + piece, text)
-        prev_sign = np.where(mask, sign, prev_sign)
-        started |= mask
-    empty = ~started
-    if empty.any():  # a review with no piece at all gets its opener
-        text[empty] = pieces_cap[0][empty]
-    end = np.where(
-        (overall_level == 4) & (rng.random(n) < 0.5),
-        "!",
-        np.where((overall_level == 0) & (rng.random(n) < 0.3), "!!", "."),
-    ).astype(object)
-    text = text + end
-    return _add_noise(text, rng, p_noise)
+        pieces.add(cap, low, aspect_mentioned[rows, a], _SIGN_OF_LEVEL[level])
 
 
 def _add_noise(text: np.ndarray, rng: np.random.Generator, p_noise: float) -> np.ndarray:

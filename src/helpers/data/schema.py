@@ -48,6 +48,30 @@ NON_POSITIVE_AMOUNT = "non_positive_amount"
 UNPARSEABLE_AMOUNT = "unparseable_amount"
 MISSING_AMOUNT = "missing_purchase_amount"
 DUPLICATE = "duplicate"
+# Impossible values (recorded in the report only when they drop a row).
+NON_FINITE_AMOUNT = "non_finite_amount"
+AMOUNT_TOO_LARGE = "amount_too_large"
+NON_FINITE_QUANTITY = "non_finite_quantity"
+QUANTITY_TOO_LARGE = "quantity_too_large"
+RECORDED_WHEN_SEEN: frozenset[str] = frozenset(
+    {NON_FINITE_AMOUNT, AMOUNT_TOO_LARGE, NON_FINITE_QUANTITY, QUANTITY_TOO_LARGE}
+)
+_EXAMPLE_COLUMNS: dict[str, str] = {
+    OUT_OF_RANGE_TIMESTAMP: "ts",
+    UNPARSEABLE_AMOUNT: "amount",
+    NON_FINITE_AMOUNT: "amount",
+    AMOUNT_TOO_LARGE: "amount",
+    NON_FINITE_QUANTITY: "quantity",
+    QUANTITY_TOO_LARGE: "quantity",
+}
+
+#: Largest absolute amount of one event (1e15): float64 keeps cents exact below about
+#: 9e13 and integers below 9e15, and a billion such rows still sum to 1e24, far from
+#: the float64 overflow at 1.8e308, so no per-customer total can overflow.
+MAX_ABS_AMOUNT = 1e15
+#: Largest absolute quantity of one event (1e12): int64 sums of a million such rows
+#: stay below its 9.2e18 limit.
+MAX_ABS_QUANTITY = 1e12
 
 #: Largest share of rows whose ``amount`` may be unreadable (e.g. "1.299,00"): those rows
 #: are dropped as ``unparseable_amount``; more stop the load (a wrong column or type).
@@ -292,9 +316,152 @@ def _nothing_usable(
         fixes.append(f"events lie after as_of {as_of.isoformat()}: pass a later `--as-of`")
     if report.dropped.get(NON_POSITIVE_AMOUNT):
         fixes.append("purchase amounts are zero or negative: check the column mapped to `amount`")
+    if any(report.dropped.get(reason) for reason in RECORDED_WHEN_SEEN):
+        fixes.append(
+            "amounts or quantities are infinite or implausibly large (beyond"
+            f" {MAX_ABS_AMOUNT:g} / {MAX_ABS_QUANTITY:g}): check the columns mapped to"
+            " `amount` and `quantity`"
+        )
     if fixes:
         message += " Fix: " + "; ".join(fixes) + "."
     return message
+
+
+def _parse_quantity(raw: pd.DataFrame, source: str) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Nullable integer quantities and the masks of non-finite and too large ones.
+
+    Non-integer finite quantities stop the load (a wrong column); non-finite ones and
+    those beyond :data:`MAX_ABS_QUANTITY` become missing, flagged for the caller to drop.
+    """
+    if "quantity" not in raw:
+        return pd.Series(pd.array([pd.NA] * len(raw), dtype="Int64"), index=raw.index), {}
+    quantity, _ = _parse_numeric(raw, "quantity", source)
+    flags = {
+        NON_FINITE_QUANTITY: np.isinf(quantity),
+        QUANTITY_TOO_LARGE: np.isfinite(quantity) & (quantity.abs() > MAX_ABS_QUANTITY),
+    }
+    quantity = quantity.mask(flags[NON_FINITE_QUANTITY] | flags[QUANTITY_TOO_LARGE])
+    fractional = quantity.notna() & (quantity != np.round(quantity))
+    if fractional.any():
+        raise data_error(source, "quantity", "non-integer quantities", raw.loc[fractional].iloc[0])
+    return quantity.astype("Int64"), flags
+
+
+def _parse_rating(raw: pd.DataFrame, source: str) -> pd.Series:
+    """Nullable integer ratings; anything but 1-5 (inf included) stops the load."""
+    if "rating" not in raw:
+        return pd.Series(pd.array([pd.NA] * len(raw), dtype="Int64"), index=raw.index)
+    rating, _ = _parse_numeric(raw, "rating", source)
+    off_scale = rating.notna() & ~rating.isin([1.0, 2.0, 3.0, 4.0, 5.0])
+    if off_scale.any():
+        raise data_error(
+            source, "rating", "ratings must be integers 1-5", raw.loc[off_scale].iloc[0]
+        )
+    return rating.astype("Int64")
+
+
+def _parse_columns(
+    raw: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, pd.Series, dict[str, pd.Series]]:
+    """Typed canonical columns, the out-of-range timestamp mask and the value flags.
+
+    The flags map a drop reason (unparseable, non-finite or too large amounts and
+    quantities) to the mask of its rows.
+    """
+    out = pd.DataFrame(index=raw.index)
+    out["user_id"] = _to_nullable_str(raw["user_id"])
+    out["ts"], out_of_range = _parse_timestamps(raw["ts"])
+    out["event_type"] = _to_nullable_str(raw["event_type"]).str.lower()
+    for column in ("item_id", "category", "text"):
+        out[column] = (
+            _to_nullable_str(raw[column])
+            if column in raw
+            else pd.Series(np.nan, index=raw.index, dtype=str)
+        )
+    flags = {UNPARSEABLE_AMOUNT: pd.Series(False, index=raw.index)}
+    out["amount"] = np.nan
+    if "amount" in raw:
+        amount, flags[UNPARSEABLE_AMOUNT] = _parse_numeric(
+            raw, "amount", source, MAX_UNPARSEABLE_SHARE
+        )
+        flags[NON_FINITE_AMOUNT] = np.isinf(amount)
+        flags[AMOUNT_TOO_LARGE] = np.isfinite(amount) & (amount.abs() > MAX_ABS_AMOUNT)
+        out["amount"] = amount.mask(flags[NON_FINITE_AMOUNT] | flags[AMOUNT_TOO_LARGE])
+    out["quantity"], quantity_flags = _parse_quantity(raw, source)
+    flags.update(quantity_flags)
+    out["rating"] = _parse_rating(raw, source)
+    return out, out_of_range, flags
+
+
+def _apply_rules(
+    out: pd.DataFrame,
+    raw: pd.DataFrame,
+    rules: list[tuple[str, pd.Series]],
+    report: QualityReport,
+) -> tuple[pd.Series, dict[str, pd.Series]]:
+    """Drop rows by the first matching rule, count them; returns the keep mask.
+
+    Reasons of :data:`RECORDED_WHEN_SEEN` enter the report only when they drop a row
+    (so reports of clean data keep their shape); the others always do. Examples of
+    offending values go to ``report.notes["<reason>_examples"]``.
+    """
+    keep = pd.Series(True, index=out.index)
+    dropped: dict[str, pd.Series] = {}
+    for reason, bad in rules:
+        bad = bad.fillna(False).astype(bool) & keep
+        if reason not in RECORDED_WHEN_SEEN or bad.any():
+            report.drop(reason, int(bad.sum()))
+        dropped[reason] = bad
+        keep &= ~bad
+    for reason, column in _EXAMPLE_COLUMNS.items():
+        if reason in dropped and dropped[reason].any():
+            examples = raw.loc[dropped[reason], column].head(3)
+            report.notes[f"{reason}_examples"] = [str(v) for v in examples]
+    return keep, dropped
+
+
+def _as_of(as_of: pd.Timestamp | str | None) -> pd.Timestamp:
+    """``as_of`` as a UTC instant (naive: taken as UTC); now when None."""
+    now = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
+    return now.tz_localize("UTC") if now.tzinfo is None else now
+
+
+def _drop_rules(
+    out: pd.DataFrame,
+    out_of_range: pd.Series,
+    flags: dict[str, pd.Series],
+    now: pd.Timestamp,
+    allow_zero_amount: bool,
+) -> list[tuple[str, pd.Series]]:
+    """The drop rules of :func:`clean_events`, in the order they apply."""
+    is_purchase = out["event_type"] == "purchase"
+    non_positive = (out["amount"] < 0) | ((out["amount"] == 0) & ~allow_zero_amount)
+    return [
+        (MISSING_USER, out["user_id"].isna()),
+        (OUT_OF_RANGE_TIMESTAMP, out_of_range),
+        (UNPARSEABLE_TIMESTAMP, out["ts"].isna()),
+        (FUTURE_TIMESTAMP, out["ts"] > now),
+        (UNKNOWN_EVENT_TYPE, ~out["event_type"].isin(EVENT_TYPES)),
+        *flags.items(),
+        (MISSING_AMOUNT, is_purchase & out["amount"].isna()),
+        (NON_POSITIVE_AMOUNT, is_purchase & non_positive),
+    ]
+
+
+def _after_rules(
+    out: pd.DataFrame, report: QualityReport, drop_duplicates: bool, allow_zero_amount: bool
+) -> pd.DataFrame:
+    """Count kept free purchases; drop (or count) exact duplicates."""
+    if allow_zero_amount:
+        report.notes["zero_amount_purchases_kept"] = int(
+            ((out["event_type"] == "purchase") & (out["amount"] == 0)).sum()
+        )
+    duplicated = out.duplicated(keep="first")
+    if not drop_duplicates:
+        report.notes["identical_rows_kept"] = int(duplicated.sum())
+        return out
+    report.drop(DUPLICATE, int(duplicated.sum()))
+    return out.loc[~duplicated]
 
 
 def clean_events(
@@ -336,17 +503,22 @@ def clean_events(
     Raises
     ------
     DataError
-        Missing required column, non-numeric ``quantity``, non-numeric ``amount`` in
-        more than :data:`MAX_UNPARSEABLE_SHARE` of the rows, or no usable row (the
-        message then gives the drop counts by reason and how to fix the input).
+        Missing required column, non-numeric or non-integer ``quantity``, a rating
+        other than 1-5, non-numeric ``amount`` in more than
+        :data:`MAX_UNPARSEABLE_SHARE` of the rows, or no usable row (the message then
+        gives the drop counts by reason and how to fix the input).
 
     Notes
     -----
     Rows are dropped by the first rule that matches: ``missing_user``,
     ``out_of_range_timestamp`` (parses, but outside :data:`TIMESTAMP_RANGE`, e.g. year
     2999), ``unparseable_timestamp``, ``future_timestamp``, ``unknown_event_type``,
-    ``unparseable_amount``, ``missing_purchase_amount``, ``non_positive_amount``, then
-    ``duplicate``. Examples of out-of-range timestamps and unreadable amounts go to
+    ``unparseable_amount``, ``non_finite_amount`` (``inf``), ``amount_too_large``
+    (beyond :data:`MAX_ABS_AMOUNT`, where sums lose cents and can overflow),
+    ``non_finite_quantity``, ``quantity_too_large`` (beyond :data:`MAX_ABS_QUANTITY`),
+    ``missing_purchase_amount``, ``non_positive_amount``, then ``duplicate``. The four
+    value reasons appear in the report only when they drop a row. Examples of
+    out-of-range timestamps and of unreadable, non-finite or too large values go to
     ``report.notes``.
     """
     if report is None:
@@ -356,83 +528,12 @@ def clean_events(
         example = raw.iloc[0] if len(raw) else None
         raise data_error(source, missing[0], "required column is missing", example)
     raw = raw.reset_index(drop=True)
-    out = pd.DataFrame(index=raw.index)
-    out["user_id"] = _to_nullable_str(raw["user_id"])
-    out["ts"], out_of_range = _parse_timestamps(raw["ts"])
-    out["event_type"] = _to_nullable_str(raw["event_type"]).str.lower()
-    for column in ("item_id", "category", "text"):
-        out[column] = (
-            _to_nullable_str(raw[column])
-            if column in raw
-            else pd.Series(np.nan, index=raw.index, dtype=str)
-        )
-    bad_amount = pd.Series(False, index=raw.index)
-    if "amount" in raw:
-        out["amount"], bad_amount = _parse_numeric(raw, "amount", source, MAX_UNPARSEABLE_SHARE)
-    else:
-        out["amount"] = np.nan
-    if "quantity" in raw:
-        quantity, _ = _parse_numeric(raw, "quantity", source)
-        fractional = quantity.notna() & (quantity != np.round(quantity))
-        if fractional.any():
-            raise data_error(
-                source, "quantity", "non-integer quantities", raw.loc[fractional].iloc[0]
-            )
-        out["quantity"] = quantity.astype("Int64")
-    else:
-        out["quantity"] = pd.array([pd.NA] * len(raw), dtype="Int64")
-    if "rating" in raw:
-        rating, _ = _parse_numeric(raw, "rating", source)
-        off_scale = rating.notna() & ~rating.isin([1.0, 2.0, 3.0, 4.0, 5.0])
-        if off_scale.any():
-            raise data_error(
-                source, "rating", "ratings must be integers 1-5", raw.loc[off_scale].iloc[0]
-            )
-        out["rating"] = rating.astype("Int64")
-    else:
-        out["rating"] = pd.array([pd.NA] * len(raw), dtype="Int64")
-
-    now = pd.Timestamp.now(tz="UTC") if as_of is None else pd.Timestamp(as_of)
-    if now.tzinfo is None:
-        now = now.tz_localize("UTC")
-    is_purchase = out["event_type"] == "purchase"
-    rules: list[tuple[str, pd.Series]] = [
-        (MISSING_USER, out["user_id"].isna()),
-        (OUT_OF_RANGE_TIMESTAMP, out_of_range),
-        (UNPARSEABLE_TIMESTAMP, out["ts"].isna()),
-        (FUTURE_TIMESTAMP, out["ts"] > now),
-        (UNKNOWN_EVENT_TYPE, ~out["event_type"].isin(EVENT_TYPES)),
-        (UNPARSEABLE_AMOUNT, bad_amount),
-        (MISSING_AMOUNT, is_purchase & out["amount"].isna()),
-        (
-            NON_POSITIVE_AMOUNT,
-            is_purchase & ((out["amount"] < 0) | ((out["amount"] == 0) & ~allow_zero_amount)),
-        ),
-    ]
-    keep = pd.Series(True, index=out.index)
-    dropped: dict[str, pd.Series] = {}
-    for reason, bad in rules:
-        bad = bad.fillna(False).astype(bool) & keep
-        report.drop(reason, int(bad.sum()))
-        dropped[reason] = bad
-        keep &= ~bad
-    for reason, column in ((OUT_OF_RANGE_TIMESTAMP, "ts"), (UNPARSEABLE_AMOUNT, "amount")):
-        if dropped[reason].any():
-            examples = raw.loc[dropped[reason], column].head(3)
-            report.notes[f"{reason}_examples"] = [str(v) for v in examples]
+    out, out_of_range, flags = _parse_columns(raw, source)
+    now = _as_of(as_of)
+    rules = _drop_rules(out, out_of_range, flags, now, allow_zero_amount)
+    keep, dropped = _apply_rules(out, raw, rules, report)
     unknown_labels = out.loc[dropped[UNKNOWN_EVENT_TYPE], "event_type"].value_counts()
-    out = out.loc[keep]
-    if allow_zero_amount:
-        report.notes["zero_amount_purchases_kept"] = int(
-            ((out["event_type"] == "purchase") & (out["amount"] == 0)).sum()
-        )
-    if drop_duplicates:
-        duplicated = out.duplicated(keep="first")
-        report.drop(DUPLICATE, int(duplicated.sum()))
-        out = out.loc[~duplicated]
-    else:
-        report.notes["identical_rows_kept"] = int(out.duplicated(keep="first").sum())
-
+    out = _after_rules(out.loc[keep], report, drop_duplicates, allow_zero_amount)
     if out.empty:
         raise DataError(_nothing_usable(source, report, "amount" in raw, unknown_labels, now))
     out = out.sort_values(["user_id", "ts", "event_type"], kind="stable").reset_index(drop=True)

@@ -302,13 +302,81 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     n = int(c.n_users)
     if n < 1:
         raise ValueError("n_users must be at least 1")
+    start, t_cut, t_end = _calendar(c)
+    pop = _draw_population(rng, c, n, t_cut, t_end)  # 1. traits, 2. acquisition, lifetime
+    buys = _draw_purchases(rng, c, pop)  # 3. purchases
+
+    # ---- 4. browsing -------------------------------------------------------------------
+    # Potential events are kept with the time that decides whether they happen (their
+    # anchor) and are cut at death only once every draw is made (see ``_cut_at_death``),
+    # so that a death triggered by a purchase experience (section 5) cuts them too.
+    blocks = _journey_blocks(rng, c, buys)  # (user, t, type, cat, item, ref, anchor t)
+    bought = [0, 1, 2]  # blocks that happen only if their purchase does
+    blocks += _session_blocks(rng, c, pop)
+    trickle = len(blocks)  # the one block kept *after* death
+    blocks.append(_trickle_block(rng, c, pop))
+    bought.append(len(blocks))  # purchases themselves
+    blocks.append(
+        (buys.user, buys.t, _PURCHASE, buys.cat, buys.item, np.arange(len(buys.t)), buys.t)
+    )
+
+    # ---- 5. reviews, 6. churn triggered by a bad experience (optional) -----------------
+    reviews = _draw_reviews(rng, c, pop.z, buys, t_end)
+    review_block = len(blocks)
+    blocks.append(reviews.block)
+    buy_end, trigger_rate, ends = _stop_buying(
+        rng, c, pop, buys, reviews, blocks, review_block, bought
+    )
+    blocks = _cut_at_death(blocks, pop.death, ends, trickle)
+
+    events = _assemble(
+        blocks,
+        n,
+        start,
+        t_end,
+        buys.amount,
+        buys.qty,
+        reviews.rating,
+        reviews.texts,
+        _user_names(n),
+        _item_names(c),
+    )
+    truth = _truth_frame(c, pop, start, t_cut, t_end, buy_end, trigger_rate)
+    review_truth = _review_truth_frame(blocks[review_block], reviews, n, start)
+    return ShopSimResult(events=events, truth=truth, review_truth=review_truth)
+
+
+def _calendar(c: ShopSimConfig) -> tuple[pd.Timestamp, float, float]:
+    """``start`` and the ends of the calibration period and of the window, in days."""
     start = pd.Timestamp(c.start, tz="UTC")
     t_cut = float((pd.Timestamp(c.cutoff, tz="UTC") - start).days + 1)
     t_end = float((pd.Timestamp(c.holdout_end, tz="UTC") - start).days + 1)
     if not 0 < t_cut < t_end:
         raise ValueError("need start <= cutoff < holdout_end")
-    horizon = t_end - t_cut
+    return start, t_cut, t_end
 
+
+@dataclass
+class _Population:
+    """Per-user traits, birth and death (sections 1 and 2 of the generative story)."""
+
+    browse_only: np.ndarray
+    lam: np.ndarray
+    z: np.ndarray
+    mu: np.ndarray
+    nu: np.ndarray
+    mean_spend: np.ndarray
+    theta_cum: np.ndarray
+    birth: np.ndarray
+    death: np.ndarray
+    alive_end: np.ndarray
+    potential: np.ndarray
+
+
+def _draw_population(
+    rng: np.random.Generator, c: ShopSimConfig, n: int, t_cut: float, t_end: float
+) -> _Population:
+    """Draw the traits (section 1), birth and lifetime (section 2) of ``n`` users."""
     # ---- 1. traits ---------------------------------------------------------------------
     browse_only = rng.random(n) < c.browse_only_share
     lam = rng.gamma(c.r, 1.0 / c.alpha, n)
@@ -334,33 +402,63 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     # ``mu``. Two configurations that differ only in ``kappa`` then share every potential
     # purchase, session and review text; only who is alive to act on them changes.
     potential = t_end - birth
+    return _Population(
+        browse_only=browse_only,
+        lam=lam,
+        z=z,
+        mu=mu,
+        nu=nu,
+        mean_spend=mean_spend,
+        theta_cum=theta_cum,
+        birth=birth,
+        death=death,
+        alive_end=alive_end,
+        potential=potential,
+    )
 
-    # ---- 3. purchases ------------------------------------------------------------------
-    n_rep = rng.poisson(lam * potential)
+
+@dataclass
+class _Purchases:
+    """Every potential purchase: user, time, category, item, amount and quantity."""
+
+    user: np.ndarray
+    t: np.ndarray
+    cat: np.ndarray
+    item: np.ndarray
+    amount: np.ndarray
+    qty: np.ndarray
+
+
+def _draw_purchases(rng: np.random.Generator, c: ShopSimConfig, pop: _Population) -> _Purchases:
+    """Section 3: the first purchase at birth, then a Poisson process on the window."""
+    n = len(pop.lam)
+    browse_only, birth, potential = pop.browse_only, pop.birth, pop.potential
+    n_rep = rng.poisson(pop.lam * potential)
     n_purch = n_rep + (~browse_only)
     p_user = np.repeat(np.arange(n), n_purch)
     first = np.concatenate([[0], np.cumsum(n_purch)[:-1]])
     p_t = birth[p_user] + rng.random(len(p_user)) * potential[p_user]
     p_t[first[~browse_only]] = birth[~browse_only]
     n_p = len(p_user)
-    p_cat = _categorical(rng, theta_cum, p_user)
+    p_cat = _categorical(rng, pop.theta_cum, p_user)
     p_item = _item(rng, c, p_cat)
-    p_amount = np.maximum(np.round(rng.gamma(c.p, 1.0 / nu[p_user]), 2), 0.01)
+    p_amount = np.maximum(np.round(rng.gamma(c.p, 1.0 / pop.nu[p_user]), 2), 0.01)
     p_qty = 1 + rng.poisson(c.quantity_extra_mean, n_p)
+    return _Purchases(user=p_user, t=p_t, cat=p_cat, item=p_item, amount=p_amount, qty=p_qty)
 
-    # ---- 4. browsing -------------------------------------------------------------------
-    # Potential events are kept with the time that decides whether they happen (their
-    # anchor) and are cut at death only once every draw is made (see ``_cut_at_death``),
-    # so that a death triggered by a purchase experience (section 5) cuts them too.
-    blocks: list[tuple] = []  # (user, t, type, cat, item, ref, anchor user, anchor t, need)
+
+def _journey_blocks(rng: np.random.Generator, c: ShopSimConfig, p: _Purchases) -> list[tuple]:
+    """The cart (optional), item view and category views leading to each purchase.
+
+    Three blocks ``(user, t, type, cat, item, ref, anchor t)``, anchored at the purchase.
+    """
     none = np.int64(-1)
-
-    # carts and views leading to each purchase
+    n_p = len(p.t)
+    p_user, p_t, p_cat, p_item = p.user, p.t, p.cat, p.item
     has_cart = rng.random(n_p) < c.cart_before_purchase
     cart_t = p_t - rng.exponential(c.cart_lead_minutes * _MINUTE, n_p)
     idx = np.flatnonzero(has_cart)
-    blocks.append((p_user[idx], cart_t[idx], _CART, p_cat[idx], p_item[idx], none, p_t[idx]))
-    bought = [0, 1, 2]  # blocks that happen only if their purchase does
+    blocks = [(p_user[idx], cart_t[idx], _CART, p_cat[idx], p_item[idx], none, p_t[idx])]
     item_view_t = np.where(has_cart, cart_t, p_t) - rng.exponential(3 * _MINUTE, n_p)
     blocks.append((p_user, item_view_t, _VIEW, p_cat, p_item, none, p_t))
     n_pre = rng.poisson(c.pre_purchase_views_mean, n_p)
@@ -369,52 +467,82 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     pre_cat = p_cat[pre]
     pre_item = _item(rng, c, pre_cat)
     blocks.append((p_user[pre], pre_t, _VIEW, pre_cat, pre_item, none, p_t[pre]))
+    return blocks
 
-    # browsing sessions while alive (window shoppers: one guaranteed at birth)
-    rate = c.session_rate_base + c.session_rate_per_purchase * lam
+
+def _session_blocks(rng: np.random.Generator, c: ShopSimConfig, pop: _Population) -> list[tuple]:
+    """Browsing sessions while alive (window shoppers: one guaranteed at birth).
+
+    Two blocks, their views and their abandoned carts, anchored at the session start.
+    """
+    none = np.int64(-1)
+    n = len(pop.lam)
+    browse_only, birth, potential = pop.browse_only, pop.birth, pop.potential
+    rate = c.session_rate_base + c.session_rate_per_purchase * pop.lam
     n_sess = rng.poisson(rate * potential) + browse_only
     s_user = np.repeat(np.arange(n), n_sess)
     s_t = birth[s_user] + rng.random(len(s_user)) * potential[s_user]
     s_first = np.concatenate([[0], np.cumsum(n_sess)[:-1]])
     s_t[s_first[browse_only]] = birth[browse_only]
-    s_cat = _categorical(rng, theta_cum, s_user)
+    s_cat = _categorical(rng, pop.theta_cum, s_user)
     s_views = 1 + rng.poisson(max(c.session_views_mean - 1.0, 0.0), len(s_user))
     v_user, v_t, v_sess = _sessions(rng, s_user, s_t, s_views, c.view_gap_minutes * _MINUTE)
     v_cat = s_cat[v_sess]
     v_item = _item(rng, c, v_cat)
-    blocks.append((v_user, v_t, _VIEW, v_cat, v_item, none, s_t[v_sess]))
+    blocks = [(v_user, v_t, _VIEW, v_cat, v_item, none, s_t[v_sess])]
     last_view = np.cumsum(s_views) - 1
     abandon = np.flatnonzero(rng.random(len(s_user)) < c.abandon_cart_prob)
     lv = last_view[abandon]
     ab_t = v_t[lv] + rng.exponential(3 * _MINUTE, len(lv))
     blocks.append((v_user[lv], ab_t, _CART, v_cat[lv], v_item[lv], none, s_t[abandon]))
+    return blocks
 
-    # trickle of views after death (potential sessions over the whole window, kept after it)
-    n_dead = rng.poisson(c.dead_session_rate * potential)
+
+def _trickle_block(rng: np.random.Generator, c: ShopSimConfig, pop: _Population) -> tuple:
+    """Trickle of views after death (potential sessions over the whole window, kept after it)."""
+    n = len(pop.lam)
+    n_dead = rng.poisson(c.dead_session_rate * pop.potential)
     d_user = np.repeat(np.arange(n), n_dead)
-    d_t = birth[d_user] + rng.random(len(d_user)) * potential[d_user]
+    d_t = pop.birth[d_user] + rng.random(len(d_user)) * pop.potential[d_user]
     d_views = 1 + rng.poisson(0.5, len(d_user))
     dv_user, dv_t, dv_sess = _sessions(rng, d_user, d_t, d_views, c.view_gap_minutes * _MINUTE)
-    dv_cat = _categorical(rng, theta_cum, d_user)[dv_sess]
+    dv_cat = _categorical(rng, pop.theta_cum, d_user)[dv_sess]
     dv_item = _item(rng, c, dv_cat)
-    trickle = len(blocks)  # the one block kept *after* death
-    blocks.append((dv_user, dv_t, _VIEW, dv_cat, dv_item, none, d_t[dv_sess]))
+    return (dv_user, dv_t, _VIEW, dv_cat, dv_item, np.int64(-1), d_t[dv_sess])
 
-    # purchases themselves
-    bought.append(len(blocks))
-    blocks.append((p_user, p_t, _PURCHASE, p_cat, p_item, np.arange(n_p), p_t))
 
-    # ---- 5. reviews --------------------------------------------------------------------
-    # Every potential review (purchase reviewed, review before the end of the window) is
-    # composed; those written while the user is alive are kept.
+@dataclass
+class _Reviews:
+    """The potential reviews (``candidate`` purchases) and what is drawn for them."""
+
+    x: np.ndarray  #: weighted mean experience of every purchase
+    r_t: np.ndarray  #: review time of every purchase
+    candidate: np.ndarray  #: purchases reviewed before the end of the window
+    user: np.ndarray  #: reviewer of each candidate
+    rating: np.ndarray
+    texts: np.ndarray
+    block: tuple  #: ``(user, t, type, cat, item, ref, anchor t)`` of the reviews
+
+    @property
+    def experience(self) -> np.ndarray:
+        """Experience ``x`` of each candidate review's purchase."""
+        return self.x[self.candidate]
+
+
+def _draw_reviews(
+    rng: np.random.Generator, c: ShopSimConfig, z: np.ndarray, p: _Purchases, t_end: float
+) -> _Reviews:
+    """Section 5: every potential review (purchase reviewed, review before the end of the
+    window) is composed; those written while the user is alive are kept later."""
+    n_p = len(p.t)
     w = c.experience_weight
-    exp_ = w * z[p_user, None] + np.sqrt(1 - w**2) * rng.standard_normal((n_p, 4))
+    exp_ = w * z[p.user, None] + np.sqrt(1 - w**2) * rng.standard_normal((n_p, 4))
     x = exp_ @ _ASPECT_WEIGHTS
     p_review = np.clip(c.review_prob * (1 + c.review_extremity * np.abs(x)), 0.0, 0.95)
-    r_t = p_t + 1.0 + rng.exponential(c.review_delay_days, n_p)
+    r_t = p.t + 1.0 + rng.exponential(c.review_delay_days, n_p)
     candidate = np.flatnonzero((rng.random(n_p) < p_review) & (r_t < t_end))
     n_r = len(candidate)
-    r_user = p_user[candidate]
+    r_user = p.user[candidate]
     e_r = exp_[candidate]
     y = (
         c.rating_satisfaction_weight * z[r_user]
@@ -431,40 +559,72 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
     nothing = ~mentioned.any(axis=1)
     mentioned[np.flatnonzero(nothing), np.argmax(np.abs(e_r[nothing]), axis=1)] = True
     texts = review_text.compose_reviews(aspect_level, mentioned, overall, rng, p_noise=c.text_noise)
-    review_block = len(blocks)
-    blocks.append(
-        (r_user, r_t[candidate], _REVIEW, p_cat[candidate], p_item[candidate], np.arange(n_r))
-        + (r_t[candidate],)
+    block = (
+        r_user,
+        r_t[candidate],
+        _REVIEW,
+        p.cat[candidate],
+        p.item[candidate],
+        np.arange(n_r),
+    ) + (r_t[candidate],)
+    return _Reviews(
+        x=x, r_t=r_t, candidate=candidate, user=r_user, rating=rating, texts=texts, block=block
     )
 
-    # ---- 6. churn triggered by a bad experience (optional, off by default) -------------
+
+def _stop_buying(
+    rng: np.random.Generator,
+    c: ShopSimConfig,
+    pop: _Population,
+    p: _Purchases,
+    reviews: _Reviews,
+    blocks: list[tuple],
+    review_block: int,
+    bought: list[int],
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Section 6, churn triggered by a bad experience (optional, off by default).
+
+    Returns ``(buy_end, trigger_rate, ends)``: when each user stops buying, the
+    purchase hazard it adds, and the end time of each block for :func:`_cut_at_death`.
+    With the trigger on, the review block ``blocks[review_block]`` is replaced (in
+    place) by the reviews of purchases made before the customer stopped buying.
+    """
+    alive_end = pop.alive_end
     buy_end = alive_end
-    trigger_rate = np.zeros(n)
-    if c.churn_trigger:
-        # a purchase that happens with experience x makes the customer stop buying when
-        # they would review it, with probability 1 - exp(-churn_trigger max(0, -x)); they
-        # keep browsing until they die (silent defection)
-        fires = rng.random(n_p) < -np.expm1(-c.churn_trigger * np.maximum(-x, 0.0))
-        fires &= p_t < alive_end[p_user]
-        buy_end = alive_end.copy()
-        np.minimum.at(buy_end, p_user[fires], r_t[fires] + _MINUTE)
-        trigger_rate = lam * _trigger_probability(c, z)
-        # the review of a purchase made before the customer stopped buying is still written
-        review_bought = p_t[candidate] < buy_end[r_user]
-        r = blocks[review_block]
-        keep = np.flatnonzero(review_bought)
-        blocks[review_block] = (*(a[keep] for a in r[:2]), r[2], *(a[keep] for a in r[3:]))
-        ends = [buy_end if b in bought else alive_end for b in range(len(blocks))]
-    else:
-        ends = [alive_end] * len(blocks)
-    blocks = _cut_at_death(blocks, death, ends, trickle)
+    trigger_rate = np.zeros(len(pop.lam))
+    if not c.churn_trigger:
+        return buy_end, trigger_rate, [alive_end] * len(blocks)
+    # a purchase that happens with experience x makes the customer stop buying when
+    # they would review it, with probability 1 - exp(-churn_trigger max(0, -x)); they
+    # keep browsing until they die (silent defection)
+    x, r_t = reviews.x, reviews.r_t
+    fires = rng.random(len(p.t)) < -np.expm1(-c.churn_trigger * np.maximum(-x, 0.0))
+    fires &= p.t < alive_end[p.user]
+    buy_end = alive_end.copy()
+    np.minimum.at(buy_end, p.user[fires], r_t[fires] + _MINUTE)
+    trigger_rate = pop.lam * _trigger_probability(c, pop.z)
+    # the review of a purchase made before the customer stopped buying is still written
+    review_bought = p.t[reviews.candidate] < buy_end[reviews.user]
+    r = blocks[review_block]
+    keep = np.flatnonzero(review_bought)
+    blocks[review_block] = (*(a[keep] for a in r[:2]), r[2], *(a[keep] for a in r[3:]))
+    ends = [buy_end if b in bought else alive_end for b in range(len(blocks))]
+    return buy_end, trigger_rate, ends
 
-    # ---- assemble ----------------------------------------------------------------------
-    events = _assemble(
-        blocks, n, start, t_end, p_amount, p_qty, rating, texts, _user_names(n), _item_names(c)
-    )
 
-    # ---- truth -------------------------------------------------------------------------
+def _truth_frame(
+    c: ShopSimConfig,
+    pop: _Population,
+    start: pd.Timestamp,
+    t_cut: float,
+    t_end: float,
+    buy_end: np.ndarray,
+    trigger_rate: np.ndarray,
+) -> pd.DataFrame:
+    """The oracle: traits and exact holdout expectations per user (module docstring)."""
+    n = len(pop.lam)
+    lam, mu, death = pop.lam, pop.mu, pop.death
+    horizon = t_end - t_cut
     alive_cut = death > t_cut
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = mu + trigger_rate if c.churn_trigger else mu
@@ -474,31 +634,36 @@ def simulate_shop(config: ShopSimConfig, seed: int) -> ShopSimResult:
         p0 = np.exp(-lm * horizon) + mu / lm * -np.expm1(-lm * horizon)
     p0 = np.where(buying, p0, 1.0)
     died = death < t_end
-    truth = pd.DataFrame(
+    return pd.DataFrame(
         {
             "user_id": _str_column(np.arange(n), _user_names(n)),
-            "browse_only": browse_only,
+            "browse_only": pop.browse_only,
             "lam": lam,
             "mu": mu,
-            "satisfaction": z,
-            "mean_spend": mean_spend,
-            "birth": _to_ts(start, birth),
+            "satisfaction": pop.z,
+            "mean_spend": pop.mean_spend,
+            "birth": _to_ts(start, pop.birth),
             "death": _to_ts(start, np.where(died, death, 0.0)).where(died),
             "alive_at_cutoff": alive_cut,
             "expected_holdout_purchases": e_n,
-            "expected_holdout_spend": e_n * mean_spend,
+            "expected_holdout_spend": e_n * pop.mean_spend,
             "p_no_purchase_holdout": p0,
         }
     )
-    r_user_kept, r_t_kept, *_, r_ref = blocks[review_block]
-    review_truth = pd.DataFrame(
+
+
+def _review_truth_frame(
+    kept: tuple, reviews: _Reviews, n: int, start: pd.Timestamp
+) -> pd.DataFrame:
+    """``user_id, ts`` and latent ``experience`` of each review kept (block ``kept``)."""
+    r_user_kept, r_t_kept, *_, r_ref = kept
+    return pd.DataFrame(
         {
             "user_id": _str_column(r_user_kept, _user_names(n)),
             "ts": _to_ts(start, r_t_kept),
-            "experience": x[candidate][r_ref],
+            "experience": reviews.experience[r_ref],
         }
     )
-    return ShopSimResult(events=events, truth=truth, review_truth=review_truth)
 
 
 def _cut_at_death(

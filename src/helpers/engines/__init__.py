@@ -4,7 +4,7 @@ One SQL text per quantity (:mod:`helpers.engines.queries`), transpiled for Spark
 SQLGlot with every engine quirk in :mod:`helpers.engines.dialect`;
 :class:`helpers.engines.runner.EventQueries` runs it over a Parquet file (out of core)
 or a frame; :mod:`helpers.engines.spark` builds the session and
-:mod:`helpers.engines.scoring` scores customers on Spark. ``params.yaml``:
+:mod:`helpers.apply.spark_scoring` scores customers on Spark. ``params.yaml``:
 ``base.engine`` picks the engine, the ``spark:`` block configures the session.
 """
 

@@ -55,23 +55,26 @@ def behaviour_sql(as_of: int, windows: tuple[int, ...]) -> str:
     both engines run (Spark has no ``ASOF JOIN``).
     """
     as_of = int(as_of)
-    d = NS_PER_DAY
-    lo = {w: as_of - w * d for w in windows}
-    t90, t180 = as_of - TREND_DAYS * d, as_of - 2 * TREND_DAYS * d
-    pwin = ",\n".join(
-        f"count(*) FILTER (WHERE last_t >= {lo[w]}) AS purchases_{w}d" for w in windows
-    )
-    ewin = []
-    for w in windows:
-        ewin.append(f"sum(amount) FILTER (WHERE et = {PURCHASE} AND t >= {lo[w]}) AS spend_{w}d")
-        for kind, et in (("views", VIEW), ("carts", CART), ("reviews", REVIEW)):
-            ewin.append(f"count(*) FILTER (WHERE et = {et} AND t >= {lo[w]}) AS {kind}_{w}d")
-    ewin_sql = ",\n".join(ewin)
     return f"""
     WITH base AS NOT MATERIALIZED (  -- the only read of the events: strictly before as_of
         SELECT user_id, t, {day_sql()} AS day, et, category, amount
         FROM ev WHERE t < {as_of}
-    ),
+    ),{_purchase_ctes(as_of, windows)},{_event_ctes(as_of, windows)},{_cart_ctes(as_of)}
+    SELECT * FROM eagg
+    LEFT JOIN pagg USING (user_id)
+    LEFT JOIN cagg USING (user_id)
+    LEFT JOIN cab USING (user_id)
+    """
+
+
+def _purchase_ctes(as_of: int, windows: tuple[int, ...]) -> str:
+    """CTEs ``pday, pgap, pagg`` of :func:`behaviour_sql`: purchase-day aggregates."""
+    d = NS_PER_DAY
+    t90, t180 = as_of - TREND_DAYS * d, as_of - 2 * TREND_DAYS * d
+    pwin = ",\n".join(
+        f"count(*) FILTER (WHERE last_t >= {as_of - w * d}) AS purchases_{w}d" for w in windows
+    )
+    return f"""
     pday AS (           -- one row per (user, UTC purchase day)
         SELECT user_id, day, sum(amount) AS spend, min(t) AS first_t, max(t) AS last_t
         FROM base WHERE et = {PURCHASE} GROUP BY user_id, day
@@ -95,7 +98,19 @@ def behaviour_sql(as_of: int, windows: tuple[int, ...]) -> str:
             count(*) FILTER (WHERE last_t >= {t180} AND last_t < {t90}) AS trend_before,
             {pwin}
         FROM pgap GROUP BY user_id
-    ),
+    )"""
+
+
+def _event_ctes(as_of: int, windows: tuple[int, ...]) -> str:
+    """CTEs ``eagg, pcat, cagg`` of :func:`behaviour_sql`: event counts and categories."""
+    ewin = []
+    for w in windows:
+        lo = as_of - w * NS_PER_DAY
+        ewin.append(f"sum(amount) FILTER (WHERE et = {PURCHASE} AND t >= {lo}) AS spend_{w}d")
+        for kind, et in (("views", VIEW), ("carts", CART), ("reviews", REVIEW)):
+            ewin.append(f"count(*) FILTER (WHERE et = {et} AND t >= {lo}) AS {kind}_{w}d")
+    ewin_sql = ",\n".join(ewin)
+    return f"""
     eagg AS (
         SELECT user_id,
             count(*) FILTER (WHERE et = {VIEW}) AS n_views,
@@ -113,7 +128,13 @@ def behaviour_sql(as_of: int, windows: tuple[int, ...]) -> str:
     cagg AS (
         SELECT user_id, count(*) AS n_categories, max(n) / sum(n) AS top_category_share
         FROM pcat GROUP BY user_id
-    ),
+    )"""
+
+
+def _cart_ctes(as_of: int) -> str:
+    """CTEs ``cp, cnext, cab`` of :func:`behaviour_sql`: cart abandonment."""
+    d = NS_PER_DAY
+    return f"""
     cp AS (             -- carts (not censored) and purchases, carts first at equal t
         SELECT user_id, t, CASE WHEN et = {CART} THEN 0 ELSE 1 END AS is_purchase
         FROM base WHERE (et = {CART} AND t < {as_of - d}) OR et = {PURCHASE}
@@ -133,12 +154,7 @@ def behaviour_sql(as_of: int, windows: tuple[int, ...]) -> str:
                 WHERE next_purchase_t IS NULL OR next_purchase_t - t > {d}
             ) AS abandoned_carts
         FROM cnext WHERE is_purchase = 0 GROUP BY user_id
-    )
-    SELECT * FROM eagg
-    LEFT JOIN pagg USING (user_id)
-    LEFT JOIN cagg USING (user_id)
-    LEFT JOIN cab USING (user_id)
-    """
+    )"""
 
 
 def targets_sql(calibration_end: int, holdout_end: int) -> str:

@@ -139,7 +139,7 @@ def gini_raw_of_resamples(y: np.ndarray, score: np.ndarray, weights: np.ndarray)
     """Gini of the gains curve of resamples given as ``weights`` (``(B, n)`` counts).
 
     Equal to :func:`_gini_raw` of each resample (ties in ``score`` averaged), for all
-    resamples at once (the paired bootstrap of :mod:`helpers.features.text_value`): a
+    resamples at once (the paired bootstrap of :mod:`helpers.studies.text_signal.bootstrap`): a
     tie group holding ``W`` resampled customers with total value ``S`` after ``C`` of
     value ranked above adds ``W (2 C + S)`` to twice the trapezoid area.
     """

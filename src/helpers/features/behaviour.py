@@ -208,6 +208,38 @@ def behaviour_features(
     windows = tuple(int(w) for w in windows)
     if any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
         raise ValueError(f"windows must be distinct positive day counts, got {windows}")
+    raw, present, history_days = _raw_aggregates(
+        events, as_of, windows, engine, spark, threads, memory_limit
+    )
+    raw = _select_users(raw, customers)
+    out = _rfm_columns(raw, as_of_ns, history_days)
+    out.update(_window_columns(raw, windows, present))
+    out.update(_timing_columns(raw, out["tenure_days"]))
+    out.update(_browsing_columns(raw, out["n_purchase_days"], as_of_ns, history_days, present))
+    if present["category"]:
+        out["n_categories"] = _count(raw, "n_categories")
+        out["top_category_share"] = raw["top_category_share"].astype(float).fillna(0.0)
+    frame = pd.DataFrame(out, index=raw.index)
+    frame.attrs = {"as_of": as_of.isoformat(), "history_days": float(history_days)}
+    return frame
+
+
+def _raw_aggregates(
+    events: EventSource,
+    as_of: pd.Timestamp,
+    windows: tuple[int, ...],
+    engine: Engine,
+    spark: Any,
+    threads: int | None,
+    memory_limit: str | None,
+) -> tuple[pd.DataFrame, dict[str, bool], float]:
+    """The raw per-user aggregates, which inputs the data holds, and the history length.
+
+    Runs :func:`helpers.engines.queries.presence_sql` and
+    :func:`~helpers.engines.queries.behaviour_sql`; ``present`` maps ``views, carts,
+    reviews, category`` to whether the events before ``as_of`` hold them.
+    """
+    as_of_ns = int(as_of.value)
     with EventQueries(events, engine, spark, threads, memory_limit) as q:
         if "event_type" not in q.columns:
             raise ValueError("events lack required column(s) ['event_type']")
@@ -221,59 +253,96 @@ def behaviour_features(
     if last_t >= as_of_ns:  # defensive: the filter above is the leakage guard
         raise AssertionError("an event at or after as_of reached the features")
     history_days = (as_of_ns - first_t) / NS_PER_DAY
+    present = {
+        "views": has_view,
+        "carts": has_cart,
+        "reviews": has_review,
+        "category": has_category,
+    }
+    return raw, present, history_days
 
+
+def _select_users(raw: pd.DataFrame, customers: pd.Index | None) -> pd.DataFrame:
+    """``raw`` indexed by ``user_id``: ``customers`` in order, or by default the buyers."""
     raw.index = pd.Index(raw.pop("user_id").astype("str"), name="user_id")
     if customers is None:
         raw = raw.loc[raw["n_purchase_days"].fillna(0) > 0].sort_index()
     else:
         raw = raw.reindex(pd.Index(customers, name="user_id"))
     raw.index.name = "user_id"
+    return raw
 
-    def count(col: str) -> pd.Series:
-        return raw[col].fillna(0).astype("int64")
 
-    def days_since(col: str) -> pd.Series:
-        ns = raw[col].astype("float64")  # int64 ns are exact in float64 below 2**53 ns
-        elapsed = (as_of_ns - raw[col].astype("Int64")).astype("float64")
-        return (elapsed / NS_PER_DAY).where(ns.notna()).fillna(history_days).astype(float)
+def _count(raw: pd.DataFrame, col: str) -> pd.Series:
+    """A count column (``int64``, 0 for users without any)."""
+    return raw[col].fillna(0).astype("int64")
 
+
+def _days_since(raw: pd.DataFrame, col: str, as_of_ns: int, history_days: float) -> pd.Series:
+    """Days from the epoch-ns time column ``col`` to ``as_of`` (``history_days`` if none)."""
+    ns = raw[col].astype("float64")  # int64 ns are exact in float64 below 2**53 ns
+    elapsed = (as_of_ns - raw[col].astype("Int64")).astype("float64")
+    return (elapsed / NS_PER_DAY).where(ns.notna()).fillna(history_days).astype(float)
+
+
+def _rfm_columns(raw: pd.DataFrame, as_of_ns: int, history_days: float) -> dict[str, pd.Series]:
+    """The ``rfm`` group of the module docstring."""
     out: dict[str, pd.Series] = {}
-    n_days = count("n_purchase_days")
-    out["recency_days"] = days_since("last_purchase_t")
+    n_days = _count(raw, "n_purchase_days")
+    out["recency_days"] = _days_since(raw, "last_purchase_t", as_of_ns, history_days)
     out["frequency"] = (n_days - 1).clip(lower=0)
     out["n_purchase_days"] = n_days
-    out["tenure_days"] = days_since("first_purchase_t")
+    out["tenure_days"] = _days_since(raw, "first_purchase_t", as_of_ns, history_days)
     total = raw["monetary_total"].astype(float).fillna(0.0)
     out["monetary_mean"] = (total / n_days.where(n_days > 0)).fillna(0.0)
     out["monetary_total"] = total
+    return out
+
+
+def _window_columns(
+    raw: pd.DataFrame, windows: tuple[int, ...], present: dict[str, bool]
+) -> dict[str, pd.Series]:
+    """The ``windows`` group: purchases and spend always, views, carts, reviews if held."""
     kinds = ["purchases", "spend"]
-    kinds += [
-        k for k, ok in (("views", has_view), ("carts", has_cart), ("reviews", has_review)) if ok
-    ]
+    kinds += [k for k in ("views", "carts", "reviews") if present[k]]
     kinds = [k for k in WINDOW_KINDS if k in kinds]
+    out: dict[str, pd.Series] = {}
     for kind in kinds:
         for w in windows:
             col = f"{kind}_{w}d"
-            out[col] = raw[col].astype(float).fillna(0.0) if kind == "spend" else count(col)
-    out["ipt_mean_days"] = raw["ipt_mean_days"].astype(float).fillna(out["tenure_days"])
+            out[col] = raw[col].astype(float).fillna(0.0) if kind == "spend" else _count(raw, col)
+    return out
+
+
+def _timing_columns(raw: pd.DataFrame, tenure_days: pd.Series) -> dict[str, pd.Series]:
+    """The ``timing`` group (``ipt_mean_days`` filled with the tenure)."""
+    out: dict[str, pd.Series] = {}
+    out["ipt_mean_days"] = raw["ipt_mean_days"].astype(float).fillna(tenure_days)
     out["ipt_std_days"] = raw["ipt_std_days"].astype(float).fillna(0.0)
-    recent, before = count("trend_recent"), count("trend_before")
+    recent, before = _count(raw, "trend_recent"), _count(raw, "trend_before")
     both = (recent + before).astype(float)
     out["activity_trend"] = ((recent - before) / both.where(both > 0)).fillna(0.0)
-    if has_view:
-        out["browse_to_buy"] = count("n_views") / n_days.clip(lower=1)
-        out["days_since_last_view"] = days_since("last_view_t")
-    if has_cart:
-        eligible = count("eligible_carts").astype(float)
-        share = count("abandoned_carts") / eligible.where(eligible > 0)
+    return out
+
+
+def _browsing_columns(
+    raw: pd.DataFrame,
+    n_days: pd.Series,
+    as_of_ns: int,
+    history_days: float,
+    present: dict[str, bool],
+) -> dict[str, pd.Series]:
+    """The ``browsing`` group: view columns if the data holds views, cart ones if carts."""
+    out: dict[str, pd.Series] = {}
+    if present["views"]:
+        out["browse_to_buy"] = _count(raw, "n_views") / n_days.clip(lower=1)
+        out["days_since_last_view"] = _days_since(raw, "last_view_t", as_of_ns, history_days)
+    if present["carts"]:
+        eligible = _count(raw, "eligible_carts").astype(float)
+        share = _count(raw, "abandoned_carts") / eligible.where(eligible > 0)
         out["cart_abandonment"] = share.fillna(0.0)
-        out["days_since_last_cart"] = days_since("last_cart_t")
-    if has_category:
-        out["n_categories"] = count("n_categories")
-        out["top_category_share"] = raw["top_category_share"].astype(float).fillna(0.0)
-    frame = pd.DataFrame(out, index=raw.index)
-    frame.attrs = {"as_of": as_of.isoformat(), "history_days": float(history_days)}
-    return frame
+        out["days_since_last_cart"] = _days_since(raw, "last_cart_t", as_of_ns, history_days)
+    return out
 
 
 def feature_groups(frame: pd.DataFrame) -> dict[str, list[str]]:

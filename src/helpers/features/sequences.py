@@ -28,7 +28,9 @@ Encodings (0 always means padding)
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -200,50 +202,68 @@ def build_sequences(
     -------
     SequenceBatch
     """
+    edges, as_of, customers = _checked_arguments(max_len, amount_bins, as_of, customers)
+    as_of_ns = int(as_of.value)
+    source, tables, columns, keys_ok = _sequence_source(events, review_key, review_keys)
+    ranges = _checked_ranges(events, columns, chunk_events)
+    from_frame = isinstance(events, pd.DataFrame)
+    join_keys = review_keys is not None and not from_frame
+    query = _sequence_query(source, columns, from_frame, join_keys, as_of_ns, max_len)
+    tables.update(_lookup_tables(customers, review_keys if join_keys else None))
+    grids = _Grids.empty(len(customers), max_len)
+    with _duckdb_connection(tables, threads, memory_limit) as con:
+        for lo, hi in tqdm(ranges, desc="user ranges", leave=False, disable=len(ranges) < 2):
+            for rb in con.sql(query(range_filter(lo, hi))).to_arrow_reader(batch_rows):
+                grids.add(rb, edges, as_of_ns, keys_ok)
+    return grids.to_batch(customers, category_vocab, edges, as_of)
+
+
+def _checked_arguments(
+    max_len: int, amount_bins: tuple[float, ...], as_of: pd.Timestamp | str, customers: pd.Index
+) -> tuple[np.ndarray, pd.Timestamp, pd.Index]:
+    """Validated ``amount_bins`` edges, UTC ``as_of`` and unique ``customers``."""
     if max_len < 1:
         raise ValueError("max_len must be at least 1")
     edges = np.asarray(amount_bins, dtype=float)
     if edges.ndim != 1 or np.any(np.diff(edges) <= 0):
         raise ValueError("amount_bins must be strictly increasing")
     as_of = as_utc(as_of)
-    as_of_ns = int(as_of.value)
     customers = pd.Index(customers)
     if customers.has_duplicates:
         raise ValueError("customers must be unique")
-    n_users = len(customers)
+    return edges, as_of, customers
 
-    source, tables, columns, keys_ok = _sequence_source(events, review_key, review_keys)
+
+def _checked_ranges(
+    events: EventSource, columns: list[str], chunk_events: int | None
+) -> list[tuple]:
+    """The ``user_id`` ranges to query (one for a frame), once the required columns are
+    known to be there."""
     ranges = (
         [(None, None)] if isinstance(events, pd.DataFrame) else user_ranges(events, chunk_events)
     )
     missing = [c for c in ("user_id", "ts", "event_type") if c not in columns]
     if missing:
         raise ValueError(f"events lack required column(s) {missing}")
-    from_frame = isinstance(events, pd.DataFrame)
+    return ranges
+
+
+def _sequence_query(
+    source: str, columns: list[str], from_frame: bool, join_keys: bool, as_of_ns: int, max_len: int
+) -> Callable[[str], str]:
+    """The window query over the events of ``source`` matching a ``WHERE`` condition.
+
+    It keeps the requested customers' last ``max_len`` events before ``as_of_ns``, with
+    the review key: a frame's column; for a file, the row number or (``join_keys``) the
+    ``seq_review_keys`` table.
+    """
     ts_unit = None if from_frame else "ns"
     select = event_columns("duckdb", ts_unit, "category" in columns, "amount" in columns)
     rating_sql = "CAST(rating AS DOUBLE)" if "rating" in columns else "CAST(NULL AS DOUBLE)"
-    # the review key: a frame's column; for a file, the row number or the review_keys table
-    join_keys = review_keys is not None and not from_frame
     row_nr = "row_nr" if from_frame else "file_row_number"
     source_key = "review_key" if from_frame else ("NULL" if join_keys else "file_row_number")
     final_key = "coalesce(k.review_key, -1)" if join_keys else "e.review_key"
-    tables["seq_customers"] = pa.table(
-        {
-            "user_id": pa.array(customers.astype("str"), pa.large_string()),
-            "code": np.arange(n_users, dtype=np.int32),
-        }
-    )
-    join_sql = ""
-    if join_keys:
-        assert review_keys is not None
-        tables["seq_review_keys"] = pa.table(
-            {
-                "row_nr": np.asarray(review_keys.index, dtype=np.int64),
-                "review_key": np.asarray(review_keys.to_numpy(), dtype=np.int64),
-            }
-        )
-        join_sql = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr"
+    join_sql = "LEFT JOIN seq_review_keys k ON k.row_nr = e.row_nr" if join_keys else ""
 
     def query(where: str) -> str:
         return f"""
@@ -270,19 +290,34 @@ def build_sequences(
         WHERE e.from_end < {int(max_len)}
         """
 
-    shape = (n_users, max_len)
-    etype = np.zeros(shape, dtype=np.int8)
-    cat_global = np.full(shape, -2, dtype=np.int32)  # -2 pad, -1 missing, else global code
-    bucket = np.zeros(shape, dtype=np.int8)
-    log_amount = np.zeros(shape, dtype=np.float32)
-    log_gap = np.zeros(shape, dtype=np.float32)
-    log_days = np.zeros(shape, dtype=np.float32)
-    rating_grid = np.zeros(shape, dtype=np.int8)
-    review_index = np.full(shape, -1, dtype=np.int64)
-    mask = np.zeros(shape, dtype=np.bool_)
-    lengths = np.zeros(n_users, dtype=np.int64)
-    names: dict[str, int] = {}
+    return query
 
+
+def _lookup_tables(customers: pd.Index, review_keys: pd.Series | None) -> dict[str, pa.Table]:
+    """``seq_customers`` (user id → row code) and, when given, ``seq_review_keys``."""
+    tables = {
+        "seq_customers": pa.table(
+            {
+                "user_id": pa.array(customers.astype("str"), pa.large_string()),
+                "code": np.arange(len(customers), dtype=np.int32),
+            }
+        )
+    }
+    if review_keys is not None:
+        tables["seq_review_keys"] = pa.table(
+            {
+                "row_nr": np.asarray(review_keys.index, dtype=np.int64),
+                "review_key": np.asarray(review_keys.to_numpy(), dtype=np.int64),
+            }
+        )
+    return tables
+
+
+@contextlib.contextmanager
+def _duckdb_connection(
+    tables: dict[str, pa.Table], threads: int | None, memory_limit: str | None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection with ``tables`` registered, spilling to a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="sequences_duckdb_") as spill:
         config: dict[str, object] = {"temp_directory": spill}
         if memory_limit is not None:
@@ -294,80 +329,119 @@ def build_sequences(
             for name, table in tables.items():
                 con.register(name, table)
             con.execute("SET preserve_insertion_order = false")
-            batches = (
-                rb
-                for lo, hi in tqdm(ranges, desc="user ranges", leave=False, disable=len(ranges) < 2)
-                for rb in con.sql(query(range_filter(lo, hi))).to_arrow_reader(batch_rows)
-            )
-            for rb in batches:
-                code = rb.column("code").to_numpy().astype(np.int64)
-                if len(code) == 0:
-                    continue
-                pos = max_len - 1 - rb.column("from_end").to_numpy().astype(np.int64)
-                et = rb.column("et").to_numpy().astype(np.int64)
-                if np.any(et < 0):
-                    raise ValueError(f"event_type outside {EVENT_TYPES}")
-                etype[code, pos] = et + 1
-                categories = pc.dictionary_encode(rb.column("category"))
-                local = [names.setdefault(c, len(names)) for c in categories.dictionary.to_pylist()]
-                to_global = np.asarray(local + [-1], dtype=np.int32)  # [-1]: missing
-                idx = pc.fill_null(categories.indices, -1).to_numpy()
-                cat_global[code, pos] = to_global[idx]
-                amount = rb.column("amount").to_numpy(zero_copy_only=False)
-                amount = np.asarray(amount, dtype=float)
-                has_amount = ~np.isnan(amount)
-                bucket[code, pos] = np.where(
-                    has_amount, 2 + np.searchsorted(edges, amount, side="right"), NO_AMOUNT
-                )
-                log_amount[code, pos] = np.where(
-                    has_amount, np.log1p(np.where(has_amount, amount, 0.0)), 0.0
-                )
-                gap_ns = rb.column("gap").to_numpy().astype(np.int64)
-                log_gap[code, pos] = np.log1p(gap_ns / 3.6e12)
-                t = rb.column("t").to_numpy().astype(np.int64)
-                log_days[code, pos] = np.log1p((as_of_ns - t) / NS_PER_DAY)
-                rating = np.asarray(rb.column("rating").to_numpy(zero_copy_only=False), float)
-                rating_grid[code, pos] = np.nan_to_num(rating, nan=0.0)
-                is_review = et + 1 == EVENT_TYPE_IDS["review"]
-                if is_review.any():
-                    if not keys_ok:
-                        raise TypeError("review keys must be integers (pass review_key=...)")
-                    keys = rb.column("review_key").to_numpy(zero_copy_only=False)
-                    keys = np.asarray(keys, dtype=np.int64)
-                    review_index[code[is_review], pos[is_review]] = keys[is_review]
-                mask[code, pos] = True
-                lengths += np.bincount(code, minlength=n_users)
+            yield con
         finally:
             con.close()
 
-    present = np.unique(cat_global[cat_global >= 0])
-    global_names = np.asarray(list(names), dtype=object)
-    if category_vocab is None:
-        category_vocab = sorted(str(c) for c in global_names[present])
-    category_vocab = [str(c) for c in category_vocab]
-    vocab_id = {c: i + 2 for i, c in enumerate(category_vocab)}
-    to_id = np.full(len(names) + 2, UNKNOWN_CATEGORY, dtype=np.int32)  # [-1] missing, [-2] pad
-    to_id[-2] = PAD
-    for i, c in enumerate(global_names):
-        to_id[i] = vocab_id.get(str(c), UNKNOWN_CATEGORY)
-    category = to_id[cat_global]
 
-    return SequenceBatch(
-        user_ids=customers.astype("str").to_numpy(dtype=np.str_),
-        event_type=etype,
-        category=category,
-        amount_bucket=bucket,
-        log_amount=log_amount,
-        log_gap_hours=log_gap,
-        log_days_before=log_days,
-        rating=rating_grid,
-        review_index=review_index,
-        mask=mask,
-        lengths=lengths.astype(np.int32),
-        category_vocab=category_vocab,
-        amount_bins=tuple(float(e) for e in edges),
-        as_of=as_of.isoformat(),
-    )
+@dataclass
+class _Grids:
+    """The ``(n_users, max_len)`` output arrays, filled batch by batch by :meth:`add`."""
+
+    etype: np.ndarray
+    cat_global: np.ndarray  #: -2 pad, -1 missing, else a code into ``names``
+    bucket: np.ndarray
+    log_amount: np.ndarray
+    log_gap: np.ndarray
+    log_days: np.ndarray
+    rating: np.ndarray
+    review_index: np.ndarray
+    mask: np.ndarray
+    lengths: np.ndarray
+    names: dict[str, int] = field(default_factory=dict)  #: category → global code
+
+    @classmethod
+    def empty(cls, n_users: int, max_len: int) -> _Grids:
+        shape = (n_users, max_len)
+        return cls(
+            etype=np.zeros(shape, dtype=np.int8),
+            cat_global=np.full(shape, -2, dtype=np.int32),
+            bucket=np.zeros(shape, dtype=np.int8),
+            log_amount=np.zeros(shape, dtype=np.float32),
+            log_gap=np.zeros(shape, dtype=np.float32),
+            log_days=np.zeros(shape, dtype=np.float32),
+            rating=np.zeros(shape, dtype=np.int8),
+            review_index=np.full(shape, -1, dtype=np.int64),
+            mask=np.zeros(shape, dtype=np.bool_),
+            lengths=np.zeros(n_users, dtype=np.int64),
+        )
+
+    def add(self, rb: pa.RecordBatch, edges: np.ndarray, as_of_ns: int, keys_ok: bool) -> None:
+        """Lay the events of one Arrow batch of the query into the arrays."""
+        code = rb.column("code").to_numpy().astype(np.int64)
+        if len(code) == 0:
+            return
+        pos = self.mask.shape[1] - 1 - rb.column("from_end").to_numpy().astype(np.int64)
+        et = rb.column("et").to_numpy().astype(np.int64)
+        if np.any(et < 0):
+            raise ValueError(f"event_type outside {EVENT_TYPES}")
+        self.etype[code, pos] = et + 1
+        categories = pc.dictionary_encode(rb.column("category"))
+        names = self.names
+        local = [names.setdefault(c, len(names)) for c in categories.dictionary.to_pylist()]
+        to_global = np.asarray(local + [-1], dtype=np.int32)  # [-1]: missing
+        idx = pc.fill_null(categories.indices, -1).to_numpy()
+        self.cat_global[code, pos] = to_global[idx]
+        amount = rb.column("amount").to_numpy(zero_copy_only=False)
+        amount = np.asarray(amount, dtype=float)
+        has_amount = ~np.isnan(amount)
+        self.bucket[code, pos] = np.where(
+            has_amount, 2 + np.searchsorted(edges, amount, side="right"), NO_AMOUNT
+        )
+        self.log_amount[code, pos] = np.where(
+            has_amount, np.log1p(np.where(has_amount, amount, 0.0)), 0.0
+        )
+        gap_ns = rb.column("gap").to_numpy().astype(np.int64)
+        self.log_gap[code, pos] = np.log1p(gap_ns / 3.6e12)
+        t = rb.column("t").to_numpy().astype(np.int64)
+        self.log_days[code, pos] = np.log1p((as_of_ns - t) / NS_PER_DAY)
+        rating = np.asarray(rb.column("rating").to_numpy(zero_copy_only=False), float)
+        self.rating[code, pos] = np.nan_to_num(rating, nan=0.0)
+        is_review = et + 1 == EVENT_TYPE_IDS["review"]
+        if is_review.any():
+            if not keys_ok:
+                raise TypeError("review keys must be integers (pass review_key=...)")
+            keys = rb.column("review_key").to_numpy(zero_copy_only=False)
+            keys = np.asarray(keys, dtype=np.int64)
+            self.review_index[code[is_review], pos[is_review]] = keys[is_review]
+        self.mask[code, pos] = True
+        self.lengths += np.bincount(code, minlength=len(self.lengths))
+
+    def to_batch(
+        self,
+        customers: pd.Index,
+        category_vocab: list[str] | None,
+        edges: np.ndarray,
+        as_of: pd.Timestamp,
+    ) -> SequenceBatch:
+        """The filled arrays as a batch, categories encoded by ``category_vocab``."""
+        present = np.unique(self.cat_global[self.cat_global >= 0])
+        global_names = np.asarray(list(self.names), dtype=object)
+        if category_vocab is None:
+            category_vocab = sorted(str(c) for c in global_names[present])
+        category_vocab = [str(c) for c in category_vocab]
+        vocab_id = {c: i + 2 for i, c in enumerate(category_vocab)}
+        # [-1] missing, [-2] pad
+        to_id = np.full(len(self.names) + 2, UNKNOWN_CATEGORY, dtype=np.int32)
+        to_id[-2] = PAD
+        for i, c in enumerate(global_names):
+            to_id[i] = vocab_id.get(str(c), UNKNOWN_CATEGORY)
+        return SequenceBatch(
+            user_ids=customers.astype("str").to_numpy(dtype=np.str_),
+            event_type=self.etype,
+            category=to_id[self.cat_global],
+            amount_bucket=self.bucket,
+            log_amount=self.log_amount,
+            log_gap_hours=self.log_gap,
+            log_days_before=self.log_days,
+            rating=self.rating,
+            review_index=self.review_index,
+            mask=self.mask,
+            lengths=self.lengths.astype(np.int32),
+            category_vocab=category_vocab,
+            amount_bins=tuple(float(e) for e in edges),
+            as_of=as_of.isoformat(),
+        )
 
 
 def save_sequences(batch: SequenceBatch, path: str | Path) -> None:

@@ -503,6 +503,40 @@ def user_text_features(
     """
     as_of = as_utc(as_of)
     n = len(reviews)
+    embeddings, sentiment, k = _checked_review_inputs(reviews, embeddings, sentiment, n_components)
+    if n == 0:
+        return _empty_user_features(k)
+    ts = pd.to_datetime(reviews["ts"], utc=True)
+    _guard_late_reviews(reviews, ts, as_of)
+    reduced = _reduced_embeddings(embeddings, k, seed, pca)
+    frame = _review_frame(reviews, ts, as_of, sentiment)
+    g = frame.groupby("user_id", sort=True)
+    agg = g.agg(
+        sentiment_mean=("s", "mean"),
+        sentiment_min=("s", "min"),
+        review_count=("s", "size"),
+        t_last=("t", "max"),
+        mean_rating=("rating", "mean"),
+    )
+    last_rows = g["row"].last().to_numpy()
+    slope = _sentiment_slope(frame, g, trend_prior_days)
+    out = _embedding_columns(agg, reviews, reduced, last_rows, k)
+    out["sentiment_mean"] = agg["sentiment_mean"].to_numpy()
+    out["sentiment_min"] = agg["sentiment_min"].to_numpy()
+    out["sentiment_last"] = sentiment[last_rows]
+    out["sentiment_trend"] = slope * 365.0
+    out["review_count"] = agg["review_count"].to_numpy().astype("int64")
+    out["days_since_last_review"] = -agg["t_last"].to_numpy()
+    out["mean_rating"] = agg["mean_rating"].to_numpy()
+    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
+    return out
+
+
+def _checked_review_inputs(
+    reviews: pd.DataFrame, embeddings: np.ndarray, sentiment: np.ndarray, n_components: int | str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Embeddings and sentiment as arrays, one row per review, and the embedding dims."""
+    n = len(reviews)
     embeddings = np.asarray(embeddings)
     sentiment = np.asarray(sentiment, dtype=float)
     if embeddings.ndim != 2 or embeddings.shape[0] != n or sentiment.shape != (n,):
@@ -513,10 +547,11 @@ def user_text_features(
     rated = "rating" in reviews and bool(
         pd.to_numeric(reviews["rating"], errors="coerce").notna().any()
     )
-    k = resolve_embedding_dims(n_components, has_ratings=rated)
-    if n == 0:
-        return _empty_user_features(k)
-    ts = pd.to_datetime(reviews["ts"], utc=True)
+    return embeddings, sentiment, resolve_embedding_dims(n_components, has_ratings=rated)
+
+
+def _guard_late_reviews(reviews: pd.DataFrame, ts: pd.Series, as_of: pd.Timestamp) -> None:
+    """Leakage guard: raise ``ValueError`` for any review at or after ``as_of``."""
     late = (ts >= as_of).to_numpy()
     if late.any():
         example = reviews.loc[late].iloc[0]
@@ -524,13 +559,25 @@ def user_text_features(
             f"{int(late.sum())} reviews at or after as_of={as_of} (leakage guard); first: "
             f"user_id={example['user_id']!r}, ts={example['ts']}"
         )
-    reduced = np.zeros((n, k))
+
+
+def _reduced_embeddings(embeddings: np.ndarray, k: int, seed: int, pca: PCA | None) -> np.ndarray:
+    """The embeddings reduced to ``k`` PCA dimensions (0 beyond the PCA's size)."""
+    reduced = np.zeros((len(embeddings), k))
     if k > 0:  # n_components = 0: no embedding columns, only the scalar summaries
         if pca is None:
             pca = fit_text_pca(embeddings, k, seed)
         got = min(k, pca.n_components_)
         reduced[:, :got] = pca.transform(embeddings)[:, :got]
+    return reduced
 
+
+def _review_frame(
+    reviews: pd.DataFrame, ts: pd.Series, as_of: pd.Timestamp, sentiment: np.ndarray
+) -> pd.DataFrame:
+    """One row per review: ``user_id``, days ``t`` to ``as_of``, sentiment ``s``,
+    ``rating`` and input ``row``, sorted by user, time and row."""
+    n = len(reviews)
     frame = pd.DataFrame(
         {
             "user_id": reviews["user_id"].to_numpy(),
@@ -544,24 +591,30 @@ def user_text_features(
             "row": np.arange(n),
         }
     )
-    frame = frame.sort_values(["user_id", "t", "row"], kind="stable")
-    g = frame.groupby("user_id", sort=True)
-    agg = g.agg(
-        sentiment_mean=("s", "mean"),
-        sentiment_min=("s", "min"),
-        review_count=("s", "size"),
-        t_last=("t", "max"),
-        mean_rating=("rating", "mean"),
-    )
-    last_rows = g["row"].last().to_numpy()
-    # shrunk least-squares slope per user: sum((t - tbar) s) / (sum((t - tbar)^2) + tau^2)
+    return frame.sort_values(["user_id", "t", "row"], kind="stable")
+
+
+def _sentiment_slope(
+    frame: pd.DataFrame, g: pd.api.typing.DataFrameGroupBy, trend_prior_days: float
+) -> np.ndarray:
+    """Shrunk least-squares slope per user (per day), grouped by ``g``:
+    ``sum((t - tbar) s) / (sum((t - tbar)^2) + tau^2)``."""
     tc = frame["t"] - g["t"].transform("mean")
     sxy = (tc * frame["s"]).groupby(frame["user_id"], sort=True).sum()
     sxx = (tc * tc).groupby(frame["user_id"], sort=True).sum()
     with np.errstate(invalid="ignore", divide="ignore"):
         denom = sxx.to_numpy() + float(trend_prior_days) ** 2
-        slope = np.where(denom > 1e-12, sxy.to_numpy() / denom, 0.0)
+        return np.where(denom > 1e-12, sxy.to_numpy() / denom, 0.0)
 
+
+def _embedding_columns(
+    agg: pd.DataFrame,
+    reviews: pd.DataFrame,
+    reduced: np.ndarray,
+    last_rows: np.ndarray,
+    k: int,
+) -> pd.DataFrame:
+    """``txt_mean_*`` (mean reduced embedding) and ``txt_last_*`` per user of ``agg``."""
     sums = np.zeros((len(agg), k))
     user_codes = pd.Index(agg.index).get_indexer(reviews["user_id"].to_numpy())
     np.add.at(sums, user_codes, reduced)
@@ -570,16 +623,7 @@ def user_text_features(
     last = pd.DataFrame(
         reduced[last_rows], index=agg.index, columns=[f"txt_last_{j}" for j in range(k)]
     )
-    out = pd.concat([out, last], axis=1)
-    out["sentiment_mean"] = agg["sentiment_mean"].to_numpy()
-    out["sentiment_min"] = agg["sentiment_min"].to_numpy()
-    out["sentiment_last"] = sentiment[last_rows]
-    out["sentiment_trend"] = slope * 365.0
-    out["review_count"] = agg["review_count"].to_numpy().astype("int64")
-    out["days_since_last_review"] = -agg["t_last"].to_numpy()
-    out["mean_rating"] = agg["mean_rating"].to_numpy()
-    out.index = pd.Index(out.index.astype(str), dtype=str, name="user_id")
-    return out
+    return pd.concat([out, last], axis=1)
 
 
 def plot_sentiment_vs_truth(per_user: pd.DataFrame) -> plt.Figure:

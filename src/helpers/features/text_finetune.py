@@ -83,11 +83,7 @@ def finetune_on_ratings(
     n_layers = min(int(n_layers), len(layers))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    trained = [p for layer in layers[-n_layers:] for p in layer.parameters()]
-    for parameter in trained:
-        parameter.requires_grad_(True)
+    trained = _unfreeze_last(model, layers, n_layers)
     head = torch.nn.Linear(encoder.dim, 1).to(encoder.device)
     optimiser = torch.optim.AdamW([*trained, *head.parameters()], lr=learning_rate)
     losses = []
@@ -95,32 +91,14 @@ def finetune_on_ratings(
     try:
         for _ in range(int(steps)):
             idx = rng.integers(0, len(texts), min(int(batch_size), len(texts)))
-            batch = encoder.tokenizer(
-                [texts[i] for i in idx],
-                truncation=True,
-                max_length=encoder.max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(encoder.device)
-            hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-            prediction = head(pooled).squeeze(-1)
-            truth = torch.from_numpy(target[idx]).to(encoder.device)
-            loss = torch.nn.functional.mse_loss(prediction, truth)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            losses.append(float(loss.detach()))
+            losses.append(
+                _rating_step(encoder, head, optimiser, [texts[i] for i in idx], target[idx])
+            )
     finally:
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
-    digest = hashlib.sha256()
-    for text, rating in zip(texts, y.tolist(), strict=True):
-        digest.update(f"{text}\x1f{rating}\x1e".encode())
-    spec = f"{digest.hexdigest()}|{steps}|{n_layers}|{learning_rate}|{batch_size}|{seed}"
+    spec = f"{_data_digest(texts, y)}|{steps}|{n_layers}|{learning_rate}|{batch_size}|{seed}"
     encoder.id = f"{encoder.id}-ft{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
     return {
         "steps": int(steps),
@@ -130,3 +108,49 @@ def finetune_on_ratings(
         "device": encoder.device.type,
         "id": encoder.id,
     }
+
+
+def _unfreeze_last(model: Any, layers: Any, n_layers: int) -> list[torch.nn.Parameter]:
+    """Freeze ``model`` but its last ``n_layers`` layers; their parameters."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    trained = [p for layer in layers[-n_layers:] for p in layer.parameters()]
+    for parameter in trained:
+        parameter.requires_grad_(True)
+    return trained
+
+
+def _rating_step(
+    encoder: TextEncoder,
+    head: torch.nn.Linear,
+    optimiser: torch.optim.Optimizer,
+    texts: list[str],
+    target: np.ndarray,
+) -> float:
+    """One optimiser step on a mini-batch: MSE of the head on the pooled embedding."""
+    batch = encoder.tokenizer(
+        texts,
+        truncation=True,
+        max_length=encoder.max_length,
+        padding=True,
+        return_tensors="pt",
+    ).to(encoder.device)
+    hidden = encoder.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])[0]
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+    prediction = head(pooled).squeeze(-1)
+    truth = torch.from_numpy(target).to(encoder.device)
+    loss = torch.nn.functional.mse_loss(prediction, truth)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    return float(loss.detach())
+
+
+def _data_digest(texts: list[str], ratings: np.ndarray) -> str:
+    """SHA-256 of the texts and their ratings (part of the fine-tuned encoder's id)."""
+    digest = hashlib.sha256()
+    for text, rating in zip(texts, ratings.tolist(), strict=True):
+        digest.update(f"{text}\x1f{rating}\x1e".encode())
+    return digest.hexdigest()

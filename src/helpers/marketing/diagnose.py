@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from .agents import train_dqn
+from .evaluation import evaluate_policies
 from .fqi import train_fqi
 from .policies import NobodyPolicy, OneStepUpliftPolicy
 
@@ -99,8 +100,6 @@ def run_diagnosis_job(job: dict[str, Any]) -> pd.DataFrame:
     ``unconstrained``/``unconstrained_lo``/``unconstrained_hi`` without it, and the
     share of 20 % coupons at the budget.
     """
-    from .study import evaluate_policies
-
     agents = _train_part(job)
     eff, cfg, sm = job["effects"], job["config"], job["state_model"]
     pols = {"nobody": NobodyPolicy(), "one_step_uplift": OneStepUpliftPolicy(eff, cfg), **agents}

@@ -31,7 +31,7 @@ import pandas as pd
 import seaborn as sns
 
 from helpers.models.baselines import predictions_frame
-from helpers.models.crossfit import crossfit_splits, customer_folds, fold_array
+from helpers.models.crossfit import FoldSplit, crossfit_splits, customer_folds, fold_array
 from helpers.models.errors import InsufficientDataError
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -135,6 +135,40 @@ def crossfit_gbdt(
         raise ValueError("features and holdout_spend must share the same customer index")
     start = time.perf_counter()
     base = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
+    objectives, targets = _objectives_and_targets(holdout_spend, fit_p_zero)
+    x = features.to_numpy(dtype=float)
+    if folds is None:
+        folds = customer_folds(features.index, n_folds, seed)
+    folds = fold_array(folds, features.index)
+    out = {name: np.full(len(features), np.nan) for name in targets}
+    models: dict[str, list[lgb.Booster]] = {name: [] for name in objectives}
+    gains = []
+    for split in crossfit_splits(folds, seed, valid_share):
+        boosters = _fit_fold(
+            x, targets, split, objectives, base, list(features.columns),
+            max_rounds, early_stopping_rounds,
+        )  # fmt: skip
+        for name, booster in boosters.items():
+            test = split.test
+            out[name][test] = booster.predict(x[test], num_iteration=booster.best_iteration)
+            models[name].append(booster)
+            gains.append(_gain_frame(features.columns, booster, name, split.fold))
+    return GBDTResult(
+        spend=pd.Series(out["spend"], index=features.index, name="predicted_spend"),
+        p_zero=pd.Series(out["zero"], index=features.index, name="p_zero"),
+        importance=_mean_gains(gains),
+        best_iterations={
+            name: [int(b.best_iteration) for b in fitted] for name, fitted in models.items()
+        },
+        fit_seconds=time.perf_counter() - start,
+        models=models,
+    )
+
+
+def _objectives_and_targets(
+    holdout_spend: pd.Series, fit_p_zero: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
+    """LightGBM objective per model (``spend``, and ``zero`` if fitted) and the targets."""
     objectives = {
         "spend": {"objective": "tweedie", "tweedie_variance_power": 1.5, "metric": "tweedie"},
         "zero": {"objective": "binary", "metric": "binary_logloss"},
@@ -145,53 +179,60 @@ def crossfit_gbdt(
         "spend": holdout_spend.to_numpy(dtype=float),
         "zero": (holdout_spend.to_numpy() <= 0).astype(float),
     }
-    x = features.to_numpy(dtype=float)
-    if folds is None:
-        folds = customer_folds(features.index, n_folds, seed)
-    folds = fold_array(folds, features.index)
-    out = {name: np.full(len(features), np.nan) for name in targets}
-    best: dict[str, list[int]] = {name: [] for name in objectives}
-    models: dict[str, list[lgb.Booster]] = {name: [] for name in objectives}
-    gains = []
-    for split in crossfit_splits(folds, seed, valid_share):
-        fold, test, fit_idx, valid_idx = split.fold, split.test, split.fit, split.valid
-        if not (targets["spend"][fit_idx] > 0).any():
-            raise InsufficientDataError(
-                f"none of fold {fold}'s {fit_idx.size} training customers buys in the holdout: "
-                "too few buyers for a supervised model"
-            )
-        for name, objective in objectives.items():
-            y = targets[name]
-            booster = fit_early_stopped(
-                x, y, fit_idx, valid_idx, {**base, **objective}, list(features.columns),
-                max_rounds, early_stopping_rounds,
-            )  # fmt: skip
-            out[name][test] = booster.predict(x[test], num_iteration=booster.best_iteration)
-            best[name].append(int(booster.best_iteration))
-            models[name].append(booster)
-            gains.append(
-                pd.DataFrame(
-                    {
-                        "feature": features.columns,
-                        "gain": booster.feature_importance("gain"),
-                        "target": name,
-                        "fold": fold,
-                    }
-                )
-            )
-    importance = (
+    return objectives, targets
+
+
+def _fit_fold(
+    x: np.ndarray,
+    targets: dict[str, np.ndarray],
+    split: FoldSplit,
+    objectives: dict[str, dict[str, Any]],
+    params: dict[str, Any],
+    columns: list[str],
+    max_rounds: int,
+    early_stopping_rounds: int,
+) -> dict[str, lgb.Booster]:
+    """One early-stopped booster per objective on the fold's training customers."""
+    fold, fit_idx, valid_idx = split.fold, split.fit, split.valid
+    if not (targets["spend"][fit_idx] > 0).any():
+        raise InsufficientDataError(
+            f"none of fold {fold}'s {fit_idx.size} training customers buys in the holdout: "
+            "too few buyers for a supervised model"
+        )
+    return {
+        name: fit_early_stopped(
+            x,
+            targets[name],
+            fit_idx,
+            valid_idx,
+            {**params, **objective},
+            columns,
+            max_rounds,
+            early_stopping_rounds,
+        )
+        for name, objective in objectives.items()
+    }
+
+
+def _gain_frame(columns: pd.Index, booster: lgb.Booster, target: str, fold: int) -> pd.DataFrame:
+    """Gain importance of each feature in one fold's booster."""
+    return pd.DataFrame(
+        {
+            "feature": columns,
+            "gain": booster.feature_importance("gain"),
+            "target": target,
+            "fold": fold,
+        }
+    )
+
+
+def _mean_gains(gains: list[pd.DataFrame]) -> pd.DataFrame:
+    """Mean gain per target and feature over the folds, largest first per target."""
+    return (
         pd.concat(gains)
         .groupby(["target", "feature"], as_index=False)["gain"]
         .mean()
         .sort_values(["target", "gain"], ascending=[True, False], ignore_index=True)
-    )
-    return GBDTResult(
-        spend=pd.Series(out["spend"], index=features.index, name="predicted_spend"),
-        p_zero=pd.Series(out["zero"], index=features.index, name="p_zero"),
-        importance=importance,
-        best_iterations=best,
-        fit_seconds=time.perf_counter() - start,
-        models=models,
     )
 
 

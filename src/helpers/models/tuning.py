@@ -38,6 +38,7 @@ Bergstra et al. (2011), Algorithms for hyper-parameter optimization (TPE). NeurI
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,17 +193,63 @@ def tune_deep(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     known: dict[int, tuple[dict[str, Any], list[float]]] = {}
     if n_jobs > 1 and min(4, n_trials) > 1:
-        data = {
-            "inputs": inputs,
-            "spend": spend,
-            "zero": zero,
-            "fit_idx": fit_idx,
-            "valid_idx": valid_idx,
-            "device": pick_device(device),
-        }
+        data = _worker_data(inputs, spend, zero, fit_idx, valid_idx, device)
         known = _startup_curves(
             space, base_config, seed, n_trials, data, n_jobs, threads or 1, progress
         )
+    objective = _objective(
+        inputs, spend, zero, fit_idx, valid_idx, base_config, space, seed, device, progress, known
+    )
+    study = optuna.create_study(
+        direction="minimize",
+        sampler=_sampler(seed, n_trials),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
+    )
+    with torch_threads(threads):
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, show_progress_bar=progress)
+    best = dict(study.best_params)
+    return TuningResult(
+        best_params=best,
+        best_config=base_config.replace(**best),
+        best_value=float(study.best_value),
+        study=study,
+    )
+
+
+def _worker_data(
+    inputs: DeepInputs,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    device: str | None,
+) -> dict[str, Any]:
+    """What the workers of :func:`_startup_curves` share (read by :func:`_full_curve`)."""
+    return {
+        "inputs": inputs,
+        "spend": spend,
+        "zero": zero,
+        "fit_idx": fit_idx,
+        "valid_idx": valid_idx,
+        "device": pick_device(device),
+    }
+
+
+def _objective(
+    inputs: DeepInputs,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    base_config: DeepConfig,
+    space: dict[str, Any],
+    seed: int,
+    device: str | None,
+    progress: bool,
+    known: dict[int, tuple[dict[str, Any], list[float]]],
+) -> Callable[[optuna.Trial], float]:
+    """The study's objective: the best validation loss of a trial, reported epoch by epoch
+    for pruning; a start-up trial already trained in a worker (``known``) is replayed."""
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, space)
@@ -233,20 +280,7 @@ def tune_deep(
         )
         return float(trained.curve["valid_loss"].min())
 
-    study = optuna.create_study(
-        direction="minimize",
-        sampler=_sampler(seed, n_trials),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2),
-    )
-    with torch_threads(threads):
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, show_progress_bar=progress)
-    best = dict(study.best_params)
-    return TuningResult(
-        best_params=best,
-        best_config=base_config.replace(**best),
-        best_value=float(study.best_value),
-        study=study,
-    )
+    return objective
 
 
 def tuning_plan(folds: np.ndarray) -> dict[int, int]:

@@ -404,38 +404,6 @@ def crossfit_deep_many(
     unknown = (set(live_dirs) | set(checkpoint_dirs)) - set(configs)
     if unknown:
         raise KeyError(f"directories given for unknown configurations {sorted(unknown)}")
-    if n_jobs <= 1:
-        with torch_threads(threads):
-            return {
-                name: crossfit_deep(
-                    batch,
-                    tabular,
-                    text,
-                    targets,
-                    folds,
-                    config,
-                    seed,
-                    review_sentiment=review_sentiment,
-                    scalers=scalers,
-                    live_dir=live_dirs.get(name),
-                    checkpoint_dir=checkpoint_dirs.get(name),
-                    progress=progress,
-                    device=device,
-                )
-                for name, config in configs.items()
-            }
-
-    device = pick_device(device)
-    users = pd.Index(batch.user_ids.astype(str), name="user_id")
-    folds = fold_array(folds, users)
-    _target_arrays(targets, users)  # fail here, not in a worker
-    per_fold = {name: fold_configs(config, folds) for name, config in configs.items()}
-    tasks = [
-        (name, chosen[split.fold], split)
-        for name, chosen in per_fold.items()
-        for split in crossfit_splits(folds, seed, chosen[min(chosen)].valid_share)
-    ]
-    tasks.sort(key=lambda task: -relative_cost(task[1]))  # stable: folds stay in order
     data = {
         "batch": batch,
         "tabular": tabular,
@@ -443,15 +411,85 @@ def crossfit_deep_many(
         "targets": targets,
         "review_sentiment": review_sentiment,
         "scalers": scalers,
-        "device": device,
     }
+    dirs = (live_dirs, checkpoint_dirs)
+    if n_jobs <= 1:
+        return _many_serial(data, folds, configs, seed, dirs, threads, progress, device)
+    return _many_in_workers(
+        data, folds, configs, seed, dirs, n_jobs, threads, progress, device, mp_context
+    )
+
+
+def _many_serial(
+    data: dict[str, Any],
+    folds: np.ndarray | pd.Series,
+    configs: dict[str, ConfigSpec],
+    seed: int,
+    dirs: tuple[dict[str, str | Path], dict[str, str | Path]],
+    threads: int | None,
+    progress: bool,
+    device: str | torch.device | None,
+) -> dict[str, DeepResult]:
+    """:func:`crossfit_deep` for each configuration in turn, in this process.
+
+    ``data`` holds the shared inputs (``batch, tabular, text, targets,
+    review_sentiment, scalers``); ``dirs`` the live and checkpoint directories by name.
+    """
+    live_dirs, checkpoint_dirs = dirs
+    with torch_threads(threads):
+        return {
+            name: crossfit_deep(
+                data["batch"],
+                data["tabular"],
+                data["text"],
+                data["targets"],
+                folds,
+                config,
+                seed,
+                review_sentiment=data["review_sentiment"],
+                scalers=data["scalers"],
+                live_dir=live_dirs.get(name),
+                checkpoint_dir=checkpoint_dirs.get(name),
+                progress=progress,
+                device=device,
+            )
+            for name, config in configs.items()
+        }
+
+
+def _many_in_workers(
+    data: dict[str, Any],
+    folds: np.ndarray | pd.Series,
+    configs: dict[str, ConfigSpec],
+    seed: int,
+    dirs: tuple[dict[str, str | Path], dict[str, str | Path]],
+    n_jobs: int,
+    threads: int | None,
+    progress: bool,
+    device: str | torch.device | None,
+    mp_context: str | None,
+) -> dict[str, DeepResult]:
+    """The ``(configuration, fold)`` trainings spread over ``n_jobs`` worker processes,
+    longest first (arguments as in :func:`_many_serial`)."""
+    live_dirs, checkpoint_dirs = dirs
+    device = pick_device(device)
+    users = pd.Index(data["batch"].user_ids.astype(str), name="user_id")
+    folds = fold_array(folds, users)
+    _target_arrays(data["targets"], users)  # fail here, not in a worker
+    per_fold = {name: fold_configs(config, folds) for name, config in configs.items()}
+    tasks = [
+        (name, chosen[split.fold], split)
+        for name, chosen in per_fold.items()
+        for split in crossfit_splits(folds, seed, chosen[min(chosen)].valid_share)
+    ]
+    tasks.sort(key=lambda task: -relative_cost(task[1]))  # stable: folds stay in order
     fitted = map_in_workers(
         _fit_fold_in_worker,
         [
             (config, split, seed, str(live_dirs[name]) if name in live_dirs else None)
             for name, config, split in tasks
         ],
-        data,
+        {**data, "device": device},
         n_jobs=n_jobs,
         threads=1 if threads is None else threads,
         progress=progress,

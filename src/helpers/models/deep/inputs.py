@@ -87,43 +87,10 @@ def prepare_inputs(
     keep = batch.mask[:, window].astype(bool).copy()
     if not use_browsing:
         keep &= ~np.isin(etype, BROWSING_EVENT_IDS)
-    n, length = keep.shape
     lengths = keep.sum(axis=1).astype(np.int64)
-    rows, cols = np.nonzero(keep)  # row-major: oldest kept event of a row first
-    pos = np.cumsum(keep, axis=1)[rows, cols] - 1
-
-    sentiment = np.zeros((n, length), dtype=np.float32)
-    review = batch.review_index[:, window]
-    if review_sentiment is not None and len(review_sentiment):
-        values = np.asarray(review_sentiment, dtype=np.float32)
-        has = review >= 0
-        if has.any() and int(review[has].max()) >= len(values):
-            raise IndexError("review_index points past the end of review_sentiment")
-        sentiment[has] = values[review[has]]
-    log_gap = batch.log_gap_hours[:, window].astype(np.float32)
-    log_days = batch.log_days_before[:, window].astype(np.float32)
-    channels = {
-        "log_amount": batch.log_amount[:, window].astype(np.float32),
-        "log_gap_hours": log_gap,
-        "log_days_before": log_days,
-        "rating": batch.rating[:, window].astype(np.float32),
-        "sentiment": sentiment,
-    }
-
-    tokens = np.zeros((n, length, 3), dtype=np.int64)
-    cont = np.zeros((n, length, len(CONTINUOUS_CHANNELS)), dtype=np.float32)
-    for j, source in enumerate((etype, batch.category[:, window], batch.amount_bucket[:, window])):
-        tokens[rows, pos, j] = source[rows, cols]
-    for j, name in enumerate(CONTINUOUS_CHANNELS):
-        cont[rows, pos, j] = channels[name][rows, cols]
+    tokens, cont = _packed_channels(batch, window, etype, keep, review_sentiment)
     if not use_browsing:  # gaps between the remaining events, from their days before as_of
-        days = np.expm1(cont[:, :, 2].astype(np.float64))
-        gap = np.zeros_like(days)
-        gap[:, 1:] = np.clip(days[:, :-1] - days[:, 1:], 0, None) * 24.0
-        real = np.arange(length)[None, :] < lengths[:, None]
-        gap[:, 0] = 0.0
-        cont[:, :, 1] = np.where(real, np.log1p(gap), 0.0).astype(np.float32)
-
+        _recompute_gaps(cont, lengths)
     tab = _block(tabular, users, "tabular")
     if not use_browsing:
         tab = tab.drop(columns=browsing_columns(tab))
@@ -138,3 +105,57 @@ def prepare_inputs(
         n_categories=batch.n_categories,
         n_amount_buckets=batch.n_amount_buckets,
     )
+
+
+def _packed_channels(
+    batch: SequenceBatch,
+    window: slice,
+    etype: np.ndarray,
+    keep: np.ndarray,
+    review_sentiment: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``tokens`` and ``cont`` of the ``keep`` events of ``batch[:, window]``, moved to
+    positions ``0 .. length-1`` of each row (oldest first), zeros after."""
+    n, length = keep.shape
+    rows, cols = np.nonzero(keep)  # row-major: oldest kept event of a row first
+    pos = np.cumsum(keep, axis=1)[rows, cols] - 1
+    channels = {
+        "log_amount": batch.log_amount[:, window].astype(np.float32),
+        "log_gap_hours": batch.log_gap_hours[:, window].astype(np.float32),
+        "log_days_before": batch.log_days_before[:, window].astype(np.float32),
+        "rating": batch.rating[:, window].astype(np.float32),
+        "sentiment": _sentiment_grid(batch.review_index[:, window], review_sentiment, (n, length)),
+    }
+    tokens = np.zeros((n, length, 3), dtype=np.int64)
+    cont = np.zeros((n, length, len(CONTINUOUS_CHANNELS)), dtype=np.float32)
+    for j, source in enumerate((etype, batch.category[:, window], batch.amount_bucket[:, window])):
+        tokens[rows, pos, j] = source[rows, cols]
+    for j, name in enumerate(CONTINUOUS_CHANNELS):
+        cont[rows, pos, j] = channels[name][rows, cols]
+    return tokens, cont
+
+
+def _sentiment_grid(
+    review: np.ndarray, review_sentiment: np.ndarray | None, shape: tuple[int, int]
+) -> np.ndarray:
+    """Sentiment of each review event (by its ``review`` index), 0 elsewhere."""
+    sentiment = np.zeros(shape, dtype=np.float32)
+    if review_sentiment is not None and len(review_sentiment):
+        values = np.asarray(review_sentiment, dtype=np.float32)
+        has = review >= 0
+        if has.any() and int(review[has].max()) >= len(values):
+            raise IndexError("review_index points past the end of review_sentiment")
+        sentiment[has] = values[review[has]]
+    return sentiment
+
+
+def _recompute_gaps(cont: np.ndarray, lengths: np.ndarray) -> None:
+    """Set the ``log_gap_hours`` channel (in place) from ``log_days_before`` of the
+    packed events: the hours since the previous remaining event, 0 for the first."""
+    length = cont.shape[1]
+    days = np.expm1(cont[:, :, 2].astype(np.float64))
+    gap = np.zeros_like(days)
+    gap[:, 1:] = np.clip(days[:, :-1] - days[:, 1:], 0, None) * 24.0
+    real = np.arange(length)[None, :] < lengths[:, None]
+    gap[:, 0] = 0.0
+    cont[:, :, 1] = np.where(real, np.log1p(gap), 0.0).astype(np.float32)

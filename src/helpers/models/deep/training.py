@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -230,70 +231,19 @@ def train_deep(
         raise ValueError("train_deep needs training and validation customers")
     start = time.perf_counter()
     device = pick_device(device)
-    train_users = inputs.user_ids[np.concatenate([fit_idx, valid_idx])]
-    if tabular_scaler is None:
-        tabular_scaler = _fit_scaler(inputs.tabular, train_users)
-    elif inputs.tabular.shape[1]:
-        tabular_scaler = restrict_scaler(tabular_scaler, list(inputs.tabular.columns))
-    if text_scaler is None:
-        text_scaler = _fit_scaler(inputs.text, train_users)
+    tabular_scaler, text_scaler = _training_scalers(
+        inputs, np.concatenate([fit_idx, valid_idx]), tabular_scaler, text_scaler
+    )
     spend = np.asarray(spend, dtype=np.float32)
     zero = np.asarray(zero, dtype=np.float32)
     data = _on_device(_tensors(inputs, tabular_scaler, text_scaler, spend, zero), device)
-    live = None
-    if live_dir is not None:
-        from dvclive import Live
-
-        live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
-    rows = []
+    live = _open_live(live_dir)
     with _deterministic(device):
         torch.manual_seed(seed)
-        model = build_model(inputs, config)
-        mean, std = _continuous_stats(inputs, fit_idx)
-        model.cont_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        model.cont_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-        model.init_output_bias(spend[fit_idx], zero[fit_idx])
-        model.to(device)
-        optimiser = torch.optim.AdamW(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        model = _initial_model(inputs, config, fit_idx, spend, zero, device)
+        rows, best_epoch = _fit_epochs(
+            model, data, fit_idx, valid_idx, config, seed, progress, desc, live, on_epoch
         )
-        generator = torch.Generator().manual_seed(seed)
-        valid_size = max(config.batch_size, 1024)
-        best, best_state, best_epoch, stale = np.inf, None, 0, 0
-        epochs = tqdm(range(config.max_epochs), desc=desc, disable=not progress, leave=False)
-        for epoch in epochs:
-            tick = time.perf_counter()
-            model.train()
-            total, count = 0.0, 0
-            for batch in _batches(data, fit_idx, config.batch_size, generator):
-                loss, n = _batch_loss(model, batch, config)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimiser.step()
-                total += float(loss.detach()) * n
-                count += n
-            train_loss = total / count
-            valid_loss = _evaluate(model, _batches(data, valid_idx, valid_size), config)
-            seconds = time.perf_counter() - tick
-            rows.append((epoch, train_loss, valid_loss, seconds))
-            epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}")
-            if live is not None:
-                live.log_metric("train_loss", train_loss)
-                live.log_metric("valid_loss", valid_loss)
-                live.next_step()
-            if valid_loss < best - 1e-6:
-                best, best_epoch, stale = valid_loss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-            if on_epoch is not None:
-                on_epoch(epoch, valid_loss)
-            if stale >= config.patience:
-                break
-        if best_state is not None:
-            model.load_state_dict(best_state)
     if live is not None:
         live.end()
     model.eval()
@@ -308,6 +258,123 @@ def train_deep(
         seconds=time.perf_counter() - start,
         device=str(device),
     )
+
+
+def _training_scalers(
+    inputs: DeepInputs,
+    train_idx: np.ndarray,
+    tabular_scaler: FeatureScaler | None,
+    text_scaler: FeatureScaler | None,
+) -> tuple[FeatureScaler | None, FeatureScaler | None]:
+    """The given scalers (tabular restricted to the inputs' columns), or scalers fitted on
+    the customers of rows ``train_idx``."""
+    train_users = inputs.user_ids[train_idx]
+    if tabular_scaler is None:
+        tabular_scaler = _fit_scaler(inputs.tabular, train_users)
+    elif inputs.tabular.shape[1]:
+        tabular_scaler = restrict_scaler(tabular_scaler, list(inputs.tabular.columns))
+    if text_scaler is None:
+        text_scaler = _fit_scaler(inputs.text, train_users)
+    return tabular_scaler, text_scaler
+
+
+def _open_live(live_dir: str | Path | None) -> Any:
+    """A DVCLive logger writing to ``live_dir`` (None without one)."""
+    if live_dir is None:
+        return None
+    from dvclive import Live
+
+    return Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None)
+
+
+def _initial_model(
+    inputs: DeepInputs,
+    config: DeepConfig,
+    fit_idx: np.ndarray,
+    spend: np.ndarray,
+    zero: np.ndarray,
+    device: torch.device,
+) -> DeepCLVModel:
+    """A freshly initialised network (torch's global seed set by the caller) with the
+    continuous-channel statistics and output biases of the ``fit_idx`` rows, on ``device``."""
+    model = build_model(inputs, config)
+    mean, std = _continuous_stats(inputs, fit_idx)
+    model.cont_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+    model.cont_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+    model.init_output_bias(spend[fit_idx], zero[fit_idx])
+    model.to(device)
+    return model
+
+
+def _fit_epochs(
+    model: DeepCLVModel,
+    data: dict[str, torch.Tensor],
+    fit_idx: np.ndarray,
+    valid_idx: np.ndarray,
+    config: DeepConfig,
+    seed: int,
+    progress: bool,
+    desc: str,
+    live: Any,
+    on_epoch: Callable[[int, float], None] | None,
+) -> tuple[list[tuple[int, float, float, float]], int]:
+    """AdamW epochs with early stopping on ``valid_idx``; the best epoch's weights restored.
+
+    Returns the ``(epoch, train_loss, valid_loss, seconds)`` rows and the best epoch.
+    """
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    generator = torch.Generator().manual_seed(seed)
+    valid_size = max(config.batch_size, 1024)
+    rows = []
+    best, best_state, best_epoch, stale = np.inf, None, 0, 0
+    epochs = tqdm(range(config.max_epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in epochs:
+        tick = time.perf_counter()
+        batches = _batches(data, fit_idx, config.batch_size, generator)
+        train_loss = _train_epoch(model, optimiser, batches, config)
+        valid_loss = _evaluate(model, _batches(data, valid_idx, valid_size), config)
+        seconds = time.perf_counter() - tick
+        rows.append((epoch, train_loss, valid_loss, seconds))
+        epochs.set_postfix(train=f"{train_loss:.4f}", valid=f"{valid_loss:.4f}")
+        if live is not None:
+            live.log_metric("train_loss", train_loss)
+            live.log_metric("valid_loss", valid_loss)
+            live.next_step()
+        if valid_loss < best - 1e-6:
+            best, best_epoch, stale = valid_loss, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+        if on_epoch is not None:
+            on_epoch(epoch, valid_loss)
+        if stale >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return rows, best_epoch
+
+
+def _train_epoch(
+    model: DeepCLVModel,
+    optimiser: torch.optim.Optimizer,
+    batches: Iterator[dict[str, torch.Tensor]],
+    config: DeepConfig,
+) -> float:
+    """One pass of optimiser steps over ``batches``; the mean training loss."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in batches:
+        loss, n = _batch_loss(model, batch, config)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimiser.step()
+        total += float(loss.detach()) * n
+        count += n
+    return total / count
 
 
 @torch.no_grad()
