@@ -224,7 +224,7 @@ def test_the_csv_round_trips_through_pandas_and_duckdb(shop, tmp_path):
 
 def test_a_btyd_run_on_short_data_skips_lightgbm_only_when_asked(shop):
     events, _, _ = shop
-    with pytest.raises(HistoryError):
+    with pytest.raises(HistoryError, match=r"^too little history for the training window: "):
         score_customers(events, "2023-06-30", 184, "pareto_nbd", seed=7, progress=False)
     short = score_customers(
         events, "2023-06-30", 184, "pareto_nbd", seed=7, progress=False, supervised="if_possible"
@@ -232,7 +232,8 @@ def test_a_btyd_run_on_short_data_skips_lightgbm_only_when_asked(shop):
     assert "too little history" in short.not_fitted["gbdt"]
     assert short.scores["spend_q10"].isna().all() and short.scores["p_alive"].notna().all()
     assert "spend__gbdt" not in short.scores
-    with pytest.raises(HistoryError):  # a supervised model cannot skip itself
+    # a supervised model cannot skip itself
+    with pytest.raises(HistoryError, match=r"^too little history for the training window: "):
         score_customers(events, "2023-06-30", 184, "gbdt", seed=7, supervised="if_possible")
 
 

@@ -159,6 +159,17 @@ def test_predict_and_tracking_on_tiny_data_are_finite():
     assert pred.loc[no_repeat, "expected_spend_per_purchase"].to_numpy() == pytest.approx(
         gg["p"] * gg["v"] / (gg["q"] - 1)
     )
+    # repeaters: the Gamma-Gamma conditional mean (p v + p x m) / (p x + q - 1)
+    x, m = summary["frequency_cal"], summary["monetary_value_cal"]
+    np.testing.assert_allclose(
+        pred["expected_spend_per_purchase"],
+        (gg["p"] * gg["v"] + gg["p"] * x * m) / (gg["p"] * x + gg["q"] - 1),
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(
+        pred["expected_spend"], pred["expected_purchases"] * pred["expected_spend_per_purchase"]
+    )
+    assert (pred["p_zero"] >= 1 - pred["p_alive"] - 1e-12).all()  # the dead buy nothing
     curve = btyd.tracking_curve(frame, "2020-05-31", "2020-08-29", btyd.fit_bgnbd(summary))
     assert list(curve.columns) == ["week", "week_end", "actual", "predicted", "holdout"]
     assert curve["actual"].is_monotonic_increasing and curve["predicted"].is_monotonic_increasing
@@ -196,7 +207,10 @@ def test_fit_error_lists_every_attempt():
     no_repeat = pd.DataFrame(
         {"frequency_cal": 0, "recency_cal": 0.0, "T_cal": np.linspace(5, 40, 50)}
     )
-    with pytest.raises(btyd.BTYDFitError) as info:
+    with pytest.raises(
+        btyd.BTYDFitError,
+        match=r"^pareto_nbd could not be fitted on 50 customers\. Tried penalizer_coef=0: ",
+    ) as info:
         btyd.fit_pareto_nbd(no_repeat)
     message = str(info.value)
     for pen in ("0", "0.001", "0.01", "0.1"):
@@ -514,7 +528,7 @@ def test_error_advice_depends_on_what_was_tried():
     no_repeat = pd.DataFrame(
         {"frequency_cal": 0, "recency_cal": 0.0, "T_cal": np.linspace(5, 40, 50)}
     )
-    with pytest.raises(btyd.BTYDFitError) as info:
+    with pytest.raises(btyd.BTYDFitError, match=r"^pareto_nbd could not be fitted on 50 ") as info:
         btyd.fit_pareto_nbd(no_repeat)
     message = str(info.value)
     assert "pass a larger penalizer" not in message

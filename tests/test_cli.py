@@ -97,11 +97,11 @@ def test_validate_cdnow(capsys) -> None:
 
 
 def test_bad_arguments_exit_2(capsys) -> None:
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit, match=r"^2$") as info:  # str(SystemExit) is the code
         cli.main(["validate", "x.csv", "--mapping", "user_id"])
     assert info.value.code == 2
     assert "expected KEY=VALUE pairs, got 'user_id'" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:
+    with pytest.raises(SystemExit, match=r"^2$") as info:
         cli.main([])
     assert info.value.code == 2
 

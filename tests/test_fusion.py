@@ -79,5 +79,5 @@ def test_weights_prefer_the_good_model_and_output_is_tidy():
 
 def test_missing_base_prediction_raises():
     predictions, targets, folds = _setup()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^every base model must predict every customer$"):
         fuse_predictions(predictions.iloc[5:], targets, folds, ["good", "noisy", "flat"])

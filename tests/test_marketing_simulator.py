@@ -54,10 +54,17 @@ def test_population_posterior_draws_are_sane(world):
     summ, _, pop = world
     assert len(pop) == len(summ)
     assert (pop.lam > 0).all() and (pop.dropout > 0).all() and (pop.mean_spend > 0).all()
-    # Gamma-Gamma posterior mean shrinks towards the observed mean spend of repeaters
+    # mean spends are Gamma-Gamma posterior draws p / nu, nu ~ Gamma(q + p x, v + x m): their
+    # mean is (p v + p x m) / (p x + q - 1). Draws / posterior mean, measured over seeds 1-4:
+    # 0.988-1.011 for everybody, 0.986-1.005 for the 271 repeaters (x >= 3); seed 1: 0.994, 0.986
+    p, q, v = GG["p"], GG["q"], GG["v"]
+    posterior = (p * v + p * pop.x0 * pop.m0) / (p * pop.x0 + q - 1)
+    assert pop.mean_spend.mean() == pytest.approx(posterior.mean(), rel=0.03)
     rep = pop.x0 >= 3
-    ratio = np.median(pop.mean_spend[rep]) / np.median(pop.m0[rep])
-    assert 0.7 < ratio < 1.4
+    assert pop.mean_spend[rep].mean() == pytest.approx(posterior[rep].mean(), rel=0.03)
+    # ... which shrinks the repeaters' observed mean spend a little towards the population's
+    ratio = np.median(posterior[rep]) / np.median(pop.m0[rep])
+    assert ratio == pytest.approx(0.988, abs=1e-3)
     alt = population_from_btyd(summ, "bgnbd", BGNBD, GG, seed=1)
     assert alt.family == "bgnbd" and ((alt.dropout > 0) & (alt.dropout < 1)).all()
 
@@ -168,10 +175,18 @@ def test_check_env_passes(world):
 
 
 def test_no_action_validation_shapes(world):
-    _, sm, pop = world
+    summ, sm, pop = world
     out = simulate_no_action(pop, sm, 9, range(3), actual_counts=np.zeros(len(pop)))
     tr, hist = out["tracking"], out["histogram"]
     assert len(tr) == 9 and tr["simulated"].is_monotonic_increasing
+    assert tr["month"].tolist() == list(range(1, 10))
+    assert (tr["simulated_lo"] <= tr["simulated"]).all()
+    assert (tr["simulated"] <= tr["simulated_hi"]).all()
+    # the monthly simulation tracks the Pareto/NBD closed form E[X(t) | x, t_x, T]: measured
+    # simulated / closed form 1.084-1.097 over the 9 months (population seed 1, 3 seeds)
+    x, t_x, age = (summ[c].to_numpy() for c in ("frequency_cal", "recency_cal", "T_cal"))
+    closed = [sm.expected_purchases(k * MONTH_WEEKS, x, t_x, age).sum() for k in range(1, 10)]
+    np.testing.assert_allclose(tr["simulated"], closed, rtol=0.15)
     assert abs(hist["simulated"].sum() - 1) < 1e-9 and hist["actual"].iloc[0] == 1.0
 
 

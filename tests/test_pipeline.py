@@ -179,5 +179,5 @@ def test_report_shows_one_parameters_table_and_drops_progress_bars():
 
 def test_cell_assignments_reads_literals_only():
     assert cell_assignments("a = 1\nb = {'x': [1, 2]}\n# note\n") == {"a": 1, "b": {"x": [1, 2]}}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^malformed node or string on line 1: <ast.Call "):
         cell_assignments("a = len('x')")

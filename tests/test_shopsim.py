@@ -168,10 +168,12 @@ def test_pareto_nbd_recovers_heterogeneity(sim: ShopSimResult) -> None:
     )
     fitted = ParetoNBDFitter().fit(summary["frequency"], summary["recency"], summary["T"])
     r, alpha, s = fitted.params_["r"], fitted.params_["alpha"], fitted.params_["s"]
-    assert CONFIG.r / 2 < r < CONFIG.r * 2
-    assert CONFIG.alpha / 2 < alpha < CONFIG.alpha * 2
-    # the lognormal satisfaction factor widens mu's spread a little: s is slightly lower
-    assert CONFIG.s / 2 < s < CONFIG.s * 2
+    # fitted / true, measured at seed 11: r 0.923, alpha 1.003, s 1.048 (seeds 11-15: r
+    # 0.92-1.15, alpha 1.00-1.17, s 0.66-1.05: the dropout shape is the hardest to pin)
+    assert r == pytest.approx(CONFIG.r, rel=0.2)
+    assert alpha == pytest.approx(CONFIG.alpha, rel=0.2)
+    # the lognormal satisfaction factor widens mu's spread a little: s can land lower
+    assert s == pytest.approx(CONFIG.s, rel=0.4)
 
 
 def test_satisfaction_drives_ratings_and_churn(sim: ShopSimResult) -> None:

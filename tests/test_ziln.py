@@ -70,7 +70,7 @@ def test_quantiles_match_scipy_and_are_zero_below_the_zero_mass():
     # the mixture CDF at the quantile equals q
     cdf = (1 - p[1]) + p[1] * stats.lognorm.cdf(got[1], s=sigma[1], scale=np.exp(mu[1]))
     assert cdf == pytest.approx(q[1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^quantile levels must lie in \(0, 1\)$"):
         ziln_quantile(p, mu, sigma, 1.0)
 
 
