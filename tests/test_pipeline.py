@@ -145,6 +145,10 @@ def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
     assert '<a href="09_tiny.html">09 · Tiny stage</a>' in index
     assert "<p class='key'>Key: 42.</p>" in index
     assert "<tr><td>gbdt</td><td>0.800</td><td>50.0</td><td>0.400</td></tr>" in index
+    assert "<th>MAE (currency) ↓</th>" in index  # stage 01 recorded no currency
+    quality = {"source": "shop.csv", "rows_in": 3, "rows_kept": 3, "notes": {"currency": "GBP"}}
+    (project / "reports" / "metrics" / "data_quality.json").write_text(json.dumps(quality))
+    assert "<th>MAE (GBP) ↓</th>" in write_index(project).read_text()
     assert "A one-line summary of the tiny stage." in index
     assert "10 · Not run" not in index
 

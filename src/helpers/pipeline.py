@@ -332,6 +332,13 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
 
 
+def _currency(metrics_dir: Path) -> str:
+    """The data's currency as stage 01 recorded it, or "currency" where none is known."""
+    path = metrics_dir / "data_quality.json"
+    notes = json.loads(path.read_text()).get("notes", {}) if path.is_file() else {}
+    return str(notes.get("currency") or "currency")
+
+
 def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     path = metrics_dir / "leaderboard.json"
     if not path.is_file():
@@ -351,7 +358,7 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     )
     return (
         "<h2>Top of the leaderboard</h2><table><tr><th>model</th><th>normalised Gini ↑</th>"
-        "<th>MAE (currency) ↓</th><th>top-10 % capture ↑</th></tr>"
+        f"<th>MAE ({html.escape(_currency(metrics_dir))}) ↓</th><th>top-10 % capture ↑</th></tr>"
         f"{cells}</table><p class='note'>Holdout spend of every modelled customer; "
         "all metrics and models in <a href='06_evaluate.html'>06 · evaluate</a>.</p>"
     )
