@@ -81,3 +81,21 @@ def test_glossary_renders_with_its_anchors(tmp_path):
     out = write_glossary(ROOT, str(tmp_path))
     page = out.read_text()
     assert '<a id="weighted-decile-error"></a>' in page and "<h1>Glossary</h1>" in page
+
+
+def test_links_between_reports_name_reports_that_exist():
+    """A markdown link from one report to another (``NN_name.html`` or, wrongly, the
+    ``.ipynb``) must name a stage that exists, as its rendered ``.html``."""
+    stems = {path.stem for path in NOTEBOOKS}
+    wrong = []
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(str(path), as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type != "markdown":
+                continue
+            for target, suffix in re.findall(
+                r"\]\((\d\d[0-9a-z_]*)\.(html|ipynb)[#)]", cell.source
+            ):
+                if suffix != "html" or target not in stems:
+                    wrong.append(f"{path.name}: {target}.{suffix}")
+    assert wrong == []
