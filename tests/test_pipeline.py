@@ -14,6 +14,7 @@ from helpers.pipeline import (
     cell_assignments,
     notebook_parameters,
     notebook_summary,
+    recorded_currency,
     report_notebook,
     run_stage,
     write_index,
@@ -149,6 +150,8 @@ def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
     quality = {"source": "shop.csv", "rows_in": 3, "rows_kept": 3, "notes": {"currency": "GBP"}}
     (project / "reports" / "metrics" / "data_quality.json").write_text(json.dumps(quality))
     assert "<th>MAE (GBP) ↓</th>" in write_index(project).read_text()
+    assert recorded_currency(project / "reports" / "metrics") == "GBP"
+    assert recorded_currency(project / "nowhere") == "currency units"
     assert "A one-line summary of the tiny stage." in index
     assert "10 · Not run" not in index
 

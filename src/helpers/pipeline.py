@@ -332,11 +332,12 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
 
 
-def _currency(metrics_dir: Path) -> str:
-    """The data's currency as stage 01 recorded it, or "currency" where none is known."""
-    path = metrics_dir / "data_quality.json"
+def recorded_currency(metrics_dir: str | Path, unknown: str = "currency units") -> str:
+    """The currency stage 01 recorded in ``data_quality.json`` (``unknown`` when none was:
+    the simulator, and files without a currency column or ``currency`` param)."""
+    path = Path(metrics_dir) / "data_quality.json"
     notes = json.loads(path.read_text()).get("notes", {}) if path.is_file() else {}
-    return str(notes.get("currency") or "currency")
+    return str(notes.get("currency") or unknown)
 
 
 def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
@@ -356,9 +357,10 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
         f"<td>{number(m.get('top10_capture'), '.3f')}</td></tr>"
         for name, m in ranked[:top]
     )
+    currency = html.escape(recorded_currency(metrics_dir, "currency"))
     return (
         "<h2>Top of the leaderboard</h2><table><tr><th>model</th><th>normalised Gini ↑</th>"
-        f"<th>MAE ({html.escape(_currency(metrics_dir))}) ↓</th><th>top-10 % capture ↑</th></tr>"
+        f"<th>MAE ({currency}) ↓</th><th>top-10 % capture ↑</th></tr>"
         f"{cells}</table><p class='note'>Holdout spend of every modelled customer; "
         "all metrics and models in <a href='06_evaluate.html'>06 · evaluate</a>.</p>"
     )
