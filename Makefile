@@ -3,6 +3,7 @@
 # `make test` is the fast tier (unit tests + one tiny end-to-end run, both cores);
 # `make test-all` adds the slow end-to-end runs (other datasets, degenerate data);
 # `make lint` checks ruff lint and format; CI (.ci/run) runs lint and test-all.
+# `make mutation` runs mutation testing (mutmut) of the decision-critical modules (slow).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -12,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: study test test-all lint setup java
+.PHONY: study test test-all lint setup java mutation
 
 study: $(READY)
 	dvc repro
@@ -37,6 +38,23 @@ java:
 	  else \
 	    echo "No Java runtime (install openjdk-17-jre-headless as root): Spark tests skip"; \
 	  fi; }
+
+# Mutation testing of the decision-critical modules (table in tools/mutation.py): mutmut,
+# pinned here, is installed into .venv by this target only (`make test` installs nothing).
+# Prints killed/survived per module, lists survivors, writes reports/mutation.json, fails
+# when a module's killed share is under MIN_KILLED. Subset: MODULES="data/split.py ...".
+MUTMUT_VERSION := 3.8.1
+MUTMUT_PINS    := mutmut==$(MUTMUT_VERSION) libcst==1.9.0 coverage==7.18.0 textual==8.2.8 \
+                  setproctitle==1.3.8 mdit-py-plugins==0.7.0 linkify-it-py==2.2.0
+MIN_KILLED     ?= 0.8
+MODULES        ?=
+MUTATION_JOBS  ?=
+
+mutation: $(READY)
+	@python -c 'import importlib.metadata as m; assert m.version("mutmut") == "$(MUTMUT_VERSION)"' \
+	  2>/dev/null || python -m pip install --quiet $(MUTMUT_PINS)
+	python tools/mutation.py --min-killed $(MIN_KILLED) --modules "$(MODULES)" \
+	  $(if $(MUTATION_JOBS),--jobs $(MUTATION_JOBS))
 
 lint: $(READY)
 	ruff check src tests notebooks benchmarks
