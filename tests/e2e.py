@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -128,8 +129,6 @@ RL_PINNED = ("everybody", "top_clv", "rfm", "one_step_uplift", "posterior_mpc", 
 
 def tiny_run_figures(work: Path) -> dict[str, Any]:
     """The leaderboard's metrics per model and stage 05's profits of the rules and planners."""
-    import json
-
     board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
     rl = json.loads((work / "reports/metrics/rl_policy.json").read_text())
     models = {
@@ -142,8 +141,6 @@ def tiny_run_figures(work: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # python tests/e2e.py STUDY_DIR: refreeze the expected figures
-    import json
-
     figures = tiny_run_figures(Path(sys.argv[1]))
     target = ROOT / "tests/expected/tiny_run.json"
     target.parent.mkdir(exist_ok=True)
