@@ -224,3 +224,27 @@ def test_targets_and_folds_must_cover_every_predicted_customer(mix):
     result = fuse_predictions(predictions, pd.concat([targets, more]), extra_folds, ["a", "b"])
     assert set(result.predictions["user_id"]) == set(_users())
     np.testing.assert_allclose(_fused(result, "average"), mix["y"], atol=1e-9)
+
+
+def test_p_zero_falls_back_to_equal_weights_when_the_models_with_one_get_no_weight(mix):
+    # y is model c alone, and c has no P(zero): a and b (which have one) get weight 0,
+    # so their P(zero) is averaged half and half
+    rng = np.random.default_rng(2)
+    c = rng.gamma(2.0, 10.0, N)
+    c[:6] = 0.0
+    base = {"a": mix["a"], "b": mix["b"], "c": c}
+    predictions = _tidy(base, {"a": mix["p"]["a"], "b": mix["p"]["b"], "c": None})
+    result = fuse_predictions(predictions, pd.Series(c, index=_users()), mix["folds"], list(base))
+    weights = result.weights.set_index(["method", "fold"]).loc["average"]
+    np.testing.assert_allclose(weights[["a", "b"]].to_numpy(), 0.0, atol=1e-9)
+    np.testing.assert_allclose(
+        _fused(result, "average", "p_zero"), (mix["p"]["a"] + mix["p"]["b"]) / 2, atol=1e-12
+    )
+
+
+def test_fused_predictions_are_float_columns(mix):
+    predictions = _tidy({"a": mix["a"], "b": mix["b"]}, mix["p"])
+    result = fuse_predictions(predictions, pd.Series(mix["y"], index=_users()), mix["folds"],
+                              ["a", "b"])  # fmt: skip
+    assert result.predictions["predicted_spend"].dtype == np.float64
+    assert result.predictions["p_zero"].dtype == np.float64

@@ -70,10 +70,12 @@ PACKAGE = Path("src/helpers")
 MODULES: dict[str, list[str]] = {
     "evaluation/metrics.py": [
         "tests/test_metrics.py",
+        "tests/test_metrics_boundaries.py",
         "tests/test_evaluation.py",
     ],
     "data/split.py": [
         "tests/test_split.py",
+        "tests/test_split_boundaries.py",
     ],
     # No other test file imports ope or planners; the marketing study tests reach them
     # only through agent training (tens of seconds per mutant), so they are left out.

@@ -40,6 +40,8 @@ from sklearn.linear_model import LogisticRegression
 from helpers.models.baselines import predictions_frame
 
 _EPS = 1e-6
+# Below this total weight the models with a P(zero) are averaged equally (see fuse_predictions).
+_MIN_WEIGHT = 1e-6
 
 
 @dataclass
@@ -75,8 +77,8 @@ def _simplex_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         bounds=[(0.0, 1.0)] * k,
         constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0}],
     )
-    w = np.clip(result.x, 0.0, None)
-    return w / w.sum() if w.sum() > 0 else np.full(k, 1.0 / k)
+    w = np.clip(result.x, 0.0, None)  # SLSQP may step a hair outside its bounds
+    return w / w.sum()  # the equality constraint keeps the sum at 1: renormalise round-off
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -156,7 +158,12 @@ def fuse_predictions(
             clf.fit(logit_p[train], zero[train])
             stack_p[test] = clf.predict_proba(logit_p[test])[:, 1]
             w_p = np.array([w[models.index(m)] for m in with_p])
-            w_p = w_p / w_p.sum() if w_p.sum() > 0 else np.full(len(with_p), 1 / len(with_p))
+            # weights under _MIN_WEIGHT are solver noise: their ratio means nothing
+            w_p = (
+                w_p / w_p.sum()
+                if w_p.sum() > _MIN_WEIGHT
+                else np.full(len(with_p), 1 / len(with_p))
+            )
             average_p[test] = p_zero[with_p].to_numpy(dtype=float)[test] @ w_p
     has_p = logit_p is not None and not np.isnan(stack_p).any()
     frames = [
