@@ -473,3 +473,27 @@ def test_recommend_actions_random_policy_uses_the_simulators_generator():
     pd.testing.assert_frame_equal(
         plan.table, _plan(rl_summary={"recommended_policy": "random"}).table
     )
+
+
+def test_recommend_actions_rfm_spend_median_is_over_repeat_buyers_only():
+    """Three more one-time buyers (repeat spend 0) must not lower RFM's spend median
+    (40, over b-e): d (priority 8) and e (7) outrank c (6) for the two contacts of a
+    25 % budget. A median over everyone (5, zeros included) would give c M = 1 as well,
+    tie it with e, and contact c and d instead (checked by planting that change)."""
+    one_time = pd.DataFrame(
+        {
+            "frequency_cal": [0.0] * 3,
+            "recency_cal": [0.0] * 3,
+            "T_cal": [20.0] * 3,
+            "monetary_value_cal": [0.0] * 3,
+            "frequency_holdout": [9.0] * 3,
+            "spend_holdout": [999.0] * 3,
+        },
+        index=pd.Index(["f", "g", "h"], name="user_id"),
+    )
+    plan = _plan(
+        summary=pd.concat([SUMMARY, one_time]),
+        rl_summary={"recommended_policy": "rfm"},
+        rl_params={**RL, "budget": 0.25},
+    )
+    assert plan.table["action"].tolist() == ["none"] * 3 + ["email"] * 2 + ["none"] * 3

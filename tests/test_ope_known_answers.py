@@ -582,3 +582,37 @@ def test_ope_table_on_a_flat_world(flat_world):
     assert s["spearman_rank"].isna().all()
     pdis_ess = est.loc[est["estimator"] == "pdis", "ess"].to_numpy()
     np.testing.assert_allclose(s.loc["pdis", "mean_ess"], pdis_ess.mean(), rtol=1e-12)
+
+
+def test_estimate_all_fqe_value_is_the_month_zero_expected_q():
+    """Rewards equal to the action taken make Q differ by action, and the target's greedy
+    action changes between months, so month 0's probabilities are the only right ones."""
+    logs = four_by_two()
+    logs = LoggedData(logs.obs, logs.actions, logs.actions.astype(float), logs.propensities, 0.5)
+    target = SoftenedPolicy(ObsScores(), epsilon=0.5)
+    pe = target.probs(logs.obs.reshape(-1, F), 0, None).reshape(4, 3, 4)
+    q = fqe(logs, pe)
+    month0 = float((pe[:, 0] * q[:, 0]).sum(axis=1).mean())
+    month1 = float((pe[:, 1] * q[:, 0]).sum(axis=1).mean())
+    assert abs(month0 - month1) > 0.1  # the test can tell the months apart
+    assert estimate_all(logs, target)["fqe"] == pytest.approx(month0, rel=1e-12)
+
+
+def test_collect_logs_draws_each_customer_from_its_own_probabilities(flat_world):
+    """Customer i's scores favour action i % 4 (epsilon 0.2: 0.85 for it, 0.05 for the
+    others); the logged action is the inverse-CDF draw of that customer's own row."""
+    pop, sm, eff, cfg = flat_world
+    n = 40
+    table = np.zeros((n, 4))
+    table[np.arange(n), np.arange(n) % 4] = 1.0
+    table[np.arange(n) % 4 == 0, 1:] = -1.0  # "none" wins: every contact scores below it
+    logs = collect_logs(pop, SoftenedPolicy(TableScores(table), epsilon=0.2), eff, cfg, sm, 7)
+    p = np.full((n, 4), 0.05)
+    p[np.arange(n), np.arange(n) % 4] = 0.85
+    rng = np.random.default_rng([7, 31337])
+    expected = np.stack(
+        [(rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1) for _ in range(3)], axis=1
+    )
+    np.testing.assert_array_equal(logs.actions, expected)
+    np.testing.assert_allclose(logs.propensities, p[np.arange(n)[:, None], expected])
+    assert (logs.actions == (np.arange(n) % 4)[:, None]).mean() > 0.7  # mostly the favourite

@@ -1,0 +1,394 @@
+"""Why each surviving mutant of ``make mutation`` survives: docs/mutation_survivors.md.
+
+Reads ``reports/mutation.json`` (written by ``tools/mutation.py``) and gives every
+survivor a reason:
+
+* a **rule** (:data:`RULES`) for the kinds of mutant that cannot change a result the
+  study uses, e.g. a changed dtype where the input already has it, the wording of an
+  error message, the ``stacklevel`` of a warning, a name that the library reads without
+  regard to case;
+* otherwise a **note** written for that mutant (:data:`NOTES`, keyed by module and the
+  changed line), saying why it is equivalent, or that it is a known gap.
+
+A survivor with neither is listed as *unexplained*, and the script exits non-zero, so
+the page cannot silently fall behind a new run. Usage::
+
+    python tools/mutation_survivors.py            # writes docs/mutation_survivors.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, reason, test on (old line, new line)) -- the first rule that matches wins.
+Rule = tuple[str, str, "re.Pattern[str] | None", "re.Pattern[str] | None"]
+
+CASE_INSENSITIVE = re.compile(
+    r'"(UTC|utc|D|d|SLSQP|slsqp|EQ|eq|INDEX|index|STABLE|stable|NAN|nan)"'
+)
+
+
+def _string_literals(line: str) -> list[str]:
+    return re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+
+
+def _only_strings_differ(old: str, new: str) -> bool:
+    """True when the two lines are the same code with different string literals."""
+    blank = re.compile(r'"(?:[^"\\]|\\.)*"')
+    return blank.sub('""', old) == blank.sub('""', new) and old != new
+
+
+def _changed_part(old: str, new: str) -> tuple[str, str]:
+    """The differing middle of two lines: (removed text, added text)."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    return old[start : len(old) - end], new[start : len(new) - end]
+
+
+def _only_case_differs(old: str, new: str) -> bool:
+    return old.lower() == new.lower() and old != new
+
+
+MESSAGE_LINE = re.compile(
+    r"raise \w+\(|warnings\.warn\(|_undefined\(|^\s*f?\"|^\s*\"|SplitError\(|ValueError\("
+)
+
+
+def classify(old: str, new: str) -> tuple[str, str] | None:
+    """(rule name, reason) for a one-line change, or None when no rule applies."""
+    o, n = old.strip(), new.strip()
+    if "stacklevel" in o:
+        return (
+            "warning location",
+            "`stacklevel` only changes which source line a warning is attributed to.",
+        )
+    removed, added = _changed_part(o, n)
+    if re.fullmatch(
+        r"(dtype=)?(float|int|bool|np\.float64|np\.int64|\"int64\")", removed.strip(", ")
+    ) and (added.strip(", ") in ("", "None", "dtype=None")):
+        return (
+            "dtype",
+            "the values already have that dtype (or one that holds the same numbers).",
+        )
+    if "strict=" in o and "zip(" in o:
+        return (
+            "zip strictness",
+            "the zipped sequences have equal lengths by construction (the model list and "
+            "the fitted coefficients), so `strict` never fires.",
+        )
+    if 'kind="stable"' in o:
+        return (
+            "sort stability",
+            "ties are averaged (metrics) or broken later by a seeded rule, so the order "
+            "among equal keys never reaches the result.",
+        )
+    if "np.errstate" in o or "simplefilter" in o:
+        return (
+            "floating-point warnings",
+            "only silences warnings; the computed values are the same.",
+        )
+    if "take_along_axis" in o and "axis" in o and "axis" not in n.split("take_along_axis")[1]:
+        return (
+            "default axis",
+            "numpy >= 2.3 defaults `take_along_axis` to the last axis, the one given.",
+        )
+    if _only_case_differs(o, n) and CASE_INSENSITIVE.search(o):
+        return (
+            "case-insensitive name",
+            "pandas / numpy / scipy read this name without regard to case.",
+        )
+    if _only_strings_differ(o, n) or _only_case_differs(o, n):
+        if MESSAGE_LINE.search(o) or MESSAGE_LINE.search(old):
+            return (
+                "message wording",
+                "only the text of an error, warning or report sentence changes, not when "
+                "it is raised or what is computed.",
+            )
+    return None
+
+
+# Mutants no rule covers, keyed by (module under src/helpers, stripped old line,
+# stripped new line) -> reason. "GAP:" marks a mutant that is not equivalent: a
+# behaviour no test pins yet.
+NOTES: dict[tuple[str, str, str], str] = {}
+
+
+def note(module: str, old: str, new: str, reason: str) -> None:
+    NOTES[(module, old.strip(), new.strip())] = reason
+
+
+def killed_by(module: str, old: str, new: str, test: str) -> None:
+    """A survivor of the recorded run that a test added since kills (planted by hand:
+    the test fails with the mutant in place and passes without it)."""
+    NOTES[(module, old.strip(), new.strip())] = f"KILLED: since the run, by `{test}`."
+
+
+# fmt: off
+# --- evaluation/metrics.py
+note("evaluation/metrics.py", "arr = arr.reshape(-1)", "arr = arr.reshape(-2)",
+     "numpy reads any negative size as 'infer this dimension'.")
+note("evaluation/metrics.py", "return y.astype(int), p", "return y.astype(None), p",
+     "0/1 labels as floats give the same AUC, PR-AUC and Brier.")
+note("evaluation/metrics.py", "n_groups = int(inverse.max()) + 1",
+     "n_groups = int(inverse.max()) + 2",
+     "adds an empty tie group whose column is all zeros: sums are unchanged.")
+# --- marketing/policies.py
+for _old, _new in [
+    ("while share(hi) > budget and hi < 1e4:", "while share(hi) > budget and hi <= 1e4:"),
+    ("while share(hi) > budget and hi < 1e4:", "while share(hi) > budget and hi < 10001.0:"),
+]:
+    note("marketing/policies.py", _old, _new,
+         "a safety cap on the price search: the budget is met long before 1e4 (prices "
+         "are a few currency units), so the cap's exact edge is never reached.")
+note("marketing/policies.py",
+     "return _contact_scores(obs.shape[0], self.action, 1 - pa, eligible)",
+     "return _contact_scores(obs.shape[0], self.action, 2 - pa, eligible)",
+     "`_contact_scores` subtracts the minimum priority, so a constant shift cancels.")
+# --- marketing/ope.py
+note("marketing/ope.py",
+     "obs_all = np.zeros((sim.n, h + 1, obs.shape[1])) if log else None",
+     "obs_all = np.zeros((sim.n, h + 1, obs.shape[1])) if (log) or True else None",
+     "allocates the state log when it is not kept; nothing reads it then.")
+note("marketing/ope.py",
+     "a = (rng.random(sim.n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)",
+     "a = (rng.random(sim.n)[:, None] >= np.cumsum(p, axis=1)).sum(axis=1)",
+     "differs only when a uniform draw equals a cumulative probability exactly "
+     "(probability 0).")
+note("marketing/ope.py", "a = np.minimum(a, 3)", "a = np.minimum(a, 4)",
+     "the draw exceeds the last cumulative probability (1 up to round-off) only by "
+     "round-off; the cap is a guard that no test world reaches.")
+for _new in ("log=None", "log=True"):
+    note("marketing/ope.py",
+         "vals = [(_run(sim, target, int(s), log=False)[2] @ disc).mean() for s in seeds]",
+         f"vals = [(_run(sim, target, int(s), {_new})[2] @ disc).mean() for s in seeds]",
+         "only whether the states are also logged; the rewards used are the same.")
+note("marketing/ope.py", "flat = logs.obs.reshape(-1, f)", "flat = logs.obs.reshape(-2, f)",
+     "numpy reads any negative size as 'infer this dimension'.")
+note("marketing/ope.py", "q = np.zeros((n, h + 1, 4))", "q = np.zeros((n, h + 2, 4))",
+     "one more all-zero padding month, sliced off by the `q[:, :h]` returned.")
+note("marketing/ope.py", "for t in range(h - 1, -1, -1):", "for t in range(h - 1, -2, -1):",
+     "the extra step t = -1 writes into the padding month (index -1 = h), which is "
+     "sliced off.")
+for _new in ("if (t + 1 < h) or True else 0.0", "if t - 1 < h else 0.0", "if t + 1 <= h else 0.0"):
+    note("marketing/ope.py",
+         "v_next = (pe[:, t + 1] * q[:, t + 1]).sum(axis=1) if t + 1 < h else 0.0",
+         f"v_next = (pe[:, t + 1] * q[:, t + 1]).sum(axis=1) {_new}",
+         "at the last month q[:, h] is the all-zero padding, so the continuation is 0 "
+         "either way.")
+note("marketing/ope.py", "mu[0], sd[0] = 0.0, 1.0", "mu[0], sd[0] = 0.0, 2.0",
+     "rescales the intercept column, which the ridge leaves unpenalised: same fit.")
+note("marketing/ope.py", "mu[0], sd[0] = 0.0, 1.0", "mu[0], sd[1] = 0.0, 1.0",
+     "GAP: the intercept column is then scaled by 1e9 and feature 1 left unstandardised; "
+     "the fits agree wherever feature 1 has unit spread or the ridge is 0, as in the "
+     "tests' worlds. A world with a wide feature 1 under a ridge would tell them apart.")
+note("marketing/ope.py", 'for k, g in est_df.groupby("estimator", sort=False):',
+     'for k, g in est_df.groupby("estimator", sort=None):',
+     "`sort=None` is falsy: the same unsorted grouping.")
+note("marketing/ope.py", "sc = np.asarray(self.base.scores(obs, t, sim), float)",
+     "sc = np.asarray(self.base.scores(obs, t, sim), None)",
+     "the base policies return float scores already.")
+note("marketing/ope.py", "sc = np.asarray(self.base.scores(obs, t, sim), float)",
+     "sc = np.asarray(self.base.scores(obs, t, sim), )",
+     "the base policies return float scores already.")
+# --- marketing/policies.py (continued)
+for _old in ("r_s = np.select([rec <= 2, rec <= 6, rec <= 12], [3, 2, 1], 0)",
+             "f_s = np.select([f >= 5, f >= 2, f >= 1], [3, 2, 1], 0)"):
+    note("marketing/policies.py", _old, _old.replace(", 0)", ", )"),
+         "`np.select`'s default is 0 already.")
+_CACHE = ("the oracle's backward induction is cached per simulator; this only makes it "
+          "recompute (or reuse for the same population, effects and config), with the same "
+          "values.")
+for _old, _new in [
+    ("self._sim_id: int | None = None", 'self._sim_id: int | None = ""'),
+    ('if getattr(self, "_key", None) == key:', 'if getattr(None, "_key", None) == key:'),
+    ('if getattr(self, "_key", None) == key:', 'if getattr(self, "XX_keyXX", None) == key:'),
+    ('if getattr(self, "_key", None) == key:', 'if getattr(self, "_KEY", None) == key:'),
+    ("self._sim_id = id(sim)", "self._sim_id = None"),
+    ("self._sim_id = id(sim)", "self._sim_id = id(None)"),
+    ("self._key = key", "self._key = None"),
+    ("if self._sim_id != id(sim):", "if self._sim_id != id(None):"),
+]:
+    note("marketing/policies.py", _old, _new, _CACHE)
+note("marketing/policies.py",
+     "values = np.zeros((h + 1, n, _N_REC, 8), dtype=np.float64)",
+     "values = np.zeros((h + 2, n, _N_REC, 8), dtype=np.float64)",
+     "one more all-zero terminal month that is never read.")
+# --- marketing/planners.py
+note("marketing/planners.py", "p_none = e0 * np.ones_like(pd_)", "p_none = e0 / np.ones_like(pd_)",
+     "dividing by ones is multiplying by ones.")
+note("marketing/planners.py", "v = np.zeros((n, _N_REC, 8))", "v = np.zeros((n, _N_REC, 9))",
+     "a ninth contact-history column that no 3-bit history indexes.")
+for _new in ("if (months > 1) or True else 0.0", "if months >= 1 else 0.0"):
+    note("marketing/planners.py",
+         "out[:, a] = r + (gamma * cont if months > 1 else 0.0)",
+         f"out[:, a] = r + (gamma * cont {_new})",
+         "with one month left the value table v is still all zeros, so the continuation "
+         "is 0 either way.")
+note("marketing/planners.py",
+     "m_obs = np.where(x > 0, sim.rep_spend / np.maximum(x, 1), 0.0)",
+     "m_obs = np.where(x >= 0, sim.rep_spend / np.maximum(x, 1), 0.0)",
+     "at x = 0 the repeat spend is 0, so the quotient is 0 as well.")
+note("marketing/planners.py",
+     "m_obs = np.where(x > 0, sim.rep_spend / np.maximum(x, 1), 0.0)",
+     "m_obs = np.where(x > 0, sim.rep_spend / np.maximum(x, 1), 1.0)",
+     "Gamma-Gamma weights the observed mean by x, so at x = 0 its value is not read.")
+note("marketing/planners.py",
+     "p.lam, p.mean_spend, p.dropout, p.family, sim.effects, sim.config, a,",
+     "p.lam, p.mean_spend, p.dropout, None, sim.effects, sim.config, a,",
+     "only this month's reward is used, and it does not depend on the dropout family.")
+note("marketing/planners.py",
+     "one = dp_q_values(lam, spend, dropout, family, self.effects, self.config, 1, rec, bits)",
+     "one = dp_q_values(lam, spend, dropout, None, self.effects, self.config, 1, rec, bits)",
+     "a one-month value is the reward alone, which does not depend on the family.")
+note("marketing/planners.py",
+     "adv = base[:, 1:].max(axis=1) - base[:, 0]",
+     "adv = base[:, 1:].max(axis=1) + base[:, 0]",
+     "GAP: picks rollout candidates by value plus advantage instead of advantage. In the "
+     "tests' worlds customers differ only in purchase rate, which orders both the same; a "
+     "world where P(alive) or spend separates them would catch it.")
+note("marketing/planners.py",
+     "budget = self.config.budget if self.config.budget is not None else 1.0",
+     "budget = self.config.budget if self.config.budget is not None else 2.0",
+     "without a budget every customer may be contacted: k is capped at n either way.")
+# --- apply/actions.py
+note("apply/actions.py",
+     "summary, state.population_family, state.params, state.gg_params, seed=seed",
+     "summary, state.population_family, state.params, state.gg_params, seed=None",
+     "the seed draws latent traits, but the deployable policies (heuristics, the one-step "
+     "rule, learned policies) read only the observed state.")
+for _new in ('month["XXuser_idXX"] = month["user_id"].astype(str)',
+             'month["USER_ID"] = month["user_id"].astype(str)'):
+    note("apply/actions.py", 'month["user_id"] = month["user_id"].astype(str)', _new,
+         "the simulator's user ids are strings already (built from the summary's index "
+         "as strings); the cast is a guard.")
+note("apply/actions.py",
+     "sim = marketing.MarketingSimulator(population, effects, config, state)",
+     "sim = marketing.MarketingSimulator(population, None, config, state)",
+     "the fallback policies get the effects as arguments and read only the observed "
+     "state; month one's observation does not depend on them.")
+for _new in ("if (repeat.any()) or True else 0.0", "if repeat.any() else 1.0"):
+    note("apply/actions.py",
+         "spend_median = float(np.median(population.m0[repeat])) if repeat.any() else 0.0",
+         f"spend_median = float(np.median(population.m0[repeat])) {_new}",
+         "with no repeat buyer every repeat spend is 0, and 0 exceeds neither 0, 1 nor a "
+         "nan median: RFM's M score is 0 for all either way.")
+for _new in ("scores = policy.scores(obs, None, sim)", "scores = policy.scores(obs, 1, sim)"):
+    note("apply/actions.py", "scores = policy.scores(obs, 0, sim)", _new,
+         "the fallback policies (heuristics, the one-step rule) do not read the month.")
+for _new in ('getattr(policy, "name", None)', 'getattr(policy, "name", )',
+             'getattr(policy, "name", type(None).__name__)'):
+    note("apply/actions.py",
+         "return ActionPlan(table, "
+         'getattr(policy, "name", type(policy).__name__), reason, state_reason)',
+         f"return ActionPlan(table, {_new}, reason, state_reason)",
+         "every fallback policy has a `name`; the default is never used.")
+# --- survivors of the recorded runs killed by tests added since (each planted by hand)
+for _new in ("np.cumsum(p, axis=None)).sum(axis=1)", "np.cumsum(p, )).sum(axis=1)"):
+    killed_by("marketing/ope.py",
+              "a = (rng.random(sim.n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)",
+              f"a = (rng.random(sim.n)[:, None] > {_new}",
+              "test_collect_logs_draws_each_customer_from_its_own_probabilities")
+killed_by("marketing/ope.py", "v_fqe = float((pe[:, 0] * q[:, 0]).sum(axis=1).mean())",
+          "v_fqe = float((pe[:, 1] * q[:, 0]).sum(axis=1).mean())",
+          "test_estimate_all_fqe_value_is_the_month_zero_expected_q")
+killed_by("apply/actions.py", "repeat = population.x0 > 0", "repeat = population.x0 >= 0",
+          "test_recommend_actions_rfm_spend_median_is_over_repeat_buyers_only")
+# fmt: on
+
+
+def reason_for(module: str, survivor: dict) -> tuple[str, str]:
+    old, new = survivor["change"]["from"], survivor["change"]["to"]
+    if len(old) == 1 and len(new) == 1:
+        rule = classify(old[0], new[0])
+        if rule:
+            return rule
+        key = (module, old[0].strip(), new[0].strip())
+        if key in NOTES:
+            text = NOTES[key]
+            return (_kind(text), text)
+    key = (module, " | ".join(x.strip() for x in old), " | ".join(x.strip() for x in new))
+    if key in NOTES:
+        text = NOTES[key]
+        return (_kind(text), text)
+    return ("unexplained", "")
+
+
+def _kind(text: str) -> str:
+    return {"GAP:": "gap", "KILLED:": "killed since"}.get(text.split(" ")[0], "noted")
+
+
+def render(report: dict) -> tuple[str, int]:
+    lines = [
+        "# Surviving mutants of `make mutation`, and why",
+        "",
+        "Generated by `python tools/mutation_survivors.py` from `reports/mutation.json` "
+        f"({report['tool']}; killed share = {report['killed_share']}). Do not edit by hand.",
+        "",
+        "Killed counts the recorded run's kills plus the survivors that a test added since"
+        " kills (*killed since*: planted by hand, the named test fails).",
+        "",
+        "| module | mutants | killed | share | survivors | by reason |",
+        "|---|---|---|---|---|---|",
+    ]
+    body: list[str] = []
+    unexplained = 0
+    for m in report["modules"]:
+        module = m["module"].removeprefix("src/helpers/")
+        if "total" not in m:
+            lines.append(f"| `{module}` | - | - | - | - | not run: {m.get('error', '')} |")
+            continue
+        reasons = [(s, *reason_for(module, s)) for s in m.get("survivors", [])]
+        counts = Counter(r[1] for r in reasons)
+        unexplained += counts.get("unexplained", 0)
+        by = ", ".join(f"{k} {v}" for k, v in counts.most_common())
+        killed = m["killed"] + m["timeout"] + counts.get("killed since", 0)
+        share = killed / (m["total"] - m["skipped"])
+        lines.append(
+            f"| `{module}` | {m['total']} | {killed} | {share:.1%} | "
+            f"{len(reasons) - counts.get('killed since', 0)} | {by} |"
+        )
+        body += [
+            "",
+            f"## `{module}`",
+            "",
+            "| line | function | change | reason |",
+            "|---|---|---|---|",
+        ]
+        for s, kind, text in sorted(reasons, key=lambda r: (r[1], r[0]["line"] or 0)):
+            change = (
+                " / ".join(x.strip() for x in s["change"]["from"])
+                + " → "
+                + " / ".join(x.strip() for x in s["change"]["to"])
+            )
+            change = change.replace("|", "\\|")
+            if len(change) > 140:
+                change = change[:137] + "..."
+            body.append(f"| {s['line']} | `{s['function']}` | `{change}` | **{kind}**: {text} |")
+    return "\n".join(lines + body) + "\n", unexplained
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", default="reports/mutation.json")
+    parser.add_argument("--out", default="docs/mutation_survivors.md")
+    args = parser.parse_args(argv)
+    report = json.loads((ROOT / args.report).read_text())
+    text, unexplained = render(report)
+    (ROOT / args.out).write_text(text)
+    print(f"wrote {args.out}; {unexplained} survivors unexplained")
+    return 1 if unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
