@@ -172,16 +172,56 @@ def test_report_shows_one_parameters_table_and_drops_progress_bars():
     work = new_code_cell("x = 1")
     work.outputs = [
         nbformat.v4.new_output("stream", name="stderr", text="fit:  50%|#####     | 1/2\r"),
-        nbformat.v4.new_output("stream", name="stderr", text="UserWarning: real warning\n"),
+        nbformat.v4.new_output(
+            "stream",
+            name="stderr",
+            text="/x/y.py:3: UserWarning: real warning\n  warnings.warn('real warning')\n",
+        ),
+        nbformat.v4.new_output("stream", name="stdout", text="kept\n"),
     ]
-    nb.cells = [new_markdown_cell("# T"), defaults, injected, work]
+    quiet = new_code_cell("y = 2")
+    quiet.outputs = [nbformat.v4.new_output("stream", name="stderr", text="\r 10%|#| 1/10\n")]
+    nb.cells = [new_markdown_cell("# T"), defaults, injected, work, quiet]
     shown = report_notebook(nb)
-    assert [c.cell_type for c in shown.cells] == ["markdown", "markdown", "code"]
-    table = shown.cells[1].source
-    assert "| `rl.n` | **3** | 10 |" in table and "| `rl.effects` | 'mid' | same |" in table
-    assert "| `seed` | 1 | same |" in table
-    assert [o["text"] for o in shown.cells[2].outputs] == ["UserWarning: real warning\n"]
-    assert len(nb.cells) == 4, "the executed notebook itself is left unchanged"
+    assert [c.cell_type for c in shown.cells] == ["markdown", "markdown", "code", "code"]
+    assert shown.cells[1].source == (
+        "**Parameters of this run** (from `params.yaml`) that differ from the notebook's "
+        "defaults\n\n"
+        "| parameter | value in this run | notebook default |\n|---|---|---|\n"
+        "| `rl.n` | **3** | 10 |\n\n"
+        "<details>\n<summary>All 3 parameters of this run</summary>\n\n"
+        "| parameter | value in this run |\n|---|---|\n"
+        "| `seed` | 1 |\n| `rl.n` | 3 |\n| `rl.effects` | 'mid' |\n\n</details>"
+    )
+    outputs = shown.cells[2].outputs
+    assert [o.get("name") for o in outputs] == ["stdout", None]  # stderr became a note
+    assert outputs[1]["data"]["text/markdown"] == (
+        "**Note from the run** (a warning, shown short):\n\n- UserWarning: real warning"
+    )
+    assert shown.cells[3].outputs == []  # progress only: nothing left
+    assert len(nb.cells) == 5, "the executed notebook itself is left unchanged"
+
+
+def test_parameters_table_says_when_every_value_is_the_default():
+    from helpers.pipeline import parameters_table
+
+    text = parameters_table({"a": 1}, {"a": 1})
+    assert text.startswith("Every parameter has its notebook default.\n\n<details>")
+
+
+def test_rendered_page_hides_code_links_the_notebook_and_has_no_stderr(project: Path):
+    write_notebook(
+        project / "notebooks" / "09_tiny.ipynb",
+        "import warnings, sys\nwarnings.warn('careful')\nSECRET_CODE_TOKEN = 5\n"
+        "print('shown result', SECRET_CODE_TOKEN)",
+    )
+    page = run_stage("notebooks/09_tiny.ipynb", {"answer": 1}, project).read_text()
+    assert "SECRET_CODE_TOKEN = 5" not in page  # code hidden
+    assert "shown result 5" in page  # results shown
+    assert 'href="executed/09_tiny.ipynb"' in page
+    assert (project / "reports" / "executed" / "09_tiny.ipynb").is_file()
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in page
+    assert "UserWarning: careful" in page
 
 
 def test_cell_assignments_reads_literals_only():

@@ -28,6 +28,7 @@ import ast
 import copy
 import html
 import json
+import os
 import re
 import sys
 import time
@@ -158,20 +159,25 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def parameters_table(defaults: dict[str, Any], injected: dict[str, Any]) -> str:
-    """Markdown table of a run's parameters; values that differ from the defaults are bold."""
+    """Markdown of a run's parameters: the values that differ from the notebook's
+    defaults in a table, and every parameter in a collapsed table below it."""
     defaults, injected = _flat(defaults), _flat(injected)
     names = list(dict.fromkeys([*defaults, *injected]))
-    rows = ["| parameter | value in this run | notebook default |", "|---|---|---|"]
-    for name in names:
-        value = injected.get(name, defaults.get(name))
-        default = defaults.get(name, "—")
-        changed = name in injected and injected[name] != defaults.get(name)
-        shown = _cell(value)
-        rows.append(
-            f"| `{name}` | {'**' + shown + '**' if changed else shown} | "
-            f"{_cell(default) if changed else 'same'} |"
-        )
-    return "\n".join(rows)
+    changed = [n for n in names if n in injected and injected[n] != defaults.get(n)]
+    if changed:
+        rows = ["| parameter | value in this run | notebook default |", "|---|---|---|"]
+        rows += [
+            f"| `{n}` | **{_cell(injected[n])}** | {_cell(defaults.get(n, '—'))} |" for n in changed
+        ]
+        head = "\n".join(rows)
+    else:
+        head = "Every parameter has its notebook default."
+    every = ["| parameter | value in this run |", "|---|---|"]
+    every += [f"| `{n}` | {_cell(injected.get(n, defaults.get(n)))} |" for n in names]
+    return (
+        f"{head}\n\n<details>\n<summary>All {len(names)} parameters of this run</summary>"
+        "\n\n" + "\n".join(every) + "\n\n</details>"
+    )
 
 
 def _cell(value: Any) -> str:
@@ -192,6 +198,37 @@ def _is_progress(output: nbformat.NotebookNode) -> bool:
     return all(PROGRESS_LINE.search(line) for line in re.split(r"[\r\n]", output["text"]))
 
 
+#: "SomethingWarning: message" inside a warning's stderr text.
+WARNING_LINE = re.compile(r"\b(\w*Warning): (.+)")
+
+
+def _as_note(text: str) -> str | None:
+    """One short line per distinct warning in stderr text (None: nothing to say)."""
+    found = list(dict.fromkeys(f"{k}: {m.strip()}" for k, m in WARNING_LINE.findall(text)))
+    if not found:
+        found = [ln.strip() for ln in text.splitlines() if ln.strip()][:1]
+    if not found:
+        return None
+    lines = [f"- {line if len(line) <= 200 else line[:197] + '…'}" for line in found[:3]]
+    more = f"\n- … and {len(found) - 3} more" if len(found) > 3 else ""
+    return "**Note from the run** (a warning, shown short):\n\n" + "\n".join(lines) + more
+
+
+def _reader_outputs(outputs: list) -> list:
+    """A cell's outputs without stderr: progress bars dropped, warnings as one short note."""
+    kept, stderr = [], []
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            if not _is_progress(output):
+                stderr.append(output["text"])
+        else:
+            kept.append(output)
+    note = _as_note("".join(stderr)) if stderr else None
+    if note:
+        kept.append(nbformat.v4.new_output("display_data", data={"text/markdown": note}))
+    return kept
+
+
 def report_notebook(
     nb: nbformat.NotebookNode, study_links: str | None = None
 ) -> nbformat.NotebookNode:
@@ -201,16 +238,16 @@ def report_notebook(
     right after the title cell.
 
     Progress bars written to stderr (useful live, noise in a report) are dropped; other
-    stderr output (warnings) stays. Papermill leaves the notebook's own ``parameters``
-    cell (the defaults) and adds an
-    ``injected-parameters`` cell (the values of this run). Shown together they
+    stderr output (warnings) becomes one short note per cell. Papermill leaves the
+    notebook's own ``parameters`` cell (the defaults) and adds an ``injected-parameters``
+    cell (the values of this run). Shown together they
     contradict each other, so the report replaces both by one table, placed where the
     defaults were, in which values that differ from the defaults are bold.
     """
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
+            cell.outputs = _reader_outputs(cell.outputs)
     if study_links:
         title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
         nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(study_links))
@@ -227,8 +264,8 @@ def report_notebook(
         else {}
     )
     table = nbformat.v4.new_markdown_cell(
-        "**Parameters of this run** (from `params.yaml`; bold: differs from the notebook's "
-        "default)\n\n" + parameters_table(defaults, injected)
+        "**Parameters of this run** (from `params.yaml`) that differ from the notebook's "
+        "defaults\n\n" + parameters_table(defaults, injected)
     )
     position = nb.cells.index(tagged["parameters"])
     nb.cells = [c for c in nb.cells if c not in tagged.values()]
@@ -237,9 +274,25 @@ def report_notebook(
 
 
 def render_html(executed: Path, html_dir: Path, study_links: str | None = None) -> Path:
-    """Render an executed notebook to ``html_dir/<stem>.html`` (see :func:`report_notebook`)."""
+    """Render an executed notebook to ``html_dir/<stem>.html`` (see :func:`report_notebook`).
+
+    The page shows narration, tables and figures; the code is hidden, and a line under
+    the title links the executed notebook, which holds every cell.
+    """
     nb = report_notebook(nbformat.read(str(executed), as_version=4), study_links)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    code = os.path.relpath(executed, html_dir).replace(os.sep, "/")
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(
+        title + 1,
+        nbformat.v4.new_markdown_cell(
+            f"*This page shows the results; the code behind them is in the executed "
+            f"notebook [`{executed.name}`]({code}).*"
+        ),
+    )
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
+    body, _ = exporter.from_notebook_node(nb)
     body = link_glossary(body)
     html_dir.mkdir(parents=True, exist_ok=True)
     out = html_dir / f"{executed.stem}.html"
