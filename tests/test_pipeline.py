@@ -156,6 +156,48 @@ def test_index_links_rendered_notebooks_with_title_and_summary(project: Path):
     assert "10 · Not run" not in index
 
 
+def test_index_is_an_abstract_with_the_oracle_as_a_ceiling(project: Path):
+    reports = project / "reports"
+    for stem, text in (
+        ("06_evaluate", "Best model: *deep* (0.9)."),
+        ("05_rl_policy", "Planning pays."),
+    ):
+        write_notebook(project / "notebooks" / f"{stem}.ipynb", "pass")
+        (reports / f"{stem}.html").parent.mkdir(parents=True, exist_ok=True)
+        (reports / f"{stem}.html").write_text("<html></html>")
+        executed = reports / "executed" / f"{stem}.ipynb"
+        write_notebook(executed, "pass")
+        nb = nbformat.read(str(executed), as_version=4)
+        nb.cells[2].metadata["tags"] = ["headline"]
+        nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        nbformat.write(nb, str(executed))
+    (reports / "metrics").mkdir()
+    board = {
+        "gbdt": {"gini": 0.8, "mae": 50.0, "top10_capture": 0.4},
+        "oracle": {"gini": 0.95, "mae": 40.0, "top10_capture": 0.6},
+    }
+    (reports / "metrics" / "leaderboard.json").write_text(json.dumps(board))
+    quality = {"source": "shopsim", "rows_in": 3, "rows_kept": 3, "notes": {}}
+    (reports / "metrics" / "data_quality.json").write_text(json.dumps(quality))
+    index = write_index(project).read_text()
+    answer = index.index("<h2>The answer</h2>")
+    assert answer < index.index("<h2>Top of the leaderboard</h2>") < index.index("<h2>Caveats")
+    assert (
+        "<li><b>Which model to use.</b> Best model: <em>deep</em> (0.9). "
+        "<a href='06_evaluate.html'>more</a></li>"
+    ) in index
+    assert "<li><b>What planning is worth.</b> Planning pays." in index
+    assert "What text adds" not in index  # 06b did not run: no sentence for it
+    assert "shopsim (<b>simulated</b>" in index and "These data are simulated" in index
+    oracle = index.index("<tr class=ceiling><td><i>oracle</i>")
+    assert oracle < index.index("<tr><td>gbdt</td>")  # the ceiling first, marked
+    assert "known only in the simulator" in index
+    quality["source"] = "cdnow"
+    (reports / "metrics" / "data_quality.json").write_text(json.dumps(quality))
+    index = write_index(project).read_text()
+    assert "simulated" not in index
+
+
 def test_notebook_summary_of_the_study_notebooks():
     root = Path(__file__).resolve().parents[1]
     for path in sorted((root / "notebooks").glob("[0-9][0-9]*_*.ipynb")):

@@ -393,6 +393,20 @@ def recorded_currency(metrics_dir: str | Path, unknown: str = "currency units") 
     return str(notes.get("currency") or unknown)
 
 
+#: Leaderboard rows that are not models a shop can deploy, and what they are.
+CEILINGS = {
+    "oracle": "ceiling: the expected spend under each customer's true traits, known only "
+    "in the simulator",
+}
+
+#: The notebooks whose headlines answer the study's three questions, in order.
+ANSWERS = (
+    ("Which model to use", "06_evaluate"),
+    ("What text adds", "06b_text_signal"),
+    ("What planning is worth", "05_rl_policy"),
+)
+
+
 def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     path = metrics_dir / "leaderboard.json"
     if not path.is_file():
@@ -400,15 +414,26 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     board = json.loads(path.read_text())
     models = {k: v for k, v in board.items() if isinstance(v, dict) and v.get("gini") is not None}
     ranked = sorted(models.items(), key=lambda kv: -kv[1]["gini"])
+    ceilings = [kv for kv in ranked if kv[0] in CEILINGS]
+    deployable = [kv for kv in ranked if kv[0] not in CEILINGS][:top]
 
     def number(value: Any, spec: str) -> str:
         return "—" if value is None else format(value, spec)
 
-    cells = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{number(m.get('gini'), '.3f')}</td>"
-        f"<td>{number(m.get('mae'), ',.1f')}</td>"
-        f"<td>{number(m.get('top10_capture'), '.3f')}</td></tr>"
-        for name, m in ranked[:top]
+    def row(name: str, m: dict, ceiling: bool) -> str:
+        label = (
+            f"<i>{html.escape(name)}</i> <span class='note'>({html.escape(CEILINGS[name])})</span>"
+            if ceiling
+            else html.escape(name)
+        )
+        return (
+            f"<tr{' class=ceiling' if ceiling else ''}><td>{label}</td>"
+            f"<td>{number(m.get('gini'), '.3f')}</td><td>{number(m.get('mae'), ',.1f')}</td>"
+            f"<td>{number(m.get('top10_capture'), '.3f')}</td></tr>"
+        )
+
+    cells = "".join(row(n, m, True) for n, m in ceilings) + "".join(
+        row(n, m, False) for n, m in deployable
     )
     currency = html.escape(recorded_currency(metrics_dir, "currency"))
     return (
@@ -419,6 +444,11 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     )
 
 
+def _is_simulated(metrics_dir: Path) -> bool:
+    path = metrics_dir / "data_quality.json"
+    return path.is_file() and json.loads(path.read_text()).get("source") == "shopsim"
+
+
 def _dataset_line(metrics_dir: Path) -> str:
     path = metrics_dir / "data_quality.json"
     if not path.is_file():
@@ -427,11 +457,50 @@ def _dataset_line(metrics_dir: Path) -> str:
     notes = quality.get("notes", {})
     split = notes.get("split", {})
     when = f", calibration to {split['cutoff']}, holdout to {split['holdout_end']}" if split else ""
+    kind = (
+        " (<b>simulated</b>: the study's shop simulator, whose true customer traits are "
+        "known, so the models can be compared with a ceiling)"
+        if quality.get("source") == "shopsim"
+        else ""
+    )
     return (
-        f"<p><b>Data:</b> {html.escape(str(quality.get('source', '')))} — "
+        f"<p><b>Data:</b> {html.escape(str(quality.get('source', '')))}{kind} — "
         f"{quality.get('rows_kept', 0):,} of {quality.get('rows_in', 0):,} rows kept"
         f"{html.escape(when)}.</p>"
     )
+
+
+def _answers(reports: Path) -> str:
+    items = []
+    for question, stem in ANSWERS:
+        key = headline(reports / EXECUTED_DIR / f"{stem}.ipynb")
+        if key:
+            items.append(
+                f"<li><b>{html.escape(question)}.</b> {_inline_markdown(key)} "
+                f"<a href='{stem}.html'>more</a></li>"
+            )
+    return f"<h2>The answer</h2><ul>{''.join(items)}</ul>" if items else ""
+
+
+def _caveats(metrics_dir: Path) -> str:
+    items = [
+        "The learned models (LightGBM, the deep rows, the fusions) are cross-fitted over "
+        "customers: each is trained on other customers' spend in the holdout period "
+        "itself, which a shop scoring today does not have; the BTYD rows see the "
+        "calibration period only.",
+        "The marketing results of 05 rest on assumed treatment effects (how customers "
+        "respond to an e-mail or a coupon): no log in the study was ever marketed to.",
+        "Every comparison carries a paired bootstrap interval; a difference whose interval "
+        "contains 0 is not a difference these data can show.",
+    ]
+    if _is_simulated(metrics_dir):
+        items.insert(
+            0,
+            "These data are simulated: the figures show what the methods can do where the "
+            "truth is known. Run the study on CDNOW, Online Retail or your own export "
+            "(params.yaml) before acting on them.",
+        )
+    return "<h2>Caveats</h2><ul class='note'>" + "".join(f"<li>{c}</li>" for c in items) + "</ul>"
 
 
 def write_index(
@@ -439,11 +508,14 @@ def write_index(
 ) -> Path:
     """Write ``reports/index.html``: the study's abstract, then links to every notebook.
 
-    The abstract holds the dataset and run date, the top of the leaderboard, the
-    headline figure and each notebook's headline (see :func:`headline`).
+    The abstract: which data (and whether they are simulated), the answer to the study's
+    three questions (the headlines of 06, 06b and 05, see :func:`headline`), the top of
+    the leaderboard with the oracle marked as a ceiling, the headline figure, the
+    caveats, then each notebook with its headline.
     """
     root = Path(root)
     reports = root / reports_dir
+    metrics = reports / "metrics"
     rows = []
     for source in sorted((root / notebooks_dir).glob("[0-9][0-9]*_*.ipynb")):
         rendered = reports / f"{source.stem}.html"
@@ -454,7 +526,7 @@ def write_index(
         rows.append(
             f'<li><a href="{html.escape(rendered.name)}">{html.escape(title)}</a>'
             f"<p>{_inline_markdown(summary)}</p>"
-            + (f"<p class='key'>{html.escape(key)}</p>" if key else "")
+            + (f"<p class='key'>{_inline_markdown(key)}</p>" if key else "")
             + "</li>"
         )
     figure = reports / "figures" / "06_evaluate" / "gains.png"
@@ -474,11 +546,13 @@ def write_index(
         "li{margin-bottom:1rem}p{margin:.2rem 0;color:#444}p.key{color:#063;font-weight:600}"
         "table{border-collapse:collapse}td,th{padding:.2rem .6rem;border-bottom:1px solid #ddd;"
         "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+        "tr.ceiling td{color:#666;background:#f6f6f6}"
         ".note{font-size:.9rem}</style></head><body>"
         "<h1>Customer lifetime value study — reports</h1>"
         f"<p>Run of {run_date}, by <code>dvc repro</code> with the values in "
         "<code>params.yaml</code>.</p>"
-        f"{_dataset_line(reports / 'metrics')}{_leaderboard_rows(reports / 'metrics')}{shown}"
+        f"{_dataset_line(metrics)}{_answers(reports)}{_leaderboard_rows(metrics)}{shown}"
+        f"{_caveats(metrics)}"
         f"<h2>The notebooks, in order</h2><ol>{''.join(rows)}</ol></body></html>\n"
     )
     reports.mkdir(parents=True, exist_ok=True)
