@@ -174,11 +174,19 @@ def plot_gains(
     fig, ax = plt.subplots(figsize=(6.5, 5))
     perfect = None
     others = [m for m in models if m not in highlight]
+    styles = ["-", "--", "-.", ":", (0, (5, 1, 1, 1))]  # lines that coincide stay visible
     for i, model in enumerate([*others, *highlight]):
         group = joined[joined["model"] == model]
         curve = metrics.gains_curve(group["actual_spend"], group["predicted_spend"])
         if model in highlight:
-            ax.plot(curve["share_customers"], curve["share_value"], label=model, lw=1.8)
+            k = highlight.index(model)
+            ax.plot(
+                curve["share_customers"],
+                curve["share_value"],
+                label=model,
+                lw=2.4 - 0.3 * (k % len(styles)),
+                ls=styles[k % len(styles)],
+            )
         else:
             label = f"other models ({len(others)})" if i == 0 else None
             ax.plot(
@@ -211,14 +219,15 @@ def plot_decile_calibration(
         table = metrics.decile_table(group["actual_spend"], group["predicted_spend"])
         long = table.melt(id_vars="bin", value_vars=["mean_predicted", "mean_actual"])
         sns.barplot(long, x="bin", y="value", hue="variable", ax=ax)
-        mape = metrics.decile_mape(group["actual_spend"], group["predicted_spend"])
-        ax.set_yscale("symlog", linthresh=1.0)  # the low deciles, where MAPE goes wrong
-        ax.set(
-            title=f"{model} (decile MAPE {mape:.2f})",
-            xlabel="prediction decile",
-            ylabel="mean holdout spend per customer (currency, symlog)",
-        )
+        wde = metrics.weighted_decile_error(group["actual_spend"], group["predicted_spend"])
+        ax.set_yscale("symlog", linthresh=1.0)  # the low deciles hold most customers
+        ax.set(title=f"{model} (weighted decile error {wde:.2f})", xlabel="", ylabel="")
         ax.legend(fontsize=7)
+    for i, ax in enumerate(axes.ravel()[:n]):
+        if i + cols >= n:  # the lowest panel of its column
+            ax.set_xlabel("prediction decile (1 = lowest)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("mean spend per customer\n(currency, symlog scale)")
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
     fig.suptitle("Calibration by decile: mean predicted vs mean actual holdout spend")

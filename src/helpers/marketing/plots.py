@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullLocator, PercentFormatter
 
 
 def plot_no_action_validation(tracking: pd.DataFrame, histogram: pd.DataFrame) -> plt.Figure:
@@ -59,43 +60,91 @@ def plot_policy_intervals(table: pd.DataFrame, title: str) -> plt.Figure:
     return fig
 
 
-def plot_budget_curve(curve: pd.DataFrame) -> plt.Figure:
-    """Incremental profit per customer against the contact budget, one line per policy."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    sns.lineplot(
-        curve, x="budget", y="incremental_profit", hue="policy", marker="o", palette="tab20", ax=ax
+#: The policies every comparison figure shows in colour: the rule, the planners, the ceiling.
+KEY_POLICIES = ("one_step_uplift", "posterior_mpc", "rollout", "oracle")
+
+
+def key_policies(frame: pd.DataFrame, extra: int = 1) -> list[str]:
+    """The key policies present in ``frame``, plus the ``extra`` best others by mean
+    incremental profit (the best learner, usually), in that order."""
+    present = [p for p in KEY_POLICIES if p in set(frame["policy"])]
+    others = (
+        frame[~frame["policy"].isin([*present, "nobody"])]
+        .groupby("policy")["incremental_profit"]
+        .mean()
+        .sort_values(ascending=False)
     )
+    return present + list(others.index[:extra])
+
+
+def plot_budget_curve(curve: pd.DataFrame) -> plt.Figure:
+    """Incremental profit per customer against the contact budget.
+
+    The key policies (:func:`key_policies`) in colour, every other policy as a thin grey
+    line; the y axis spans the key policies, so one poor policy cannot squash the rest
+    (lines below it are cut, and the legend says how many).
+    """
+    shown = key_policies(curve)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    others = curve[~curve["policy"].isin([*shown, "nobody"])]
+    for i, (_, group) in enumerate(others.groupby("policy")):
+        group = group.sort_values("budget")
+        ax.plot(
+            group["budget"],
+            group["incremental_profit"],
+            color="0.8",
+            lw=0.8,
+            label=f"other policies ({others['policy'].nunique()})" if i == 0 else None,
+        )
+    for policy, marker in zip(shown, "osD^v", strict=False):
+        group = curve[curve["policy"] == policy].sort_values("budget")
+        ax.plot(group["budget"], group["incremental_profit"], marker=marker, lw=1.8, label=policy)
+    key = curve[curve["policy"].isin(shown)]["incremental_profit"]
+    span = float(key.max() - min(0.0, key.min())) or 1.0
+    low = min(0.0, float(key.min())) - 0.1 * span
+    cut = int((others.groupby("policy")["incremental_profit"].min() < low).sum())
+    ax.set_ylim(low, float(key.max()) + 0.1 * span)
     ax.axhline(0, color="grey", ls=":")
+    budgets = sorted(curve["budget"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(budgets)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set(
-        xscale="log",
         title="Profit vs budget (equal budget for every policy)",
-        xlabel="share of customers contactable per month",
+        xlabel="share of customers contactable per month (log scale)",
         ylabel="incremental profit (currency per customer, 12 months)",
     )
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(
+        fontsize=8,
+        title=f"{cut} line{' falls' if cut == 1 else 's fall'} below the axis" if cut else None,
+        title_fontsize=7,
+    )
     return fig
 
 
 def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
-    """Incremental profit by assumed effect size, per policy."""
+    """Incremental profit by assumed effect size, for the key policies."""
     presets = ("none", "low", "mid", "high", "carryover_off")
     order = [e for e in presets if e in set(sweep["effects"])]
+    shown = key_policies(sweep)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     sns.barplot(
-        sweep,
+        sweep[sweep["policy"].isin(shown)],
         x="effects",
         y="incremental_profit",
         hue="policy",
+        hue_order=shown,
         order=order,
-        palette="tab20",
         ax=ax,
     )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(
         title="Effect-size sweep: where does planning help?",
+        xlabel="assumed treatment effects (preset)",
         ylabel="incremental profit (currency per customer, 12 months)",
     )
-    ax.legend(fontsize=7, ncol=3)
+    ax.legend(fontsize=8)
     return fig
 
 
