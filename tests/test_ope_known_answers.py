@@ -14,6 +14,7 @@ import pytest
 from helpers.marketing.ope import (
     LoggedData,
     SoftenedPolicy,
+    _design,
     collect_logs,
     doubly_robust,
     estimate_all,
@@ -616,3 +617,31 @@ def test_collect_logs_draws_each_customer_from_its_own_probabilities(flat_world)
     np.testing.assert_array_equal(logs.actions, expected)
     np.testing.assert_allclose(logs.propensities, p[np.arange(n)[:, None], expected])
     assert (logs.actions == (np.arange(n) % 4)[:, None]).mean() > 0.7  # mostly the favourite
+
+
+def test_fqe_standardises_every_feature_but_the_intercept_before_the_ridge():
+    """Ridge on standardised columns with an unpenalised intercept (the documented fit),
+    written out for one month of 40 customers whose first feature (recency) is spread
+    far wider than 1: leaving any column unstandardised changes its penalty."""
+    rng = np.random.default_rng(5)
+    n = 40
+    obs = np.zeros((n, 2, F))
+    obs[:, 0, :] = rng.gamma(2.0, 3.0, (n, F))
+    obs[:, 0, FEATURE_INDEX["recency"]] = rng.uniform(0.0, 400.0, n)  # log1p spread ~1.3
+    actions = np.zeros((n, 1), np.int64)
+    rewards = rng.normal(5.0, 2.0, (n, 1)) + obs[:, 0, :1] / 50
+    pe = np.full((n, 2, 4), 0.25)
+    q = fqe(LoggedData(obs, actions, rewards, None, 0.9), pe, ridge=3.0)
+    x = _design(obs[:, 0])
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    mu[0], sd[0] = 0.0, 1.0
+    xs = (x - mu) / sd
+    reg = 3.0 * np.eye(xs.shape[1])
+    reg[0, 0] = 0.0
+    hand = xs @ np.linalg.solve(xs.T @ xs + reg, xs.T @ rewards[:, 0])
+    np.testing.assert_allclose(q[:, 0, 0], hand, rtol=1e-9)
+    sd_raw = sd.copy()
+    sd_raw[1] = 1.0  # recency left unstandardised: a different penalty, a different fit
+    xr = (x - mu) / sd_raw
+    other = xr @ np.linalg.solve(xr.T @ xr + reg, xr.T @ rewards[:, 0])
+    assert np.abs(other - hand).max() > 1e-3

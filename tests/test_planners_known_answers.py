@@ -552,3 +552,30 @@ def test_rollout_defaults_and_lookahead_check():
     assert pol.evaluations == 3 * 4 * (2 * 13 * 8 + 1)
     with pytest.raises(ValueError, match="lookahead must be >= 1, got 0"):
         RolloutPolicy(eff, cfg, sm, lookahead=0)
+
+
+def test_rollout_candidates_are_the_largest_advantages_not_the_largest_values():
+    """A buys often but last bought 4 months ago (the e-mail's lift has decayed: a large
+    value, a small advantage); B bought once, this month (a small value, a large
+    advantage). With room for one candidate the rollout must go to B, and A keeps its
+    pruned one-step scores: "none" at its one-month value, every contact 1 below it."""
+    sm = BTYDStateModel("nbd", {"r": 1.0, "alpha": 10.0}, {"mean_spend": 10.0})
+    eff = TreatmentEffects(lift=(0.0, 0.5, 0.0, 0.0), recency_decay=0.5)
+    cfg = MarketingConfig(
+        horizon=4,
+        gamma=0.9,
+        margin=0.5,
+        action_cost=(0.0, 0.2, 0.5, 0.5),
+        discount=(0.0, 0.0, 0.1, 0.2),
+        budget=0.5,
+    )
+    sim = make_sim([6, 1], [14, 30], [30, 30], [10, 10], sm, eff, cfg)
+    lam, spend, dropout, p_alive, family = posterior_traits(sm, sim)
+    one = dp_q_values(lam, spend, dropout, family, eff, cfg, 1, sim.recency_m, sim.contact_bits)
+    advantage = one[:, 1:].max(axis=1) - one[:, 0]
+    assert advantage[1] > advantage[0] and one[0, 0] > one[1, 0]  # the orders disagree
+    got = RolloutPolicy(eff, cfg, sm, lookahead=3, candidate_share=0.5).scores(
+        np.zeros((2, len(FEATURES))), 0, sim
+    )
+    np.testing.assert_allclose(got[0], one[0, 0] - np.array([0.0, 1.0, 1.0, 1.0]), rtol=1e-12)
+    assert got[1, 0] > one[1, 0] + 0.5  # B's scores are three-month rollout values

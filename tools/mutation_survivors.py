@@ -290,10 +290,8 @@ for _new in ("if (t + 1 < h) or True else 0.0", "if t - 1 < h else 0.0", "if t +
          "either way.")
 note("marketing/ope.py", "mu[0], sd[0] = 0.0, 1.0", "mu[0], sd[0] = 0.0, 2.0",
      "rescales the intercept column, which the ridge leaves unpenalised: same fit.")
-note("marketing/ope.py", "mu[0], sd[0] = 0.0, 1.0", "mu[0], sd[1] = 0.0, 1.0",
-     "GAP: the intercept column is then scaled by 1e9 and feature 1 left unstandardised; "
-     "the fits agree wherever feature 1 has unit spread or the ridge is 0, as in the "
-     "tests' worlds. A world with a wide feature 1 under a ridge would tell them apart.")
+killed_by("marketing/ope.py", "mu[0], sd[0] = 0.0, 1.0", "mu[0], sd[1] = 0.0, 1.0",
+          "test_fqe_standardises_every_feature_but_the_intercept_before_the_ridge")
 note("marketing/ope.py", 'for k, g in est_df.groupby("estimator", sort=False):',
      'for k, g in est_df.groupby("estimator", sort=None):',
      "`sort=None` is falsy: the same unsorted grouping.")
@@ -353,12 +351,9 @@ note("marketing/planners.py",
      "one = dp_q_values(lam, spend, dropout, family, self.effects, self.config, 1, rec, bits)",
      "one = dp_q_values(lam, spend, dropout, None, self.effects, self.config, 1, rec, bits)",
      "a one-month value is the reward alone, which does not depend on the family.")
-note("marketing/planners.py",
-     "adv = base[:, 1:].max(axis=1) - base[:, 0]",
-     "adv = base[:, 1:].max(axis=1) + base[:, 0]",
-     "GAP: picks rollout candidates by value plus advantage instead of advantage. In the "
-     "tests' worlds customers differ only in purchase rate, which orders both the same; a "
-     "world where P(alive) or spend separates them would catch it.")
+killed_by("marketing/planners.py", "adv = base[:, 1:].max(axis=1) - base[:, 0]",
+          "adv = base[:, 1:].max(axis=1) + base[:, 0]",
+          "test_rollout_candidates_are_the_largest_advantages_not_the_largest_values")
 note("marketing/planners.py",
      "budget = self.config.budget if self.config.budget is not None else 1.0",
      "budget = self.config.budget if self.config.budget is not None else 2.0",
