@@ -9,6 +9,7 @@ between the two results (they must agree to rounding). Report the load average.
 Usage::
 
     python benchmarks/bench_bootstrap_gini.py [--customers 18052] [--models 6] [--n-boot 200]
+        [--json benchmarks/results/bootstrap_gini.json]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _results import Recorder, add_json_option
 
 from helpers.evaluation.metrics import normalized_gini
 from helpers.studies.text_signal.bootstrap import bootstrap_gini
@@ -46,7 +48,9 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=6)
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
+    add_json_option(parser, "bootstrap_gini")
     args = parser.parse_args()
+    recorder = Recorder("bootstrap_gini", args)
     print(f"load average at start: {os.getloadavg()}")
     rng = np.random.default_rng(args.seed)
     n = args.customers
@@ -63,13 +67,26 @@ def main() -> None:
     start = time.perf_counter()
     fast = bootstrap_gini(spend, predictions, args.n_boot, args.seed).to_numpy()
     fast_s = time.perf_counter() - start
-    print(
+    difference = float(np.nanmax(np.abs(reference - fast)))
+    headline = (
         f"{n:,} customers x {args.models} models x {args.n_boot} replicates: "
         f"per resample {reference_s:.2f} s, vectorised {fast_s:.2f} s, "
-        f"ratio {reference_s / fast_s:.1f}x; largest difference "
-        f"{np.nanmax(np.abs(reference - fast)):.1e}"
+        f"ratio {reference_s / fast_s:.1f}x; largest difference {difference:.1e}"
     )
+    print(headline)
     print(f"load average at end: {os.getloadavg()}")
+    recorder.write(
+        headline,
+        {
+            "customers": n,
+            "models": args.models,
+            "replicates": args.n_boot,
+            "per_resample_s": round(reference_s, 3),
+            "vectorised_s": round(fast_s, 3),
+            "ratio": round(reference_s / fast_s, 2),
+            "largest_difference": difference,
+        },
+    )
 
 
 if __name__ == "__main__":

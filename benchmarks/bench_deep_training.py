@@ -12,6 +12,7 @@ study's encoder before it read the padded run's output at each customer's last s
 ``vs reference`` is its seconds per epoch over each row's.
 
     python benchmarks/bench_deep_training.py [--epochs 3] [--threads 2] [--synthetic]
+        [--json benchmarks/results/deep_training.json]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _results import Recorder, add_json_option
 
 from helpers.features.sequences import SequenceBatch, load_sequences
 from helpers.features.text import align_user_text_features
@@ -114,7 +116,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--synthetic", action="store_true")
+    add_json_option(parser, "deep_training")
     args = parser.parse_args()
+    recorder = Recorder("deep_training", args)
     torch.set_num_threads(args.threads)
     real = not args.synthetic and (PROCESSED / "sequences.npz").exists()
     batch, behaviour, text, sentiment, customers = _real() if real else _synthetic()
@@ -172,6 +176,19 @@ def main() -> None:
     table = pd.DataFrame(rows)
     table["vs reference"] = (table["s_per_epoch"].iloc[0] / table["s_per_epoch"]).round(2)
     print(table.to_string(index=False))
+    default = table.iloc[1]
+    recorder.write(
+        f"{'stage outputs' if real else 'simulated data'}, {len(fit_idx):,} customers per "
+        f"epoch on {device}, {torch.get_num_threads()} torch threads: the default model "
+        f"{default['s_per_epoch']:.2f} s per epoch ({default['customers_per_s']:,} customers/s), "
+        f"{default['vs reference']:.2f}x the packed reference",
+        {
+            "data": "stage outputs" if real else "simulated",
+            "device": str(device),
+            "fit_customers_per_epoch": len(fit_idx),
+            "rows": table.rename(columns={"vs reference": "vs_reference"}).to_dict("records"),
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ before and after each run: quote it with any figure.
 Usage::
 
     python benchmarks/bench_engines.py --users 100000 1000000 [3000000]
+        [--json benchmarks/results/engines.json]
+
+``--out`` keeps every raw measurement (default in ``--workdir``); ``--json`` the figures
+``docs/benchmarks.md`` shows, with how they were taken.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import time
 from pathlib import Path
 
 from _child import run_child
+from _results import Recorder, add_json_option
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -160,6 +165,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench_engines"))
     parser.add_argument("--out", type=Path, default=None, help="JSON (default workdir)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    add_json_option(parser, "engines")
     args = parser.parse_args()
     conf = {
         "master": args.spark_master,
@@ -180,6 +186,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    recorder = Recorder("engines", args)
     args.workdir.mkdir(parents=True, exist_ok=True)
     out_path = args.out or args.workdir / "bench_engines.json"
     header = (
@@ -227,6 +234,30 @@ def main() -> None:
             )
             out_path.write_text(json.dumps(results, indent=2))
     print(f"saved {out_path}")
+    rows = [
+        {
+            "users": r["users"],
+            "events": r["events"],
+            "engine": r["engine"],
+            "startup_s": round(r["startup_s"], 2),
+            "features_s": round(r["features_s"], 2),
+            "sequences_s": round(r["sequences_s"], 2),
+            "targets_s": round(r["targets_s"], 2),
+            "btyd_summary_s": round(r["btyd_summary_s"], 2),
+            "peak_gib": round(r["peak_rss"] / GiB, 3),
+        }
+        for r in results
+    ]
+    largest = [r for r in rows if r["users"] == max(args.users)]
+    recorder.write(
+        f"{largest[0]['users']:,} users, {largest[0]['events']:,} events: "
+        + "; ".join(
+            f"{r['engine']} features {r['features_s']:.1f} s, targets {r['targets_s']:.1f} s, "
+            f"BTYD summary {r['btyd_summary_s']:.1f} s, peak {r['peak_gib']:.2f} GiB"
+            for r in largest
+        ),
+        {"rows": rows},
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ these wheels) keeps freed pages, jemalloc returns them sooner, which lowers peak
 Usage::
 
     python benchmarks/bench_features.py --sizes 100000 1000000
+        [--json benchmarks/results/features.json]
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import time
 from pathlib import Path
 
 from _child import run_child
+from _results import Recorder, add_json_option
 
 COLUMNS = ["user_id", "ts", "event_type", "category", "amount", "rating"]
 GiB = 1024**3
@@ -130,6 +132,7 @@ def main() -> None:
         "--in-memory", action="store_true", help="load the events into pandas first"
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    add_json_option(parser, "features")
     args = parser.parse_args()
 
     if args.child:
@@ -143,6 +146,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    recorder = Recorder("features", args)
+    rows = []
     header = (
         f"{'users':>10} {'events':>12} {'gen s':>7} {'gen GiB':>8} | {'load s':>7}"
         f" {'feat s':>7} {'seq s':>7} {'build s':>8} {'events/s':>11}"
@@ -187,6 +192,24 @@ def main() -> None:
                 flush=True,
             )
             print("  " + json.dumps({**gen, **res}), flush=True)
+            rows.append(
+                {
+                    "users": n,
+                    "events": res["events"],
+                    "features_s": round(res["features_s"], 2),
+                    "sequences_s": round(res["sequences_s"], 2),
+                    "build_s": round(build_s, 2),
+                    "events_per_s": round(res["events"] / build_s),
+                    "peak_gib": round(res["peak_rss"] / GiB, 3),
+                }
+            )
+    last = rows[-1]
+    recorder.write(
+        f"{last['users']:,} users, {last['events']:,} events: features {last['features_s']:.1f} s"
+        f" + sequences {last['sequences_s']:.1f} s = {last['build_s']:.1f} s, "
+        f"{last['events_per_s']:,} events/s, peak {last['peak_gib']:.2f} GiB",
+        {"rows": rows},
+    )
 
 
 if __name__ == "__main__":

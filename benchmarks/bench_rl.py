@@ -14,6 +14,9 @@ workers (user + sys), with the load average before and after.
 
 Usage: ``python benchmarks/bench_rl.py [--customers 1500] [--repeats 3]``
        ``python benchmarks/bench_rl.py --study [--n-jobs 2]``
+
+The figures go to ``--json`` (default ``benchmarks/results/rl.json``, with ``--study``
+``benchmarks/results/rl_study.json``) with how they were taken.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _results import Recorder
 from threadpoolctl import threadpool_limits
 
 from helpers.marketing import (
@@ -69,7 +73,7 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def study(n_jobs: int | None) -> None:
+def study(n_jobs: int | None, recorder: Recorder) -> None:
     """The whole study with the ``rl`` params: per-section seconds, wall and CPU."""
     import yaml
 
@@ -98,6 +102,19 @@ def study(n_jobs: int | None) -> None:
     print(f"sum of sections: {sections.sum():.1f} s")
     print(f"study wall: {wall:.1f} s; CPU (user+sys, with workers): {cpu:.1f} s")
     print(f"load after: {os.getloadavg()}")
+    top = sections.head(3)
+    recorder.write(
+        f"stage 05's study on {rl['n_customers']:,} synthetic customers, "
+        f"{n_jobs or rl['n_jobs']} worker processes: {wall:.1f} s wall, {cpu:.1f} CPU-seconds; "
+        "longest sections " + ", ".join(f"{k} {v:.1f} s" for k, v in top.items()),
+        {
+            "customers": rl["n_customers"],
+            "n_jobs": n_jobs or rl["n_jobs"],
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "sections_s": {k: round(float(v), 2) for k, v in sections.items()},
+        },
+    )
 
 
 def pop_summary(n: int, seed: int) -> pd.DataFrame:
@@ -122,9 +139,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--study", action="store_true", help="time the whole study instead")
     ap.add_argument("--n-jobs", type=int, default=None, help="worker processes (--study)")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="where to write the figures and how they were taken (default rl.json, "
+        "with --study rl_study.json, in benchmarks/results/)",
+    )
     args = ap.parse_args()
+    recorder = Recorder("rl_study" if args.study else "rl", args)
     if args.study:
-        study(args.n_jobs)
+        study(args.n_jobs, recorder)
         return
     sm = BTYDStateModel("pareto_nbd", PARETO, GG)
     pop = population(2 * args.customers, 0)
@@ -165,9 +190,24 @@ def main() -> None:
     print(f"customers per run: {len(test):,}; horizon {cfg.horizon} months; load {os.getloadavg()}")
     print(table.round(3).to_string(index=False))
     print(f"training all learners: {total_train:.1f} s")
+    per_month = rollout.evaluations / cfg.horizon
     print(
         f"rollout (lookahead 3, top 60 % candidates): "
-        f"{rollout.evaluations / cfg.horizon:,.0f} state-action values per month"
+        f"{per_month:,.0f} state-action values per month"
+    )
+    slowest = table.sort_values("ratio_to_nobody").iloc[-1]
+    recorder.write(
+        f"{len(test):,} customers, {cfg.horizon} months per run: contacting nobody "
+        f"{ref:.3f} s per run; the slowest policy, {slowest['policy']}, "
+        f"{slowest['ratio_to_nobody']:.1f}x that; training all learners {total_train:.1f} s",
+        {
+            "customers_per_run": len(test),
+            "horizon_months": cfg.horizon,
+            "nobody_s_per_run": round(ref, 4),
+            "training_all_learners_s": round(total_train, 2),
+            "rollout_values_per_month": round(per_month),
+            "rows": table.round(4).to_dict("records"),
+        },
     )
 
 

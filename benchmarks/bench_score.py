@@ -19,8 +19,9 @@ resident set size, ``ru_maxrss``, is its own and sees DuckDB's and Arrow's memor
    output Parquet file: memory follows the batch.
 
 It prints per size the seconds of every step, **scoring with features** (3 + 4: what a
-nightly job repeats; the goal is 1M customers in 2 min within 8 GB), customers/s, and
-each step's peak memory.
+nightly job repeats), customers/s, and
+each step's peak memory, and writes them to ``--json`` (default
+``benchmarks/results/score.json``) with how they were taken.
 
 Usage::
 
@@ -39,6 +40,7 @@ import time
 from pathlib import Path
 
 from _child import run_child
+from _results import Recorder, add_json_option
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_features import COLUMNS, generate
@@ -117,6 +119,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per child")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    add_json_option(parser, "score")
     args = parser.parse_args()
 
     if args.child:
@@ -136,6 +139,8 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    recorder = Recorder("score", args)
+    rows = []
     print(
         f"model={args.model}, fitted on the first {args.fit_users:,} users; as_of={args.as_of}; "
         f"H={args.horizon}; batches of {args.batch:,}; DuckDB threads {args.threads or 'all'}"
@@ -185,6 +190,28 @@ def main() -> None:
             )
             detail = {"generate": gen, "fit": fitted, "features": feats, "score": scored}
             print("  " + json.dumps(detail), flush=True)
+            rows.append(
+                {
+                    "users": n,
+                    "events": gen["events"],
+                    "customers": c,
+                    "fit_s": round(fitted["fit_s"], 2),
+                    "features_s": round(feats["inputs_s"], 2),
+                    "features_peak_gib": round(feats["peak_rss"] / GiB, 3),
+                    "score_s": round(scored["score_s"], 2),
+                    "score_peak_gib": round(scored["peak_rss"] / GiB, 3),
+                    "features_and_score_s": round(total, 2),
+                    "customers_per_s": round(c / total),
+                }
+            )
+    last = rows[-1]
+    recorder.write(
+        f"{last['customers']:,} customers ({last['events']:,} events), model {args.model}: "
+        f"today's inputs {last['features_s']:.1f} s (peak {last['features_peak_gib']:.2f} GiB), "
+        f"scoring {last['score_s']:.1f} s (peak {last['score_peak_gib']:.2f} GiB), "
+        f"{last['customers_per_s']:,} customers/s; the fit, once, {last['fit_s']:.1f} s",
+        {"rows": rows},
+    )
 
 
 if __name__ == "__main__":

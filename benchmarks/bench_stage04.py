@@ -17,6 +17,7 @@ reviews instead of the language model, which would dominate the set-up time).
 
     python benchmarks/bench_stage04.py [--users 4000] [--repeat 2] [--jobs 2]
         [--max-epochs 12] [--trials 6] [--only epoch,gbdt,tuning,deep] [--synthetic]
+        [--json benchmarks/results/stage04.json]
 
 The ``epoch`` part uses only ``train_deep``, so it also runs against an older checkout
 (``PYTHONPATH=<old>/src python benchmarks/bench_stage04.py --only epoch``).
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from _results import Recorder, add_json_option
 
 from helpers.features.sequences import SequenceBatch, load_sequences
 from helpers.features.text import align_user_text_features
@@ -42,6 +44,8 @@ from helpers.features.text import align_user_text_features
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSED = ROOT / "data" / "processed"
 ABLATIONS = ("no_text", "no_browsing", "mse", "transformer")  # params.yaml deep.ablations
+#: Median seconds of every compared run, by part and label (written to ``--json``).
+FIGURES: dict[str, dict[str, float]] = {}
 
 
 @dataclass
@@ -176,6 +180,7 @@ def _compare_runs(what: str, runs: dict, repeat: int) -> list[object]:
         for label, fn in runs.items():
             t, results[label] = _run(f"{what}, {label}, run {i + 1}", fn)
             seconds[label].append(t)
+    FIGURES[what] = {label: round(float(np.median(s)), 3) for label, s in seconds.items()}
     first = next(iter(runs))
     ratios = {
         label: [t / t0 for t, t0 in zip(seconds[label], seconds[first], strict=True)]
@@ -239,6 +244,10 @@ def bench_epoch(data: Stage03, epochs: int, repeat: int) -> None:
         steady = trained.curve["seconds"].to_numpy()[1:]  # epoch 0 pays lazy imports
         per_epoch.append(float(np.median(steady)))
         print(f"  run {i + 1}: {per_epoch[-1]:.3f} s/epoch   (load {before} -> {_load()})")
+    FIGURES["epoch"] = {
+        "fit_customers": len(fit),
+        "median_s_per_epoch": round(float(np.median(per_epoch)), 3),
+    }
     print(
         f"epoch: {len(fit):,} fit customers, median {np.median(per_epoch):.3f} s/epoch "
         f"(best {min(per_epoch):.3f})"
@@ -361,7 +370,9 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=12)
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--only", default="epoch,gbdt,tuning,deep")
+    add_json_option(parser, "stage04")
     args = parser.parse_args()
+    recorder = Recorder("stage04", args)
     parts = set(args.only.split(","))
     torch.set_num_threads(1)  # as notebook 04 (deep.torch_threads)
     real = not args.synthetic and (PROCESSED / "sequences.npz").exists()
@@ -379,6 +390,19 @@ def main() -> None:
         bench_tuning(data, args.jobs, args.trials, args.max_epochs, args.repeat)
     if "deep" in parts:
         bench_deep(data, args.jobs, args.max_epochs, args.repeat)
+    parts_text = []
+    for what, figures in FIGURES.items():
+        if what == "epoch":
+            parts_text.append(f"epoch {figures['median_s_per_epoch']:.2f} s")
+        else:
+            parts_text.append(
+                f"{what} " + ", ".join(f"{label} {s:.1f} s" for label, s in figures.items())
+            )
+    recorder.write(
+        f"{data.source}, {len(data.customers):,} customers, medians of {args.repeat} runs: "
+        + "; ".join(parts_text),
+        {"data": data.source, "customers": len(data.customers), **FIGURES},
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ machine; the embedding and LightGBM threads all count). Report the load average.
 Usage::
 
     HF_HUB_OFFLINE=1 python benchmarks/bench_text_signal.py [--customers 4000]
+        [--json benchmarks/results/text_signal.json]
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from _results import Recorder, add_json_option
 
 from helpers.features import text as text_features
 from helpers.features.text_encoder import EmbeddingCache, TextEncoder, embed_texts
@@ -38,7 +41,10 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="+", default=[1.0, 3.0])
     parser.add_argument("--trigger-per-kappa", type=float, default=3.0)
     parser.add_argument("--folds", type=int, default=3)
+    add_json_option(parser, "text_signal")
     args = parser.parse_args()
+    recorder = Recorder("text_signal", args)
+    rows = []
     shop = {"n_users": 20_000}
     # 8 embedding dimensions and LightGBM's own defaults keep the figures comparable over time
     settings = SweepSettings(
@@ -78,7 +84,27 @@ def main() -> None:
                     f"ceiling {row['gain_satisfaction']:+.4f}, text {row['gain_text']:+.4f}, "
                     f"compact {row['gain_text_compact']:+.4f}"
                 )
+                rows.append(
+                    {
+                        "cache": label,
+                        "kappa": kappa,
+                        "wall_s": round(wall, 2),
+                        "cpu_s": round(cpu, 2),
+                        "texts_embedded": embedded[-1],
+                        "customers": row["n_customers"],
+                    }
+                )
     print(f"load average at end: {os.getloadavg()}")
+    cold = [r for r in rows if r["cache"] == "cold cache"]
+    warm = [r for r in rows if r["cache"] == "warm cache"]
+    recorder.write(
+        f"one sweep world of {args.customers:,} customers: "
+        + ", ".join(f"kappa {r['kappa']:g} {r['wall_s']:.1f} s" for r in cold)
+        + " with an empty embedding cache; "
+        + ", ".join(f"kappa {r['kappa']:g} {r['wall_s']:.1f} s" for r in warm)
+        + " with the cache warm",
+        {"rows": rows},
+    )
 
 
 if __name__ == "__main__":
