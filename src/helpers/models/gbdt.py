@@ -21,6 +21,7 @@ Chernozhukov et al. (2018), Double/debiased machine learning (cross-fitting). Ec
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,57 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # The predictions are the same bit for bit.
     "num_threads": 1,
 }
+
+
+@dataclass(frozen=True)
+class LightGBMSettings:
+    """The LightGBM knobs of ``params.yaml``'s ``train`` block, in one place.
+
+    Every stage that fits LightGBM (04a's baselines, 06b's sweep, 07's production
+    models) builds its settings with :meth:`from_params`; the defaults are the values
+    ``params.yaml`` ships with (``tests/test_lightgbm_settings.py`` holds them equal).
+    """
+
+    valid_share: float = 0.2
+    max_rounds: int = 2000
+    early_stopping_rounds: int = 50
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+
+    @classmethod
+    def from_params(cls, train: Mapping[str, Any]) -> LightGBMSettings:
+        """Settings from a ``train`` block (``gbdt_*`` keys); missing keys keep defaults."""
+        names = {
+            "gbdt_valid_share": "valid_share",
+            "gbdt_max_rounds": "max_rounds",
+            "gbdt_early_stopping": "early_stopping_rounds",
+            "gbdt_learning_rate": "learning_rate",
+            "gbdt_num_leaves": "num_leaves",
+        }
+        return cls(**{field_: train[key] for key, field_ in names.items() if key in train})
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The booster parameters set here (on top of :data:`DEFAULT_PARAMS`)."""
+        return {"learning_rate": self.learning_rate, "num_leaves": self.num_leaves}
+
+    def crossfit_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`crossfit_gbdt`."""
+        return {
+            "valid_share": self.valid_share,
+            "params": self.params,
+            "max_rounds": self.max_rounds,
+            "early_stopping_rounds": self.early_stopping_rounds,
+        }
+
+    def scoring_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`helpers.apply.scoring.score_customers`."""
+        return {
+            "gbdt_params": self.params,
+            "gbdt_valid_share": self.valid_share,
+            "gbdt_max_rounds": self.max_rounds,
+            "gbdt_early_stopping": self.early_stopping_rounds,
+        }
 
 
 @dataclass

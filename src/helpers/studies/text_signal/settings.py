@@ -19,32 +19,13 @@ from typing import Any
 import numpy as np
 
 from helpers.features import text as text_features
-
-#: ``params.yaml``'s ``train`` block as it ships: the LightGBM settings of the sweep.
-_TRAIN_DEFAULTS: dict[str, Any] = {
-    "gbdt_valid_share": 0.2,
-    "gbdt_max_rounds": 2000,
-    "gbdt_early_stopping": 50,
-    "gbdt_learning_rate": 0.05,
-    "gbdt_num_leaves": 15,
-}
+from helpers.models.gbdt import LightGBMSettings
 
 
 def gbdt_arguments(train: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`helpers.models.gbdt.crossfit_gbdt`'s keyword arguments from a ``train`` block.
-
-    Keys the block lacks take the values ``params.yaml`` ships with.
-    """
-    train = {**_TRAIN_DEFAULTS, **dict(train)}
-    return {
-        "valid_share": train["gbdt_valid_share"],
-        "params": {
-            "learning_rate": train["gbdt_learning_rate"],
-            "num_leaves": train["gbdt_num_leaves"],
-        },
-        "max_rounds": train["gbdt_max_rounds"],
-        "early_stopping_rounds": train["gbdt_early_stopping"],
-    }
+    """:func:`helpers.models.gbdt.crossfit_gbdt`'s keyword arguments from a ``train`` block
+    (see :class:`helpers.models.gbdt.LightGBMSettings`)."""
+    return LightGBMSettings.from_params(train).crossfit_arguments()
 
 
 @dataclass(frozen=True)
