@@ -303,3 +303,12 @@ def test_local_links_resolve(page: str) -> None:
             if anchor not in {_anchor(h) for h in headings}:
                 broken.append(target)
     assert broken == []
+
+
+def test_readme_tells_no_development_history() -> None:
+    from test_no_development_history import HISTORY
+
+    outside = readme_results.BLOCK.sub("", README.read_text())
+    found = [line for line in outside.splitlines() if HISTORY.search(line)]
+    found += re.findall(r"commit `[0-9a-f]{7,}`|\b20\d\d-\d\d-\d\d \d\d:\d\d\b", outside)
+    assert found == []
