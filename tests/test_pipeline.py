@@ -244,6 +244,31 @@ def test_report_shows_one_parameters_table_and_drops_progress_bars():
     assert len(nb.cells) == 5, "the executed notebook itself is left unchanged"
 
 
+def test_report_opens_with_the_headline_as_its_answer():
+    nb = new_notebook()
+    key = new_code_cell("say('x')")
+    key.metadata["tags"] = ["headline"]
+    key.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/markdown": "Planning pays: 2.33."})
+    ]
+    nb.cells = [new_markdown_cell("# 05 · T\n\nWhat it is about."), new_markdown_cell("Why."), key]
+    shown = report_notebook(nb, "**Study map**", "*Code: x.ipynb*")
+    assert [c.source for c in shown.cells[:6]] == [
+        "# 05 · T",
+        "> **The answer.** Planning pays: 2.33.",
+        "What it is about.",
+        "*Code: x.ipynb*",
+        "**Study map**",
+        "Why.",
+    ]
+    nb.cells[2].outputs = []  # no headline output (e.g. the stage failed before it)
+    assert [c.source for c in report_notebook(nb).cells] == [
+        "# 05 · T\n\nWhat it is about.",
+        "Why.",
+        "say('x')",
+    ]
+
+
 def test_parameters_table_says_when_every_value_is_the_default():
     from helpers.pipeline import parameters_table
 

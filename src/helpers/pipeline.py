@@ -230,12 +230,14 @@ def _reader_outputs(outputs: list) -> list:
 
 
 def report_notebook(
-    nb: nbformat.NotebookNode, study_links: str | None = None
+    nb: nbformat.NotebookNode, study_links: str | None = None, code_link: str | None = None
 ) -> nbformat.NotebookNode:
     """The notebook as a reader sees it: the two parameter cells become one table.
 
-    ``study_links`` (markdown, see :func:`helpers.report_links.study_map`) is placed
-    right after the title cell.
+    The page opens with its answer: the output of the cell tagged ``headline`` (see
+    :func:`headline`) is repeated right under the title line. After the notebook's own
+    introduction come ``code_link`` (where the code is) and ``study_links`` (markdown,
+    see :func:`helpers.report_links.study_map`).
 
     Progress bars written to stderr (useful live, noise in a report) are dropped; other
     stderr output (warnings) becomes one short note per cell. Papermill leaves the
@@ -248,9 +250,17 @@ def report_notebook(
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = _reader_outputs(cell.outputs)
-    if study_links:
-        title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-        nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(study_links))
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    header = [nbformat.v4.new_markdown_cell(text) for text in (code_link, study_links) if text]
+    nb.cells[title + 1 : title + 1] = header
+    answer = headline_of(nb)
+    if answer and title >= 0:  # the page opens with its answer, right under its title
+        heading, _, intro = nb.cells[title].source.partition("\n")
+        nb.cells[title].source = heading
+        nb.cells[title + 1 : title + 1] = [
+            nbformat.v4.new_markdown_cell(f"> **The answer.** {answer}"),
+            *([nbformat.v4.new_markdown_cell(intro.strip())] if intro.strip() else []),
+        ]
     tagged = {
         tag: next((c for c in nb.cells if tag in c.metadata.get("tags", [])), None)
         for tag in ("parameters", "injected-parameters")
@@ -279,16 +289,12 @@ def render_html(executed: Path, html_dir: Path, study_links: str | None = None) 
     The page shows narration, tables and figures; the code is hidden, and a line under
     the title links the executed notebook, which holds every cell.
     """
-    nb = report_notebook(nbformat.read(str(executed), as_version=4), study_links)
     code = os.path.relpath(executed, html_dir).replace(os.sep, "/")
-    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-    nb.cells.insert(
-        title + 1,
-        nbformat.v4.new_markdown_cell(
-            f"*This page shows the results; the code behind them is in the executed "
-            f"notebook [`{executed.name}`]({code}).*"
-        ),
+    code_link = (
+        f"*This page shows the results; the code behind them is in the executed "
+        f"notebook [`{executed.name}`]({code}).*"
     )
+    nb = report_notebook(nbformat.read(str(executed), as_version=4), study_links, code_link)
     exporter = HTMLExporter(
         exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
     )
@@ -365,7 +371,11 @@ def headline(executed: Path) -> str:
     """
     if not executed.is_file():
         return ""
-    nb = nbformat.read(str(executed), as_version=4)
+    return headline_of(nbformat.read(str(executed), as_version=4))
+
+
+def headline_of(nb: nbformat.NotebookNode) -> str:
+    """The text output of ``nb``'s cell tagged ``headline`` ("" if none)."""
     for cell in nb.cells:
         if HEADLINE_TAG not in cell.metadata.get("tags", []):
             continue
