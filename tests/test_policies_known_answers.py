@@ -650,3 +650,48 @@ def test_fit_oracle_price_widens_the_bracket_up_to_a_cap():
     assert fit_oracle_price(_email_world(20.0), 0.5, seed=0) == _bisection(16.0, 64.0, 19.95)
     # a gain of about 1e5: the bracket stops growing at 4^7 = 16384 >= 1e4
     assert fit_oracle_price(_email_world(1e5), 0.5, seed=0, iterations=0) == 16384.0
+
+
+# ----------------------------------------------------------------- the recommendation rule
+
+
+def _held_out(**profits: float) -> pd.DataFrame:
+    return pd.DataFrame({"policy": list(profits), "incremental_profit": list(profits.values())})
+
+
+class _Agent:
+    def __init__(self, disabled: bool):
+        self.disabled = disabled
+
+
+def test_recommendation_is_the_most_profitable_policy_a_shop_can_run():
+    from helpers.marketing.study import recommended_policy_name
+
+    table = _held_out(
+        nobody=0.0,
+        rfm=1.2,
+        one_step_uplift=1.89,
+        posterior_mpc=2.33,
+        rollout=2.10,
+        fqi_teacher=2.20,
+        oracle=2.60,  # reads the simulator's truth: never recommended
+        full_info_myopic=2.40,  # likewise
+    )
+    agents = {"fqi_teacher": _Agent(False)}
+    assert recommended_policy_name(table, agents) == "posterior_mpc"
+    # a learner that earns most but failed its safety check is not a candidate
+    table.loc[table["policy"] == "fqi_teacher", "incremental_profit"] = 2.5
+    assert recommended_policy_name(table, agents) == "fqi_teacher"
+    assert recommended_policy_name(table, {"fqi_teacher": _Agent(True)}) == "posterior_mpc"
+
+
+def test_recommendation_ties_go_to_the_simpler_policy_and_losses_to_nobody():
+    from helpers.marketing.study import recommended_policy_name
+
+    tie = _held_out(nobody=0.0, one_step_uplift=2.0, posterior_mpc=2.0, rfm=1.0)
+    assert recommended_policy_name(tie, {}) == "one_step_uplift"
+    tie_rule = _held_out(nobody=0.0, rfm=2.0, one_step_uplift=2.0)
+    assert recommended_policy_name(tie_rule, {}) == "rfm"
+    losing = _held_out(nobody=0.0, one_step_uplift=-0.3, everybody=-2.0, oracle=0.5)
+    assert recommended_policy_name(losing, {}) == "nobody"
+    assert recommended_policy_name(_held_out(nobody=0.0, oracle=1.0), {}) == "nobody"

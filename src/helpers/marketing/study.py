@@ -427,17 +427,57 @@ def dedupe_policies(names_to_scores: dict[str, np.ndarray]) -> dict[str, list[st
     return groups
 
 
+#: The policies a shop can run at decision time on today's data, simplest (and cheapest
+#: to run) first: the rules, the one-step rule, the planners on the BTYD posterior, the
+#: learners. Not the oracle nor the full-information rule (they read the simulator's
+#: truth), not "nobody" (the baseline every profit is measured against).
+DEPLOYABLE = (
+    "everybody",
+    "random",
+    "top_clv",
+    "churn_risk",
+    "rfm",
+    "one_step_uplift",
+    "rollout",
+    "posterior_mpc",
+    *RL_AGENTS,
+)
+
+#: The rule, in words, for the reports.
+RECOMMENDATION_RULE = (
+    "the highest held-out incremental profit at the budget among the policies a shop can "
+    "run on today's data (rules, the one-step rule, the planners and the learners that "
+    "passed their safety check); a tie goes to the simpler policy"
+)
+
+
 def recommended_policy_name(table: pd.DataFrame, agents: dict[str, Any]) -> str:
-    """The policy the study recommends: the best learner that passed its safety check,
-    if it beats the best heuristic on held-out customers; otherwise the best heuristic."""
-    best_h = best_heuristic(table)
-    t = table.set_index("policy")["incremental_profit"]
-    passed = [k for k, a in agents.items() if not getattr(a, "disabled", False) and k in t.index]
-    if passed:
-        best_l = max(passed, key=lambda k: float(t[k]))
-        if float(t[best_l]) > float(best_h["incremental_profit"]):
-            return best_l
-    return str(best_h["policy"])
+    """The policy the study recommends, by :data:`RECOMMENDATION_RULE`.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Held-out results at the budget: ``policy``, ``incremental_profit``.
+    agents : dict
+        The trained learners; one switched off by its safety check (``disabled``) is
+        not a candidate.
+
+    Returns
+    -------
+    str
+        The candidate with the highest mean incremental profit; among equal means (to
+        1e-9), the one listed first in :data:`DEPLOYABLE`. "nobody" when no candidate
+        earns more than contacting nobody.
+    """
+    profit = table.set_index("policy")["incremental_profit"]
+    disabled = {k for k, a in agents.items() if getattr(a, "disabled", False)}
+    candidates = [p for p in DEPLOYABLE if p in profit.index and p not in disabled]
+    if not candidates:
+        return "nobody"
+    best = max(float(profit[p]) for p in candidates)
+    if best <= 0.0:
+        return "nobody"
+    return next(p for p in candidates if float(profit[p]) >= best - 1e-9)
 
 
 @dataclass
