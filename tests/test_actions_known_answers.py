@@ -290,7 +290,15 @@ def test_recommend_actions_uplift_fallback_known_answer():
     )
     assert plan.state_reason == NBD_REASON
     table = plan.table
-    assert list(table.columns) == ["action", "expected_incremental_profit"]
+    assert list(table.columns) == ["action", "expected_incremental_profit", "action_reason"]
+    ranked_out = "none: the policy ranks others higher for the budget (40% of customers)"
+    assert table["action_reason"].tolist() == [
+        ranked_out,
+        ranked_out,
+        "email: expected incremental profit +0.53 this month, within the budget (40% of customers)",
+        "email: expected incremental profit +0.76 this month, within the budget (40% of customers)",
+        ranked_out,
+    ]
     assert table.index.equals(SUMMARY.index)
     # gains: d 0.76 > c 0.53 > e 0.41 > b 0.18 > a 0.023; the budget (40 % of 5) takes two
     np.testing.assert_allclose(EMAIL_GAIN, [0.0232, 0.1819, 0.5298, 0.7617, 0.4138], atol=5e-5)
@@ -497,3 +505,28 @@ def test_recommend_actions_rfm_spend_median_is_over_repeat_buyers_only():
         rl_params={**RL, "budget": 0.25},
     )
     assert plan.table["action"].tolist() == ["none"] * 3 + ["email"] * 2 + ["none"] * 3
+
+
+def test_action_reasons_tell_budget_from_no_gain():
+    from helpers.apply.actions import action_reasons
+
+    reasons = action_reasons(
+        np.array(["coupon10", "none", "none"]),
+        np.array([1.234, 0.0, 0.0]),
+        np.array([True, True, False]),
+        0.2,
+    )
+    assert reasons.tolist() == [
+        "coupon10: expected incremental profit +1.23 this month, within the budget (20% of "
+        "customers)",
+        "none: the policy ranks others higher for the budget (20% of customers)",
+        "none: the policy expects no contact to pay this month",
+    ]
+    assert action_reasons(np.array(["none"]), np.array([0.0]), np.array([True]), None).tolist() == [
+        "none: the policy ranks others higher for the budget (no limit)"
+    ]
+
+
+def test_nobody_plan_says_why():
+    plan = _plan(fits={})
+    assert set(plan.table["action_reason"]) == {"none: no action can be scored on these data"}

@@ -45,7 +45,8 @@ __all__ = [
 
 @dataclass
 class ActionPlan:
-    """Actions of one month: per customer ``action`` and ``expected_incremental_profit``."""
+    """Actions of one month: per customer ``action``, ``expected_incremental_profit`` and
+    ``action_reason`` (see :func:`action_reasons`), and the ``policy`` that chose them."""
 
     table: pd.DataFrame
     policy: str
@@ -133,6 +134,37 @@ def one_step_profit(
     return out - out[:, [0]]
 
 
+def action_reasons(
+    actions: np.ndarray, gain: np.ndarray, wants_contact: np.ndarray, budget: float | None
+) -> np.ndarray:
+    """Why each customer gets their action, in words with the numbers.
+
+    Parameters
+    ----------
+    actions : array of str
+        The action of each customer (``"none"`` or a contact).
+    gain : array of float
+        Expected incremental profit of that action this month (currency).
+    wants_contact : array of bool
+        Whether the policy scores some contact above "none" for the customer.
+    budget : float or None
+        Share of customers that may be contacted this month (None: no limit).
+    """
+    share = "no limit" if budget is None else f"{budget:.0%} of customers"
+    contacted = np.asarray(actions) != "none"
+    reasons = np.where(
+        np.asarray(wants_contact, bool),
+        f"none: the policy ranks others higher for the budget ({share})",
+        "none: the policy expects no contact to pay this month",
+    ).astype(object)
+    for i in np.flatnonzero(contacted):
+        reasons[i] = (
+            f"{actions[i]}: expected incremental profit {gain[i]:+.2f} this month, within "
+            f"the budget ({share})"
+        )
+    return reasons
+
+
 def recommend_actions(
     summary: pd.DataFrame,
     fits: Mapping[str, Any],
@@ -173,7 +205,11 @@ def recommend_actions(
             raise ValueError("no Gamma-Gamma spend model was fitted")
     except ValueError as exc:  # nothing to simulate customers with: contact nobody, say why
         table = pd.DataFrame(
-            {"action": marketing.ACTIONS[0], "expected_incremental_profit": 0.0},
+            {
+                "action": marketing.ACTIONS[0],
+                "expected_incremental_profit": 0.0,
+                "action_reason": "none: no action can be scored on these data",
+            },
             index=summary.index,
         )
         return ActionPlan(table, "nobody", f"no action can be scored on these data: {exc}", "")
@@ -186,9 +222,17 @@ def recommend_actions(
         month = month_one_actions(learned, population, effects, config, state, seed=seed)
         month["user_id"] = month["user_id"].astype(str)
         table = month.set_index("user_id").reindex(summary.index.astype(str))
-        table = table[["action", "expected_incremental_profit"]].set_axis(summary.index)
         if table["action"].isna().any():
             raise ValueError("the policy's month-1 actions miss customers of the summary")
+        table["action_reason"] = action_reasons(
+            table["action"].to_numpy(),
+            table["expected_incremental_profit"].to_numpy(float),
+            table["wants_contact"].to_numpy(bool),
+            config.budget,
+        )
+        table = table[["action", "expected_incremental_profit", "action_reason"]].set_axis(
+            summary.index
+        )
         name = getattr(learned, "name", type(learned).__name__)
         return ActionPlan(table, str(name), why, state_reason)
     sim = marketing.MarketingSimulator(population, effects, config, state)
@@ -200,10 +244,13 @@ def recommend_actions(
     scores = policy.scores(obs, 0, sim)
     actions = marketing.allocate(scores, config.budget, np.random.default_rng(seed))
     gain = one_step_profit(obs, effects, config)[np.arange(len(actions)), actions]
+    names = np.asarray(marketing.ACTIONS)[actions]
+    wants = np.asarray(scores, float)[:, 1:].max(axis=1) > np.asarray(scores, float)[:, 0]
     table = pd.DataFrame(
         {
-            "action": np.asarray(marketing.ACTIONS)[actions],
+            "action": names,
             "expected_incremental_profit": gain,
+            "action_reason": action_reasons(names, gain, wants, config.budget),
         },
         index=summary.index,
     )

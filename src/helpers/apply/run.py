@@ -174,5 +174,6 @@ def apply_models(
         deciles,
         plan.table,
         categories,
+        policy=plan.policy,
     )
     return Applied(table=table, result=result, plan=plan, recommender=used)

@@ -40,6 +40,12 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
         "currency",
         "expected profit of the action this month minus that of no action (assumed effects)",
     ),
+    "policy": (
+        "string",
+        "-",
+        "the policy that chose the action (stage 05's recommended policy, or 07's fallback)",
+    ),
+    "action_reason": ("string", "-", "why this action, with the numbers behind it"),
     "next_category_1": ("string", "-", "most likely next category (empty without categories)"),
     "next_category_1_score": ("float", "score", "recommender score of next_category_1"),
     "next_category_2": ("string", "-", "second most likely next category"),
@@ -59,8 +65,13 @@ def assemble_table(
     deciles: pd.Series,
     actions: pd.DataFrame,
     categories: pd.DataFrame | None,
+    policy: str = "",
 ) -> pd.DataFrame:
-    """One row per scored customer, the columns of :data:`DICTIONARY` in order."""
+    """One row per scored customer, the columns of :data:`DICTIONARY` in order.
+
+    ``actions`` holds ``action``, ``expected_incremental_profit`` and (optionally)
+    ``action_reason`` per customer; ``policy`` names the policy that chose them.
+    """
     index = scores.index
     table = pd.DataFrame(
         {
@@ -79,6 +90,12 @@ def assemble_table(
             "expected_incremental_profit": actions["expected_incremental_profit"]
             .reindex(index)
             .to_numpy(float),
+            "policy": policy,
+            "action_reason": (
+                actions["action_reason"].reindex(index).to_numpy()
+                if "action_reason" in actions
+                else ""
+            ),
         }
     )
     for i in (1, 2, 3):

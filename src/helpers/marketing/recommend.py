@@ -81,7 +81,8 @@ def month_one_actions(
     Columns: ``user_id``, ``action`` (name), ``advantage`` (the policy's score of that
     action minus "none"; units of its own scores), ``expected_incremental_profit``
     (expected profit of the action minus that of "none" this month, from the BTYD
-    expectation and the assumed effects; currency per customer).
+    expectation and the assumed effects; currency per customer), ``wants_contact``
+    (the policy scores some contact above "none", budget or not).
     """
     sim = MarketingSimulator(population, effects, config, state_model)
     obs = sim.reset(seed)
@@ -97,5 +98,6 @@ def month_one_actions(
             "action": np.array(ACTIONS)[act],
             "advantage": scores[rows, act] - scores[:, 0],
             "expected_incremental_profit": one[rows, act] - one[:, 0],
+            "wants_contact": scores[:, 1:].max(axis=1) > scores[:, 0],
         }
     )
