@@ -24,6 +24,11 @@ def dvc(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedP
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["DVC_NO_ANALYTICS"] = "1"
+    # the scratch study runs its own copy of the package, not the editable install's
+    if (cwd / "src" / "helpers").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(cwd / "src"), env.get("PYTHONPATH", "")) if p
+        )
     done = subprocess.run(
         [sys.executable, "-m", "dvc", *args], cwd=cwd, env=env, capture_output=True, text=True
     )
