@@ -73,3 +73,27 @@ def test_render_counts_unexplained_survivors_and_killed_since():
     text, unexplained = survivors.render(report)
     assert unexplained == 0
     assert "| `x.py` | 10 | 10 | 100.0% | 0 | killed since 1 |" in text
+
+
+_spec_m = importlib.util.spec_from_file_location("mutation_tool", ROOT / "tools" / "mutation.py")
+mutation_tool = importlib.util.module_from_spec(_spec_m)
+_spec_m.loader.exec_module(mutation_tool)
+
+
+def test_wilson_interval_of_a_sampled_killed_share():
+    low, high = mutation_tool.wilson_interval(8, 10)  # the textbook 0.490 to 0.943
+    assert (round(low, 3), round(high, 3)) == (0.49, 0.943)
+    assert mutation_tool.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_a_sample_is_seeded_and_drawn_from_the_generated_mutants(tmp_path):
+    meta = tmp_path / "mutants" / "src" / "helpers" / "apply" / "scoring.py.meta"
+    meta.parent.mkdir(parents=True)
+    keys = [f"helpers.apply.scoring.x_f__mutmut_{i}" for i in range(1, 51)]
+    meta.write_text('{"exit_code_by_key": {' + ", ".join(f'"{k}": null' for k in keys) + "}}")
+    names, total = mutation_tool.sample_names(tmp_path, "apply/scoring.py", 10, seed=3)
+    assert total == 50 and len(names) == 10 and set(names) <= set(keys)
+    assert names == sorted(names)
+    assert mutation_tool.sample_names(tmp_path, "apply/scoring.py", 10, seed=3)[0] == names
+    assert mutation_tool.sample_names(tmp_path, "apply/scoring.py", 10, seed=4)[0] != names
+    assert len(mutation_tool.sample_names(tmp_path, "apply/scoring.py", 99, seed=3)[0]) == 50

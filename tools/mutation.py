@@ -50,6 +50,7 @@ import fcntl
 import glob
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -259,8 +260,9 @@ def source_line(
     return min(same, key=lambda n: abs(n - guess)) if same else guess
 
 
-def collect_results(work: Path, module: str) -> dict:
-    """Counts and surviving mutants, read from mutmut's own result files."""
+def collect_results(work: Path, module: str, only: set[str] | None = None) -> dict:
+    """Counts and surviving mutants, read from mutmut's own result files (``only``: the
+    sampled mutants' names, when a sample was run)."""
     from mutmut.configuration import reset_config
     from mutmut.mutation.data import SourceFileMutationData
     from mutmut.mutation.diff_apply import get_diff_for_mutant
@@ -274,7 +276,11 @@ def collect_results(work: Path, module: str) -> dict:
         reset_config()
         data = SourceFileMutationData(path=path)
         data.load()
-        statuses = {k: status_by_exit_code[v] for k, v in data.exit_code_by_key.items()}
+        statuses = {
+            k: status_by_exit_code[v]
+            for k, v in data.exit_code_by_key.items()
+            if only is None or k in only
+        }
         source = (ROOT / path).read_text()
         lines = source.splitlines()
         spans = function_spans(source)
@@ -331,7 +337,9 @@ def mutant_sort_key(key: str) -> tuple[str, int]:
 
 
 # --- running -------------------------------------------------------------------------
-def run_module(module: str, jobs: int, min_killed: float) -> dict:
+def run_module(
+    module: str, jobs: int, min_killed: float, sample: int | None = None, sample_seed: int = 0
+) -> dict:
     tests, missing = resolve_tests(MODULES[module])
     entry: dict = {
         "module": str(PACKAGE / module),
@@ -348,7 +356,7 @@ def run_module(module: str, jobs: int, min_killed: float) -> dict:
         return entry
 
     with module_lock(module):
-        return run_locked(module, tests, entry, jobs, min_killed)
+        return run_locked(module, tests, entry, jobs, min_killed, sample, sample_seed)
 
 
 @contextlib.contextmanager
@@ -365,7 +373,33 @@ def module_lock(module: str):
         yield
 
 
-def run_locked(module: str, tests: list[str], entry: dict, jobs: int, min_killed: float) -> dict:
+def sample_names(work: Path, module: str, size: int, seed: int) -> tuple[list[str], int]:
+    """A seeded random sample of ``size`` mutant names of ``module`` (and how many exist),
+    read from the result file mutmut writes when it generates the mutants."""
+    meta = work / "mutants" / PACKAGE / f"{module}.meta"
+    keys = sorted(json.loads(meta.read_text())["exit_code_by_key"])
+    return sorted(random.Random(seed).sample(keys, min(size, len(keys)))), len(keys)
+
+
+def wilson_interval(killed: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a share ``killed / n`` (Wilson 1927)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = killed / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def run_locked(
+    module: str,
+    tests: list[str],
+    entry: dict,
+    jobs: int,
+    min_killed: float,
+    sample: int | None = None,
+    sample_seed: int = 0,
+) -> dict:
     work = prepare_workdir(module, tests)
     log = work / "mutmut.log"
     env = {**os.environ, **THREAD_ENV}
@@ -376,7 +410,21 @@ def run_locked(module: str, tests: list[str], entry: dict, jobs: int, min_killed
     print(f"  tests: {' '.join(tests)}")
     print(f"  running mutmut in {work.relative_to(ROOT)} (log: {log.relative_to(ROOT)})")
     start = time.monotonic()
-    with log.open("w") as out:
+    only = None
+    if sample:
+        # generate the mutants (and collect test stats) without running any: the name
+        # matches nothing, so mutmut stops after generating; then run a seeded sample
+        with log.open("w") as out:
+            subprocess.run(
+                [*command, "__generate_only__"],
+                cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        names, total = sample_names(work, module, sample, sample_seed)
+        only = set(names)
+        entry["sample"] = {"size": len(names), "of": total, "seed": sample_seed}
+        print(f"  sample: {len(names)} of {total} mutants (seed {sample_seed})")
+        command = [*command, *names]
+    with log.open("a" if sample else "w") as out:
         proc = subprocess.run(command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT)
     wall = time.monotonic() - start
     entry["wall_s"] = round(wall, 1)
@@ -386,8 +434,12 @@ def run_locked(module: str, tests: list[str], entry: dict, jobs: int, min_killed
         print(f"  ERROR: mutmut exited with {proc.returncode}; end of its log:\n{tail}")
         return entry
 
-    entry.update(collect_results(work, module))
+    entry.update(collect_results(work, module, only))
     share = entry["killed_share"]
+    if sample and share is not None:
+        tested = entry["total"] - entry["skipped"]
+        low, high = wilson_interval(round(share * tested), tested)
+        entry["sample"]["wilson_95"] = [round(low, 4), round(high, 4)]
     if share is None:
         entry.update(status="error", error="mutmut produced no mutants")
     elif share in (0.0, 1.0) and entry["total"] > 20:
@@ -503,6 +555,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-killed", type=float, default=0.8)
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--report", default="reports/mutation.json")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="run a seeded random sample of this many mutants per module (a killed share "
+        "with a 95 %% Wilson interval) instead of all of them",
+    )
+    parser.add_argument("--sample-seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     wanted = [
@@ -518,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for module in modules:
         print(f"== {PACKAGE / module}", flush=True)
-        result = run_module(module, args.jobs, args.min_killed)
+        result = run_module(module, args.jobs, args.min_killed, args.sample, args.sample_seed)
         results.append(result)
         if "killed_share" in result and result["killed_share"] is not None:
             killed, total, share = result["killed"], result["total"], result["killed_share"]

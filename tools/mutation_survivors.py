@@ -451,8 +451,13 @@ def render(report: dict) -> tuple[str, int]:
         by = ", ".join(f"{k} {v}" for k, v in counts.most_common())
         killed = m["killed"] + m["timeout"] + counts.get("killed since", 0)
         share = killed / (m["total"] - m["skipped"])
+        shown = f"{share:.1%}"
+        if m.get("sample"):
+            low, high = m["sample"].get("wilson_95", (None, None))
+            shown += f" (a seeded sample of {m['sample']['size']} of {m['sample']['of']} mutants"
+            shown += f"; 95 % interval {low:.1%} to {high:.1%})" if low is not None else ")"
         lines.append(
-            f"| `{module}` | {m['total']} | {killed} | {share:.1%} | "
+            f"| `{module}` | {m['total']} | {killed} | {shown} | "
             f"{len(reasons) - counts.get('killed since', 0)} | {by} |"
         )
         body += [
