@@ -209,21 +209,28 @@ def test_scoring_seconds_counts_the_scoring_steps_only():
 
 
 def test_a_btyd_model_nobody_can_fit_is_a_clear_error_and_the_others_still_score():
-    """25 one-time buyers: Pareto/NBD degenerates, BG/NBD fits."""
+    """25 one-time buyers: no BTYD model can be fitted (nobody repeats); with eight repeat
+    buyers both are (the priors hold them finite) and BG/NBD scores without LightGBM."""
     rows = [(f"u{i:02d}", f"2024-0{1 + i % 5}-{10 + i % 15} 10:00", "purchase", 10.0 + i)
             for i in range(25)]  # fmt: skip
+    for name in ("pareto_nbd", "bgnbd"):
+        message = (f"model '{name}' could not be fitted on the data up to 2024-05-24: nobody "
+                   "made a repeat purchase")  # fmt: skip
+        with pytest.raises(ApplyError, match=f"^{re.escape(message)}$"):
+            score_customers(make_events(rows), "2024-05-24", 30, name, seed=0, progress=False,
+                            supervised="if_possible")  # fmt: skip
+    rows += [
+        (f"u{i:02d}", d, "purchase", 20.0 + i)
+        for i in (0, 1, 5, 6, 10, 11)
+        for d in ("2024-03-20 10:00", "2024-05-20 10:00")
+    ]
+    rows += [(f"u{i:02d}", "2024-04-20 10:00", "purchase", 20.0 + i) for i in (2, 7)]
     events = make_events(rows)
     summary = btyd.btyd_summary(events, day("2024-05-24"), day("2024-06-23"))
     run = score_customers(events, "2024-05-24", 30, "bgnbd", seed=0, progress=False,
-                          supervised="if_possible")  # fmt: skip
-    reason = run.not_fitted["pareto_nbd"]
-    assert reason.endswith("the NBD could not be fitted either (nobody made a repeat purchase)")
-    message = f"model 'pareto_nbd' could not be fitted on the data up to 2024-05-24: {reason}"
-    with pytest.raises(ApplyError, match=f"^{re.escape(message)}$"):
-        score_customers(events, "2024-05-24", 30, "pareto_nbd", seed=0, progress=False,
-                        supervised="if_possible")  # fmt: skip
+                          supervised="if_possible", btyd_models=("bgnbd",))  # fmt: skip
     assert run.not_fitted["gbdt"].startswith("too little history for the training window")
-    assert set(run.not_fitted) == {"pareto_nbd", "gbdt"} and run.boosters == {}
+    assert set(run.not_fitted) == {"gbdt"} and run.boosters == {}
     assert run.p_alive_model == "bgnbd" and run.best_iterations == {}
     s = run.scores
     assert list(s.columns) == [
@@ -286,14 +293,14 @@ def test_refusals_of_score_customers_name_the_fix():
 
 
 def test_btyd_rows_are_the_fits_predictions():
-    """Regular buyers: both BTYD models reduce to the NBD here (no dropout to see)."""
+    """Regular buyers: no dropout to see, the priors hold both BTYD fits finite (issue 30)."""
     events = _boundary_log(MIN_TRAIN_BUYERS)
     run = score_customers(events, "2024-06-30", 30, "pareto_nbd", seed=0, progress=False,
                           btyd_models=("bgnbd",), gbdt_max_rounds=5)  # fmt: skip
     fits = run.btyd_fits
     assert list(fits) == ["gamma_gamma", "pareto_nbd", "bgnbd"]
     assert all(isinstance(f, btyd.BTYDFit) for f in fits.values())
-    assert fits["pareto_nbd"].reduced_to == "nbd"
+    assert fits["pareto_nbd"].reduced_to is None and fits["pareto_nbd"].priors == "default"
     summary = btyd.btyd_summary(events, day("2024-06-30"), day("2024-07-30"))
     pd.testing.assert_frame_equal(run.summary, summary)
     for name in ("pareto_nbd", "bgnbd"):
@@ -494,8 +501,7 @@ def shop():
 def run(shop):
     events, _ = shop
     return score_customers(events, AS_OF, H, "gbdt", seed=SEED, progress=False,
-                           btyd_models=("bgnbd",), btyd_penalizer=0.01,
-                           gbdt_max_rounds=ROUNDS)  # fmt: skip
+                           btyd_models=("bgnbd",), gbdt_max_rounds=ROUNDS)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -568,11 +574,12 @@ def test_production_boosters_follow_the_documented_protocol(run, rebuilt):
     assert run.scoring_seconds == pytest.approx(sum(run.timings[k] for k in scoring_keys))
 
 
-def test_btyd_models_are_fitted_with_the_given_penalizer(shop, run):
+def test_btyd_models_are_fitted_with_the_default_priors(shop, run):
     events, _ = shop
     fits = run.btyd_fits
-    assert fits["bgnbd"].penalizer == 0.01 and fits["bgnbd"].reduced_to is None
-    assert fits["gamma_gamma"].reduced_to == "mean_spend"  # shopsim: Gamma-Gamma falls back
+    assert (fits["bgnbd"].method, fits["bgnbd"].priors) == ("map", "default")
+    assert fits["bgnbd"].reduced_to is None
+    assert fits["gamma_gamma"].reduced_to is None  # PyMC-Marketing fits it (lifetimes did not)
     seen = events[events["ts"] < day(AS_OF) + pd.Timedelta(days=1)]
     summary = btyd.btyd_summary(seen, day(AS_OF), day("2024-12-31"))
     pd.testing.assert_frame_equal(run.summary, summary)
@@ -582,8 +589,8 @@ def test_btyd_models_are_fitted_with_the_given_penalizer(shop, run):
                                  fit=fits["bgnbd"], gg_fit=fits["gamma_gamma"])  # fmt: skip
     np.testing.assert_allclose(run.scores["spend__bgnbd"], expected["expected_spend"], rtol=1e-12)
     np.testing.assert_allclose(run.scores["p_alive__bgnbd"], expected["p_alive"], rtol=1e-12)
-    plain = btyd.predict_btyd(summary, model="bgnbd", horizon_weeks=H / 7)  # penalizer 0
-    assert not np.allclose(run.scores["spend__bgnbd"], plain["expected_spend"], rtol=1e-6)
+    plain = btyd.predict_btyd(summary, model="bgnbd", horizon_weeks=H / 7)  # the same fit
+    np.testing.assert_allclose(run.scores["spend__bgnbd"], plain["expected_spend"], rtol=1e-6)
 
 
 def test_production_q90_is_a_90_percent_quantile_on_its_training_window(run, rebuilt):

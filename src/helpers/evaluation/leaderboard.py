@@ -19,7 +19,7 @@ import seaborn as sns
 
 from helpers.evaluation import metrics
 
-BTYD_MODELS: tuple[str, ...] = ("bgnbd", "pareto_nbd")
+BTYD_MODELS: tuple[str, ...] = ("bgnbd", "pareto_nbd", "mbgnbd")
 LOWER_IS_BETTER: frozenset[str] = frozenset(
     {"mae", "rmse", "mse", "decile_mape", "weighted_decile_error", "brier"}
 )

@@ -80,8 +80,9 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 import pandas as pd
-from lifetimes import ParetoNBDFitter
 from scipy.special import gammaincinv, hyp2f1
+
+from helpers.models.btyd import pareto_log_a0
 
 __all__ = [
     "LOG_FEATURES",
@@ -577,8 +578,8 @@ class BTYDStateModel:
     Notes
     -----
     BG/NBD: P(alive) and E[purchases in t] of Fader, Hardie & Lee (2005), eqs. (10), (13).
-    Pareto/NBD: P(alive) of Fader & Hardie's note 009 via ``lifetimes``'
-    ``ParetoNBDFitter._log_A_0``; E[purchases] = (r+x)(beta+T)/((alpha+T)(s-1))
+    Pareto/NBD: P(alive) of Fader & Hardie's note 009 with
+    :func:`helpers.models.btyd.pareto_log_a0`; E[purchases] = (r+x)(beta+T)/((alpha+T)(s-1))
     [1 - ((beta+T)/(beta+T+t))^(s-1)] P(alive). NBD: P(alive) = 1,
     E[purchases] = (r+x)/(alpha+T) t. Spend: Gamma-Gamma conditional mean.
     """
@@ -623,7 +624,7 @@ class BTYDStateModel:
                 out = np.where(x > 0, 1.0 / (1.0 + np.exp(np.minimum(log_ratio, 700))), 1.0)
             else:
                 r, alpha, s, beta = pr["r"], pr["alpha"], pr["s"], pr["beta"]
-                log_a0 = ParetoNBDFitter._log_A_0([r, alpha, s, beta], x, t_x, age)
+                log_a0 = pareto_log_a0([r, alpha, s, beta], x, t_x, age)
                 z = (
                     np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + age)
                     + s * np.log(beta + age) + log_a0
