@@ -482,6 +482,14 @@ def _dataset_line(metrics_dir: Path) -> str:
 
 def _answers(reports: Path) -> str:
     items = []
+    applied = reports / "metrics" / "apply.json"
+    verdict = json.loads(applied.read_text()) if applied.is_file() else {}
+    if verdict.get("informative") is False:  # said before any figure a reader might act on
+        items.append(
+            f"<li><b>First: these data hold no usable signal.</b> "
+            f"{_inline_markdown(str(verdict.get('signal', '')))} "
+            "<a href='07_apply.html'>more</a></li>"
+        )
     for question, stem in ANSWERS:
         key = headline(reports / EXECUTED_DIR / f"{stem}.ipynb")
         if key:

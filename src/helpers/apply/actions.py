@@ -165,6 +165,20 @@ def action_reasons(
     return reasons
 
 
+def uninformative_plan(plan: ActionPlan) -> ActionPlan:
+    """``plan`` with every action withdrawn: the model behind it predicts no more than a
+    rule of thumb (see :func:`helpers.apply.choice.signal_verdict`), so no contact is
+    recommended on its word."""
+    table = plan.table.assign(
+        action=marketing.ACTIONS[0],
+        expected_incremental_profit=0.0,
+        action_reason="none: the model predicts no better than a rule of thumb, so no "
+        "action list is recommended",
+    )
+    reason = f"{plan.policy_reason}; withdrawn: the model is uninformative"
+    return ActionPlan(table, plan.policy, reason, plan.state_reason)
+
+
 def recommend_actions(
     summary: pd.DataFrame,
     fits: Mapping[str, Any],

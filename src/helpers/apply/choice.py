@@ -22,11 +22,14 @@ from helpers.apply.scoring import APPLICABLE_MODELS, ApplyError
 from helpers.evaluation.leaderboard import LOWER_IS_BETTER
 
 __all__ = [
+    "SIGNAL_MARGIN",
     "ModelArtifactError",
     "ModelChoice",
+    "SignalVerdict",
     "applicable_models",
     "choose_model",
     "read_leaderboard",
+    "signal_verdict",
 ]
 
 #: Rows that are yardsticks, not models one would deploy.
@@ -171,3 +174,51 @@ def choose_model(
             f"best, {best}, is not applicable: {because}"
         )
     return ModelChoice(model, metric, usable[model], best, rows[best], reason)
+
+
+#: Gini points by which a model's paired 95 % interval must clear the extrapolation rule
+#: before stage 07 recommends acting on it (``apply.signal_margin`` overrides it).
+SIGNAL_MARGIN = 0.02
+
+
+@dataclass(frozen=True)
+class SignalVerdict:
+    """Whether the applied model predicts more than a rule of thumb, and the sentence."""
+
+    informative: bool
+    sentence: str
+
+
+def signal_verdict(
+    board: dict[str, Any], model: str, margin: float = SIGNAL_MARGIN
+) -> SignalVerdict:
+    """Does ``model`` rank customers better than the extrapolation rule, by ``margin``?
+
+    Reads the paired Gini difference against the rule that stage 06 writes
+    (``gini_vs_extrapolation``: difference, low, high). The model is informative when
+    the interval's lower end exceeds ``margin``. Without that record (an older
+    leaderboard, or no extrapolation row) the check cannot be made, and the model is
+    taken as informative with a sentence that says so.
+    """
+    record = (board.get("gini_vs_extrapolation") or {}).get(model)
+    if record is None:
+        return SignalVerdict(
+            True,
+            f"{model} was not compared with the extrapolation rule on this leaderboard, so "
+            "whether it predicts more than a rule of thumb is not checked.",
+        )
+    difference, low, high = (float(v) for v in record)
+    interval = f"{difference:+.3f} Gini (95 % interval {low:+.3f} to {high:+.3f})"
+    if low > margin:
+        return SignalVerdict(
+            True,
+            f"{model} ranks customers better than the extrapolation rule by {interval}, "
+            f"clear of the {margin:.2f} margin.",
+        )
+    return SignalVerdict(
+        False,
+        f"Nothing in these data predicts future spend better than a rule of thumb: {model} "
+        f"ranks customers {interval} against the extrapolation rule, not clear of the "
+        f"{margin:.2f} margin. No action list is recommended; the scores are written, "
+        "marked as uninformative.",
+    )

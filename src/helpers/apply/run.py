@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from helpers.apply import recommend
-from helpers.apply.actions import ActionPlan, recommend_actions
+from helpers.apply.actions import ActionPlan, recommend_actions, uninformative_plan
 from helpers.apply.scoring import (
     BTYD_MODELS,
     SUPERVISED_MODELS,
@@ -101,6 +101,7 @@ def apply_models(
     fallback_to_btyd: bool = False,
     policy_file: str | Path | None = None,
     policy_newer_than: Sequence[str | Path] = (),
+    informative: bool = True,
     **score_options: Any,
 ) -> Applied:
     """Score every customer at ``as_of`` and build the CRM table.
@@ -155,6 +156,8 @@ def apply_models(
         policy_file=policy_file,
         newer_than=policy_newer_than,
     )
+    if not informative:  # the model predicts no more than a rule of thumb: act on nothing
+        plan = uninformative_plan(plan)
     categories, used = None, None
     if recommend.has_categories(events):
         if recommender_params is None:  # chosen on a replay that ends at as_of
@@ -175,5 +178,6 @@ def apply_models(
         plan.table,
         categories,
         policy=plan.policy,
+        informative=informative,
     )
     return Applied(table=table, result=result, plan=plan, recommender=used)

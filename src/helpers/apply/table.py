@@ -23,6 +23,12 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
     "as_of": ("date", "YYYY-MM-DD", "last day of data used for this score (UTC)"),
     "horizon_days": ("integer", "days", "length of the predicted period after as_of"),
     "model": ("string", "-", "model giving predicted_spend and p_no_purchase"),
+    "model_informative": (
+        "boolean",
+        "-",
+        "false: the model ranks customers no better than a rule of thumb (stage 07 says "
+        "by how much), so its scores are shown but no action is recommended",
+    ),
     "predicted_spend": ("float", "currency", "expected spend over the horizon"),
     "spend_q10": (
         "float",
@@ -66,11 +72,13 @@ def assemble_table(
     actions: pd.DataFrame,
     categories: pd.DataFrame | None,
     policy: str = "",
+    informative: bool = True,
 ) -> pd.DataFrame:
     """One row per scored customer, the columns of :data:`DICTIONARY` in order.
 
     ``actions`` holds ``action``, ``expected_incremental_profit`` and (optionally)
-    ``action_reason`` per customer; ``policy`` names the policy that chose them.
+    ``action_reason`` per customer; ``policy`` names the policy that chose them;
+    ``informative`` is the verdict of :func:`helpers.apply.choice.signal_verdict`.
     """
     index = scores.index
     table = pd.DataFrame(
@@ -79,6 +87,7 @@ def assemble_table(
             "as_of": pd.Timestamp(as_of).strftime("%Y-%m-%d"),
             "horizon_days": int(horizon_days),
             "model": model,
+            "model_informative": bool(informative),
             "predicted_spend": scores["predicted_spend"].to_numpy(float),
             "spend_q10": scores["spend_q10"].to_numpy(float),
             "spend_q90": scores["spend_q90"].to_numpy(float),
@@ -145,7 +154,13 @@ def write_scored(table: pd.DataFrame, folder: str | Path, stem: str = "customers
     return paths
 
 
-_PANDAS_TYPES = {"string": "string", "date": "string", "integer": "int64", "float": "float64"}
+_PANDAS_TYPES = {
+    "string": "string",
+    "date": "string",
+    "integer": "int64",
+    "float": "float64",
+    "boolean": "boolean",
+}
 
 
 def read_scored_csv(path: str | Path) -> pd.DataFrame:

@@ -319,6 +319,24 @@ def comparison_pairs(gini: pd.Series) -> list[tuple[str, str]]:
     return pairs
 
 
+#: The rule of thumb every model must beat to count as a signal (see :func:`signal_pairs`).
+SIGNAL_REFERENCE = "extrapolation"
+
+
+def signal_pairs(gini: pd.Series) -> list[tuple[str, str]]:
+    """(model, "extrapolation") for every fitted model but the yardsticks.
+
+    Whether a model predicts anything a rule of thumb does not: its paired Gini
+    difference against the extrapolation rule (spend so far, per day, times the
+    horizon). Stage 07 reads it to decide whether its model is informative.
+    """
+    fitted = set(gini.dropna().index)
+    if SIGNAL_REFERENCE not in fitted:
+        return []
+    skip = {SIGNAL_REFERENCE, "oracle", "zero"}
+    return [(m, SIGNAL_REFERENCE) for m in gini.index if m in fitted and m not in skip]
+
+
 def metric_winners(board: pd.DataFrame) -> dict[str, str]:
     """Best model for money (MAE), ranking (Gini) and calibration (weighted decile error).
 
