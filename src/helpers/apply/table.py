@@ -118,6 +118,8 @@ def assemble_table(
     for col, (kind, _, _) in DICTIONARY.items():
         if kind in ("string", "date"):
             table[col] = table[col].astype("string")
+        elif kind == "boolean":
+            table[col] = table[col].astype("boolean")
     return table[list(COLUMNS)]
 
 
