@@ -208,7 +208,8 @@ def test_the_csv_round_trips_through_pandas_and_duckdb(shop, tmp_path):
     pd.testing.assert_frame_equal(back, scored, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(pd.read_parquet(paths["parquet"]), scored)
     con = duckdb.connect()
-    types = {c: {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "float": "DOUBLE"}[t]
+    types = {c: {"string": "VARCHAR", "date": "DATE", "integer": "BIGINT", "float": "DOUBLE",
+                 "boolean": "BOOLEAN"}[t]
              for c, (t, _, _) in table.DICTIONARY.items()}  # fmt: skip
     via_duck = con.execute(
         "SELECT * FROM read_csv(?, header=true, columns=?)", [str(paths["csv"]), types]
