@@ -257,6 +257,39 @@ for _new in ("np.clip(average_p, None, 1)", "np.clip(average_p, 0, None)",
          "p_zero=pd.Series(np.clip(average_p, 0, 1), index=users) if has_p else None,",
          f"p_zero=pd.Series({_new}, index=users) if has_p else None,",
          "a convex combination of probabilities lies in [0, 1] already.")
+# --- apply/scoring.py (a seeded sample of its mutants)
+for _old, _new in [
+    ('"spend": ({"objective": "tweedie", "tweedie_variance_power": 1.5}, y_spend),',
+     '"spend": ({"objective": "TWEEDIE", "tweedie_variance_power": 1.5}, y_spend),'),
+    ('"q10": ({"objective": "quantile", "alpha": 0.1}, y_spend),',
+     '"q10": ({"objective": "QUANTILE", "alpha": 0.1}, y_spend),'),
+]:
+    note("apply/scoring.py", _old, _new,
+         "LightGBM reads objective names without regard to case.")
+for _old, _new in [
+    ("progress: bool = True,", "progress: bool = False,"),
+    ('"boosters",', '"BOOSTERS",'),
+    ('*(["deep"] if is_deep_model(model) else []),',
+     '*(["XXdeepXX"] if is_deep_model(model) else []),'),
+    ('"assemble",', '"ASSEMBLE",'),
+    ('bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)',
+     'bar = tqdm(total=len(steps), desc="score", disable=not progress, )'),
+    ('bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=False)',
+     'bar = tqdm(total=len(steps), desc="score", disable=not progress, leave=True)'),
+    ("timings[name] = timings.get(name, 0.0) + now - clock[0]",
+     "timings[name] = timings.get(None, 0.0) + now - clock[0]"),
+]:
+    note("apply/scoring.py", _old, _new,
+         "the progress bar and the step timings only: labels, display and the seconds "
+         "printed, never a score.")
+note("apply/scoring.py", "pred: dict[str, np.ndarray] = {}", "pred: dict[str, np.ndarray] = None",
+     "the name is bound to a new dict before it is first read.")
+note("apply/scoring.py", "events, win.train_instant, tuple(windows), threads=feature_threads",
+     "events, win.train_instant, tuple(windows), threads=None",
+     "the number of threads the feature query uses; the features are the same.")
+note("apply/scoring.py", 'out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 1.0)',
+     'out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 2.0)',
+     "a binary classifier's probability is at most 1 already.")
 # --- marketing/ope.py
 note("marketing/ope.py",
      "obs_all = np.zeros((sim.n, h + 1, obs.shape[1])) if log else None",
