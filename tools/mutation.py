@@ -591,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = all(r["status"] == "ok" for r in results)
     report = ROOT / args.report
     write_report(report, results, args.jobs, passed)
-    print(f"\nReport: {report.relative_to(ROOT)}")
+    print(f"\nReport: {report}")
     if not passed:
         print(f"FAILED: a module is under {args.min_killed:.0%} killed or could not be run")
     return 0 if passed else 1
