@@ -285,3 +285,23 @@ def test_stage_fallback_tries_each_model_and_keeps_every_reason(monkeypatch):
         "gbdt_rfm: gbdt_rfm cannot be fitted",
     ):
         run._score_with_fallback(ApplyError("x"), *args)
+
+
+def test_recommendations_are_shares_of_the_customers_interest():
+    from conftest import make_events
+
+    events = make_events(
+        [
+            ("a", "2024-01-01 10:00", "purchase", 10.0),
+            ("a", "2024-01-02 10:00", "purchase", 10.0),
+            ("b", "2024-01-03 10:00", "purchase", 10.0),
+        ]
+    ).assign(category=["x", "x", "y"])
+    out = recommend.recommend(
+        events, pd.Index(["a", "b", "c"]), pd.Timestamp("2024-02-01", tz="UTC"), "own_history"
+    )
+    shares = out[[f"next_category_{i}_score" for i in (1, 2)]].to_numpy()
+    assert out["next_category_1"].tolist() == ["x", "y", "x"]
+    assert ((shares >= 0) & (shares <= 1)).all() and (shares.sum(axis=1) <= 1 + 1e-12).all()
+    assert shares[0, 0] == pytest.approx(1.0, abs=1e-3)  # a bought x only: all its interest
+    assert shares[2].tolist() == pytest.approx([2 / 3, 1 / 3])  # c: the popularity prior

@@ -307,10 +307,17 @@ def recommend(
     params: RecentInterest | None = None,
     k: int = 3,
 ) -> pd.DataFrame:
-    """Top ``k`` categories per customer with their scores (columns ``next_category_i``,
-    ``next_category_i_score``), from the events before ``before``."""
+    """Top ``k`` categories per customer with their shares (columns ``next_category_i``,
+    ``next_category_i_score``), from the events before ``before``.
+
+    A share is the category's score divided by the sum of the customer's scores over
+    every category: the part of the customer's (weighted, recent) interest that goes to
+    it, between 0 and 1. The ``k`` shown add up to at most 1.
+    """
     categories = categories_of(events, before)
     scores = category_scores(events, users, categories, before, kind, params)
+    total = scores.sum(axis=1, keepdims=True)
+    scores = np.divide(scores, total, out=np.zeros_like(scores), where=total > 0)
     top = top_k(scores, k)
     names = np.asarray(categories, dtype=object)
     out = {}

@@ -35,7 +35,13 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
         "currency",
         "10 % quantile of spend, lower end of the 80 % interval (empty: history too short)",
     ),
-    "spend_q90": ("float", "currency", "90 % quantile of spend, upper end of the 80 % interval"),
+    "spend_q90": (
+        "float",
+        "currency",
+        "90 % quantile of spend, upper end of the 80 % interval. predicted_spend (a mean) "
+        "can exceed it: when P(no purchase) is high, most of the distribution sits at 0 "
+        "and a few large purchases pull the mean up past the 90 % quantile",
+    ),
     "p_no_purchase": ("float", "probability", "P(no purchase over the horizon)"),
     "p_alive": ("float", "probability", "BTYD P(still an active customer at as_of)"),
     "value_decile": ("integer", "1-10", "decile of predicted_spend, 10 = top 10 %"),
@@ -53,11 +59,16 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
     ),
     "action_reason": ("string", "-", "why this action, with the numbers behind it"),
     "next_category_1": ("string", "-", "most likely next category (empty without categories)"),
-    "next_category_1_score": ("float", "score", "recommender score of next_category_1"),
+    "next_category_1_score": (
+        "float",
+        "share (0-1)",
+        "share of the customer's weighted recent interest that goes to next_category_1 "
+        "(the three shares add up to at most 1; not a purchase probability)",
+    ),
     "next_category_2": ("string", "-", "second most likely next category"),
-    "next_category_2_score": ("float", "score", "recommender score of next_category_2"),
+    "next_category_2_score": ("float", "share (0-1)", "the same share for next_category_2"),
     "next_category_3": ("string", "-", "third most likely next category"),
-    "next_category_3_score": ("float", "score", "recommender score of next_category_3"),
+    "next_category_3_score": ("float", "share (0-1)", "the same share for next_category_3"),
 }
 COLUMNS: tuple[str, ...] = tuple(DICTIONARY)
 
