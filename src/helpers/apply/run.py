@@ -11,6 +11,7 @@ import pandas as pd
 
 from helpers.apply import recommend
 from helpers.apply.actions import ActionPlan, recommend_actions, uninformative_plan
+from helpers.apply.rhythm import history_and_rhythm
 from helpers.apply.scoring import (
     BTYD_MODELS,
     SUPERVISED_MODELS,
@@ -179,5 +180,6 @@ def apply_models(
         categories,
         policy=plan.policy,
         informative=informative,
+        history=history_and_rhythm(events, result.windows.as_of, scores.index),
     )
     return Applied(table=table, result=result, plan=plan, recommender=used)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from helpers.apply.rhythm import RHYTHM_COLUMNS
+
 __all__ = ["DICTIONARY", "assemble_table", "read_scored_csv", "write_scored"]
 
 #: column -> (type, unit, meaning). The order is the table's column order.
@@ -44,6 +46,7 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
     ),
     "p_no_purchase": ("float", "probability", "P(no purchase over the horizon)"),
     "p_alive": ("float", "probability", "BTYD P(still an active customer at as_of)"),
+    **RHYTHM_COLUMNS,
     "value_decile": ("integer", "1-10", "decile of predicted_spend, 10 = top 10 %"),
     "segment": ("string", "-", "value tier x churn risk, e.g. 'high value, at risk'"),
     "action": ("string", "-", "recommended action this month: none, email, coupon10, coupon20"),
@@ -84,12 +87,15 @@ def assemble_table(
     categories: pd.DataFrame | None,
     policy: str = "",
     informative: bool = True,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per scored customer, the columns of :data:`DICTIONARY` in order.
 
     ``actions`` holds ``action``, ``expected_incremental_profit`` and (optionally)
     ``action_reason`` per customer; ``policy`` names the policy that chose them;
-    ``informative`` is the verdict of :func:`helpers.apply.choice.signal_verdict`.
+    ``informative`` is the verdict of :func:`helpers.apply.choice.signal_verdict`;
+    ``history`` the columns of :func:`helpers.apply.rhythm.history_and_rhythm` (empty
+    when not given).
     """
     index = scores.index
     table = pd.DataFrame(
@@ -118,6 +124,17 @@ def assemble_table(
             ),
         }
     )
+    for column in RHYTHM_COLUMNS:
+        if column == "total_value":
+            table[column] = table["predicted_spend"] + (
+                history["historic_spend"].reindex(index).to_numpy(float)
+                if history is not None
+                else float("nan")
+            )
+        elif history is not None:
+            table[column] = history[column].reindex(index).to_numpy()
+        else:
+            table[column] = float("nan")
     for i in (1, 2, 3):
         name, score = f"next_category_{i}", f"next_category_{i}_score"
         if categories is not None and name in categories:
