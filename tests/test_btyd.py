@@ -209,7 +209,7 @@ def test_predict_and_tracking_on_tiny_data_are_finite():
         events.append((f"c{user}", start, "purchase", float(rng.gamma(2.0, 10.0))))
     frame = pd.DataFrame(events, columns=["user_id", "ts", "event_type", "amount"])
     summary = btyd.btyd_summary(frame, "2020-05-31", "2020-08-29")
-    pred = btyd.predict_btyd(summary, "bgnbd")
+    pred = btyd.predict_btyd(summary, "bgnbd")  # fits BG/NBD and Gamma-Gamma itself
     assert list(pred.columns) == [
         "expected_purchases",
         "p_alive",
@@ -237,7 +237,8 @@ def test_predict_and_tracking_on_tiny_data_are_finite():
         pred["expected_spend"], pred["expected_purchases"] * pred["expected_spend_per_purchase"]
     )
     assert (pred["p_zero"] >= 1 - pred["p_alive"] - 1e-12).all()  # the dead buy nothing
-    curve = btyd.tracking_curve(frame, "2020-05-31", "2020-08-29", btyd.fit_bgnbd(summary))
+    fit = btyd.BTYDFit.from_dict(pred.attrs["btyd"]["transactions"])  # the fit just used
+    curve = btyd.tracking_curve(frame, "2020-05-31", "2020-08-29", fit)
     assert list(curve.columns) == ["week", "week_end", "actual", "predicted", "holdout"]
     assert curve["actual"].is_monotonic_increasing and curve["predicted"].is_monotonic_increasing
     with pytest.raises(ValueError, match="model must be"):
