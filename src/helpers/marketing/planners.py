@@ -301,7 +301,9 @@ class RolloutPolicy:
         adv_alive = one[:, 1:].max(axis=1) - one[:, 0]
         threshold = max(0.0, float(np.sort(adv_alive)[::-1][k - 1]))
         n_cand = max(1, int(np.ceil(self.candidate_share * n)))
-        cand = np.argsort(-adv, kind="stable")[:n_cand]
+        # rounded: customers whose advantages differ only by float noise (1e-15) are tied,
+        # and ties go to the lower index, so the candidates do not hang on rounding
+        cand = np.argsort(-np.round(adv, 9), kind="stable")[:n_cand]
         months = min(self.config.horizon - t, self.lookahead)
         q = dp_q_values(
             lam[cand], spend[cand], dropout[cand], family, self.effects, self.config, months,
