@@ -20,10 +20,10 @@ study: $(READY)
 	@echo "Reports: $(CURDIR)/reports/index.html"
 
 test: $(READY) java
-	python -m pytest -n 2 -m "not slow"
+	python -m pytest -n 2 --dist loadfile -m "not slow"
 
 test-all: $(READY) java
-	python -m pytest -n 2
+	python -m pytest -n 2 --dist loadfile
 
 # The Spark tests (tests/test_engines.py) need a Java 17+ runtime: Debian's
 # openjdk-17-jre-headless is installed where Java is missing and we may (root, apt-get);

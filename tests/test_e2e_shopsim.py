@@ -2,7 +2,8 @@
 
 Real DVC, real Papermill kernels, the real notebooks; only `params.yaml` is shrunk (a
 few hundred simulated users). Then: a second `dvc repro` does nothing, and an edit
-re-runs only the stages that can see it (the DVC dependencies are narrow).
+re-runs only the stages that can see it (the DVC dependencies are narrow). In the slow
+tier, last: a forced `dvc repro` of the same study reproduces its results byte for byte.
 """
 
 import json
@@ -23,11 +24,20 @@ from e2e import (
     write_params,
 )
 
+#: Results a forced re-run must reproduce byte for byte (the determinism promise).
+REPRODUCED = ("leaderboard.json", "leaderboard.csv", "rl_policy.json", "data_quality.json")
+FIRST_RUN = ".first_run_metrics"
+
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny study, run once per module (`make test` runs each file in one worker:
+    ``--dist loadfile``); the first run's metrics are kept for the forced re-run."""
     work = scratch_study(tmp_path_factory.mktemp("study"))
     dvc(["repro"], work)
+    (work / FIRST_RUN).mkdir()
+    for name in REPRODUCED:
+        (work / FIRST_RUN / name).write_bytes((work / "reports/metrics" / name).read_bytes())
     return work
 
 
@@ -126,3 +136,14 @@ def test_run_all_in_jupyter_after_repro_leaves_dvc_status_clean(study: Path):
         for output in cell.get("outputs", [])
     )
     assert stale_stages(study) == set()
+
+
+@pytest.mark.slow
+def test_a_forced_repro_gives_byte_identical_results(study: Path):
+    """Slow tier, last in this file: a forced `dvc repro` re-runs every stage from
+    scratch, and the leaderboard, stage 05's policy table and the data-quality report come
+    out byte for byte the same as in the first run (one seed, passed to every generator)."""
+    dvc(["repro", "--force"], study)
+    for name in REPRODUCED:
+        first = (study / FIRST_RUN / name).read_bytes()
+        assert (study / "reports/metrics" / name).read_bytes() == first, name
