@@ -1,7 +1,8 @@
 # Two commands (see README):  `make study`  runs the study,  `make test`  runs the tests.
 # Both set up .venv first if needed; on a ready machine they install nothing.
 # `make test` is the fast tier (unit tests + one tiny end-to-end run, both cores);
-# `make test-all` adds the slow end-to-end runs (other datasets, degenerate data);
+# `make test-all` adds the slow end-to-end runs (other datasets, data that must stop in
+# stage 01); `make test-exhaustive` also runs three whole studies on degenerate data;
 # `make lint` checks ruff lint and format; CI (.ci/run) runs lint and test-all.
 # `make mutation` runs mutation testing (mutmut) of the decision-critical modules (slow).
 PYTHON ?= python3
@@ -13,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
 
-.PHONY: study test test-all lint setup java mutation
+.PHONY: study test test-all test-exhaustive lint setup java mutation
 
 study: $(READY)
 	dvc repro
@@ -23,6 +24,9 @@ test: $(READY) java
 	python -m pytest -n 2 --dist loadfile -m "not slow"
 
 test-all: $(READY) java
+	python -m pytest -n 2 --dist loadfile -m "not exhaustive"
+
+test-exhaustive: $(READY) java
 	python -m pytest -n 2 --dist loadfile
 
 # The Spark tests (tests/test_engines.py) need a Java 17+ runtime: Debian's

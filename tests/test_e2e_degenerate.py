@@ -65,6 +65,7 @@ def _study(tmp_path: Path, frame: pd.DataFrame, cutoff, holdout_end) -> Path:
     return scratch_study(tmp_path, lambda p: use_event_file(p, path, cutoff, holdout_end))
 
 
+@pytest.mark.exhaustive  # three whole runs (about 3 min each here): `make test-exhaustive`
 @pytest.mark.parametrize("case", sorted(COMPLETES))
 def test_degenerate_data_runs_to_the_leaderboard(case: str, tmp_path: Path):
     frame = COMPLETES[case](shop_events(300, seed=7))
