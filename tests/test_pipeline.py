@@ -196,11 +196,13 @@ def test_index_is_an_abstract_with_the_oracle_as_a_ceiling(project: Path):
     (reports / "metrics" / "data_quality.json").write_text(json.dumps(quality))
     index = write_index(project).read_text()
     assert "simulated" not in index
-    assert "no usable signal" not in index
+    assert "nothing usable" not in index
     applied = {"informative": False, "signal": "Nothing in these data predicts future spend."}
     (reports / "metrics" / "apply.json").write_text(json.dumps(applied))
     index = write_index(project).read_text()
-    first = index.index("<li><b>First: these data hold no usable signal.</b> Nothing in these")
+    first = index.index(
+        "<li><b>First: the models add nothing usable over a rule of thumb.</b> Nothing in these"
+    )
     assert first < index.index("<li><b>Which model to use.</b>")
 
 

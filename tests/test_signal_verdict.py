@@ -33,10 +33,12 @@ def test_a_model_not_clear_of_the_margin_is_uninformative(low: float):
     board = {"gini_vs_extrapolation": {"deep": [0.03, low, 0.09]}}
     verdict = signal_verdict(board, "deep", margin=0.02)
     assert not verdict.informative
-    assert verdict.sentence.startswith(
-        "Nothing in these data predicts future spend better than a rule of thumb: deep "
-        f"ranks customers +0.030 Gini (95 % interval {low:+.3f} to +0.090) against the "
-        "extrapolation rule, not clear of the 0.02 margin. No action list is recommended"
+    assert verdict.sentence == (
+        "Nothing the models learn from these data predicts future spend better than a rule "
+        f"of thumb: deep ranks customers +0.030 Gini (95 % interval {low:+.3f} to +0.090) "
+        "against the extrapolation rule (spend so far per day, times the horizon), not clear "
+        "of the 0.02 margin. No action list is recommended on its word; the scores are "
+        "written, marked as uninformative."
     )
 
 

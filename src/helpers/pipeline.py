@@ -486,7 +486,7 @@ def _answers(reports: Path) -> str:
     verdict = json.loads(applied.read_text()) if applied.is_file() else {}
     if verdict.get("informative") is False:  # said before any figure a reader might act on
         items.append(
-            f"<li><b>First: these data hold no usable signal.</b> "
+            f"<li><b>First: the models add nothing usable over a rule of thumb.</b> "
             f"{_inline_markdown(str(verdict.get('signal', '')))} "
             "<a href='07_apply.html'>more</a></li>"
         )

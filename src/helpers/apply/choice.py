@@ -217,8 +217,9 @@ def signal_verdict(
         )
     return SignalVerdict(
         False,
-        f"Nothing in these data predicts future spend better than a rule of thumb: {model} "
-        f"ranks customers {interval} against the extrapolation rule, not clear of the "
-        f"{margin:.2f} margin. No action list is recommended; the scores are written, "
-        "marked as uninformative.",
+        f"Nothing the models learn from these data predicts future spend better than a "
+        f"rule of thumb: {model} ranks customers {interval} against the extrapolation rule "
+        f"(spend so far per day, times the horizon), not clear of the {margin:.2f} margin. "
+        "No action list is recommended on its word; the scores are written, marked as "
+        "uninformative.",
     )
