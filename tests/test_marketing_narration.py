@@ -37,3 +37,43 @@ def test_diagnosis_baseline_says_why_it_differs():
         "the diagnosis runs on the first 5 of the 10 evaluation seeds (to save time), so the "
         "two are different samples of the same policy. Compare rows within this table only."
     )
+
+
+def _held_out(**profits: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "policy": list(profits),
+            "incremental_profit": list(profits.values()),
+            "ci_lo": [v - 0.2 for v in profits.values()],
+            "ci_hi": [v + 0.2 for v in profits.values()],
+        }
+    )
+
+
+def test_the_headline_names_the_recommended_policy_by_kind():
+    from helpers.marketing.narration import recommendation_headline
+
+    table = _held_out(nobody=0.0, one_step_uplift=1.89, posterior_mpc=2.33, fqi_teacher=2.20)
+    assert recommendation_headline("posterior_mpc", table, "fqi_teacher", 12) == (
+        "Planning pays: on held-out customers the recommended policy is posterior_mpc, "
+        "2.33 incremental profit per customer over 12 months (95 % interval 2.13 to 2.53) "
+        "against the one-step uplift rule's 1.89; the best learner, fqi_teacher, earns 2.20."
+    )
+    assert recommendation_headline("one_step_uplift", table, "fqi_teacher", 12) == (
+        "On held-out customers no planner or learner beats one_step_uplift, the recommended "
+        "policy (1.89 incremental profit per customer over 12 months)."
+    )
+    assert recommendation_headline("nobody", table, "fqi_teacher", 12).startswith(
+        "On held-out customers no policy earns more than contacting nobody"
+    )
+
+
+def test_a_planner_that_loses_to_the_rule_cannot_be_said_to_pay():
+    import pytest
+
+    from helpers.claims import ClaimError
+    from helpers.marketing.narration import recommendation_headline
+
+    table = _held_out(one_step_uplift=2.5, posterior_mpc=2.33, fqi_teacher=2.2)
+    with pytest.raises(ClaimError, match="Planning pays"):
+        recommendation_headline("posterior_mpc", table, "fqi_teacher", 12)

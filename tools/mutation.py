@@ -463,6 +463,17 @@ def mutmut_version() -> str:
     return version("mutmut")
 
 
+def common_ends(a: str, b: str) -> tuple[int, int]:
+    """Lengths of the common prefix and of the common suffix (not overlapping it)."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    return start, end
+
+
 def short_change(survivor: dict, context: int = 18) -> str:
     """The changed part of a mutant's line, e.g. ``...(x, 0, None)... -> ...(x, 1, None)...``."""
     old, new = survivor["change"]["from"], survivor["change"]["to"]
@@ -470,12 +481,7 @@ def short_change(survivor: dict, context: int = 18) -> str:
         text = f"{' / '.join(old) or '(nothing)'}  ->  {' / '.join(new) or '(removed)'}"
         return text if len(text) <= 120 else text[:117] + "..."
     a, b = old[0], new[0]
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
-        end += 1
+    start, end = common_ends(a, b)
 
     def cut(s: str) -> str:
         lo, hi = max(0, start - context), len(s) - max(0, end - context)

@@ -26,6 +26,8 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mutation import common_ends  # noqa: E402  (tools/ is a folder of scripts)
 
 # (name, reason, test on (old line, new line)) -- the first rule that matches wins.
 Rule = tuple[str, str, "re.Pattern[str] | None", "re.Pattern[str] | None"]
@@ -33,10 +35,6 @@ Rule = tuple[str, str, "re.Pattern[str] | None", "re.Pattern[str] | None"]
 CASE_INSENSITIVE = re.compile(
     r'"(UTC|utc|D|d|SLSQP|slsqp|EQ|eq|INDEX|index|STABLE|stable|NAN|nan)"'
 )
-
-
-def _string_literals(line: str) -> list[str]:
-    return re.findall(r'"((?:[^"\\]|\\.)*)"', line)
 
 
 def _only_strings_differ(old: str, new: str) -> bool:
@@ -47,12 +45,7 @@ def _only_strings_differ(old: str, new: str) -> bool:
 
 def _changed_part(old: str, new: str) -> tuple[str, str]:
     """The differing middle of two lines: (removed text, added text)."""
-    start = 0
-    while start < min(len(old), len(new)) and old[start] == new[start]:
-        start += 1
-    end = 0
-    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
-        end += 1
+    start, end = common_ends(old, new)
     return old[start : len(old) - end], new[start : len(new) - end]
 
 

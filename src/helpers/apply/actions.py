@@ -259,7 +259,7 @@ def recommend_actions(
     actions = marketing.allocate(scores, config.budget, np.random.default_rng(seed))
     gain = one_step_profit(obs, effects, config)[np.arange(len(actions)), actions]
     names = np.asarray(marketing.ACTIONS)[actions]
-    wants = np.asarray(scores, float)[:, 1:].max(axis=1) > np.asarray(scores, float)[:, 0]
+    wants = marketing.recommend.wants_contact(scores)
     table = pd.DataFrame(
         {
             "action": names,

@@ -10,7 +10,6 @@ rhythm columns are empty for them.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from helpers.data.split import purchase_days
@@ -77,5 +76,4 @@ def history_and_rhythm(events: pd.DataFrame, as_of: pd.Timestamp, users: pd.Inde
         },
         index=users,
     )
-    out["days_overdue"] = out["days_overdue"].where(np.isfinite(out["days_overdue"]))
     return out

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from helpers.claims import Claim, claim
+
+from .study import PLANNERS, RL_AGENTS
+
 
 def ope_ranking_lesson(summary: pd.DataFrame, n_targets: int) -> str:
     """What the off-policy estimators can be trusted with: ordering the target policies.
@@ -54,4 +58,49 @@ def diagnosis_baseline_note(
         f"{main_uplift:.2f} in the main table: the diagnosis runs on the first "
         f"{diagnosis_seeds} of the {main_seeds} evaluation seeds (to save time), so the two "
         "are different samples of the same policy. Compare rows within this table only."
+    )
+
+
+def recommendation_headline(
+    recommended: str, held_out: pd.DataFrame, best_learner: str, months: int
+) -> Claim:
+    """05's headline: the recommended policy against the one-step rule, checked.
+
+    ``held_out`` is the main held-out table (``policy``, ``incremental_profit``,
+    ``ci_lo``, ``ci_hi``). A planner or learner is said to make planning pay (and must
+    beat the one-step rule); a rule is said to be unbeaten by planning; "nobody" means
+    no policy earns more than contacting nobody.
+    """
+    rows = held_out.set_index("policy")
+    uplift = float(rows.loc["one_step_uplift", "incremental_profit"])
+    if recommended == "nobody":
+        return claim(
+            True,
+            "On held-out customers no policy earns more than contacting nobody: the study "
+            "recommends no campaign under these assumed effects.",
+        )
+    top = rows.loc[recommended]
+    if recommended in (*PLANNERS, *RL_AGENTS):
+        return claim(
+            float(top["incremental_profit"]) > uplift,
+            "Planning pays: on held-out customers the recommended policy is {policy}, "
+            "{profit:.2f} incremental profit per customer over {months} months (95 % "
+            "interval {lo:.2f} to {hi:.2f}) against the one-step uplift rule's {up:.2f}; "
+            "the best learner, {bl}, earns {blv:.2f}.",
+            policy=recommended,
+            profit=top["incremental_profit"],
+            months=months,
+            lo=top["ci_lo"],
+            hi=top["ci_hi"],
+            up=uplift,
+            bl=best_learner,
+            blv=rows.loc[best_learner, "incremental_profit"],
+        )
+    return claim(
+        True,
+        "On held-out customers no planner or learner beats {policy}, the recommended "
+        "policy ({profit:.2f} incremental profit per customer over {months} months).",
+        policy=recommended,
+        profit=top["incremental_profit"],
+        months=months,
     )

@@ -28,7 +28,7 @@ from .simulator import (
 )
 from .study import RL_AGENTS, study_policies, train_agents
 
-__all__ = ["build_policy", "load_policy", "month_one_actions", "save_policy"]
+__all__ = ["build_policy", "load_policy", "month_one_actions", "save_policy", "wants_contact"]
 
 
 def build_policy(
@@ -68,6 +68,12 @@ def load_policy(path: str | Path) -> Any:
     return pickle.loads(Path(path).read_bytes())
 
 
+def wants_contact(scores: np.ndarray) -> np.ndarray:
+    """Per customer: does the policy score some contact above "none" (budget or not)?"""
+    scores = np.asarray(scores, float)
+    return scores[:, 1:].max(axis=1) > scores[:, 0]
+
+
 def month_one_actions(
     policy: Any,
     population: Population,
@@ -98,6 +104,6 @@ def month_one_actions(
             "action": np.array(ACTIONS)[act],
             "advantage": scores[rows, act] - scores[:, 0],
             "expected_incremental_profit": one[rows, act] - one[:, 0],
-            "wants_contact": scores[:, 1:].max(axis=1) > scores[:, 0],
+            "wants_contact": wants_contact(scores),
         }
     )
