@@ -8,7 +8,6 @@ priors where the study's default is under test, and small data."""
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.data.loaders import cdnow_path
 from helpers.evaluation import metrics as M
 from helpers.evaluation.leaderboard import p_alive_matrix
 from helpers.models import btyd
@@ -25,7 +25,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes.datasets imports the deprecated pkg_resources
     from lifetimes import datasets as lifetimes_datasets
 
-CDNOW_MASTER = os.path.join(os.path.dirname(lifetimes.__file__), "datasets", "CDNOW_master.txt")
+CDNOW_MASTER = str(cdnow_path())  # the built-in copy
 
 
 # --------------------------------------------------------------------------- published parameters

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import re
 from io import StringIO
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from helpers.data.loaders import (
+    BUILTIN_CDNOW,
     BUILTIN_ONLINE_RETAIL,
     cdnow_path,
     load_cdnow,
@@ -41,12 +43,18 @@ def _error(path: Path, column: str, problem: str, row: int) -> str:
 # --------------------------------------------------------------------------- CDNOW
 
 
-def test_cdnow_path_points_into_lifetimes() -> None:
+def test_cdnow_is_built_in_byte_for_byte() -> None:
+    """The vendored CDNOW file is the one lifetimes shipped (same bytes), and the run path
+    reads it from the package, not from lifetimes."""
     path = cdnow_path()
-    assert path.name == "CDNOW_master.txt"
-    assert path.parent.name == "datasets"
-    assert path.parent.parent.name == "lifetimes"
-    assert path.is_file()
+    assert path == BUILTIN_CDNOW and path.is_file()
+    assert path.parent.name == "builtin" and "lifetimes" not in path.parts
+    digest = "eff6889ed364c5199d6eacbbeb7a6d559971df4406ac876f322c373f00a072ef"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    spec = importlib.util.find_spec("lifetimes")  # the test-only reference, where installed
+    if spec is not None and spec.submodule_search_locations:
+        shipped = Path(next(iter(spec.submodule_search_locations))) / "datasets" / path.name
+        assert shipped.read_bytes() == path.read_bytes()
 
 
 def test_load_cdnow_real_file() -> None:

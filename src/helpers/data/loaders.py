@@ -8,7 +8,7 @@ the canonical column names and hands it to :func:`~helpers.data.schema.clean_eve
 Public functions
 ----------------
 cdnow_path, load_cdnow
-    The CDNOW master file shipped with ``lifetimes`` (purchases only).
+    The built-in CDNOW master file (purchases only).
 load_online_retail
     UCI Online Retail and Online Retail II (Chen, Sain & Guo 2012), CSV, XLSX or
     Parquet; without a path, the built-in copy of Online Retail.
@@ -37,7 +37,6 @@ hashing them.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +58,7 @@ from helpers.data.schema import (
 )
 
 __all__ = [
+    "BUILTIN_CDNOW",
     "BUILTIN_ONLINE_RETAIL",
     "CDNOW_AS_OF",
     "NON_PRODUCT_STOCK_CODES",
@@ -76,6 +76,10 @@ CDNOW_AS_OF = pd.Timestamp("1998-07-01", tz="UTC")
 #: layout, CC0; built by ``tools/build_online_retail.py`` from the R package
 #: ``onlineretail`` by Allan Quadros).
 BUILTIN_ONLINE_RETAIL = Path(__file__).resolve().parent / "builtin" / "online_retail.parquet"
+#: The CDNOW master file of Fader & Hardie (brucehardie.com/datasets), copied byte for byte
+#: from ``lifetimes`` 0.11.3 (``lifetimes/datasets/CDNOW_master.txt``, an MIT-licensed
+#: package); sha256 eff6889ed364c5199d6eacbbeb7a6d559971df4406ac876f322c373f00a072ef.
+BUILTIN_CDNOW = Path(__file__).resolve().parent / "builtin" / "CDNOW_master.txt"
 
 #: Stock codes of Online Retail lines that are not products (postage, manual entries,
 #: discounts, carriage, samples, bad-debt adjustments, fees, tests, ...). Compared
@@ -394,15 +398,8 @@ def _how_ts_read(notes: dict[str, Any]) -> str:
 
 
 def cdnow_path() -> Path:
-    """Path of ``CDNOW_master.txt`` inside the installed ``lifetimes`` package.
-
-    Found through the import system without importing ``lifetimes`` (whose
-    ``datasets`` module needs ``pkg_resources``).
-    """
-    spec = importlib.util.find_spec("lifetimes")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError("lifetimes: package not installed; cannot locate CDNOW_master.txt.")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_master.txt"
+    """Path of the built-in ``CDNOW_master.txt`` (:data:`BUILTIN_CDNOW`)."""
+    return BUILTIN_CDNOW
 
 
 def load_cdnow(

@@ -2,7 +2,7 @@
 
 =================  ============================================================
 ``shopsim``        the embedded shop simulator (:mod:`helpers.data.shopsim`), with truth
-``cdnow``          the real CDNOW master file shipped with ``lifetimes``
+``cdnow``          the real CDNOW master file (built in: ``builtin/CDNOW_master.txt``)
 ``online_retail``  UCI Online Retail / Online Retail II, from ``path`` (null: built-in copy)
 ``events``         any CSV/Parquet event file, from ``path`` and a column ``mapping``
 =================  ============================================================
