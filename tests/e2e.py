@@ -145,6 +145,32 @@ def tiny_run_figures(work: Path) -> dict[str, Any]:
     return {"leaderboard": models, "rl_incremental_profit": profits}
 
 
+def monday_answer_problems(work: Path) -> list[str]:
+    """Everything that makes stage 07's answer disagree with itself or with 05 (empty: none).
+
+    The scored table passes :func:`helpers.apply.consistency.violations`, and the
+    recommended policy of ``rl_policy.json`` is the one named in 05's report, in
+    ``apply.json``, in 07's report, in the index and on every row of the table.
+    """
+    from helpers.apply.consistency import violations
+
+    params = read_params(work)["apply"]
+    table = pd.read_parquet(work / "reports/apply/customers.parquet")
+    policy = json.loads((work / "reports/metrics/rl_policy.json").read_text())["recommended_policy"]
+    budget = read_params(work)["rl"]["budget"]
+    applied = json.loads((work / "reports/metrics/apply.json").read_text())
+    found = violations(table, policy, budget, params["segments"], params["watch_p_no_purchase"])
+    problems = [f"{rule}: {n} rows" for rule, n in found.groupby("rule").size().items()]
+    if applied["consistency_violations"] != 0:
+        problems.append(f"apply.json counts {applied['consistency_violations']} violations")
+    if applied["recommended_policy"] != policy or applied["policy"] != policy:
+        problems.append(f"apply.json names {applied['policy']!r}, 05 recommends {policy!r}")
+    for page in ("05_rl_policy.html", "07_apply.html", "index.html"):
+        if policy not in (work / "reports" / page).read_text(encoding="utf-8"):
+            problems.append(f"{page} does not name the recommended policy {policy!r}")
+    return problems
+
+
 if __name__ == "__main__":  # python tests/e2e.py STUDY_DIR: refreeze the expected figures
     figures = tiny_run_figures(Path(sys.argv[1]))
     target = ROOT / "tests/expected/tiny_run.json"

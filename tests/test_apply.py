@@ -139,7 +139,7 @@ def test_value_deciles_and_segments_on_a_known_example():
     names = segments.segment_customers(spend, p_zero, high_share=0.2, medium_share=0.3)
     assert names["c9"] == "high value, active" and names["c8"] == "high value, at risk"
     assert names["c5"] == "medium value, active" and names["c0"] == "low value, at risk"
-    assert (names.value_counts()[list(segments.SEGMENTS)] == [1, 1, 2, 1, 2, 3]).all()
+    assert (names.value_counts()[list(segments.SEGMENTS)] == [1, 1, 0, 2, 1, 0, 2, 3, 0]).all()
     summary = segments.segment_summary(
         pd.DataFrame({"segment": names, "predicted_spend": spend, "p_no_purchase": p_zero})
     )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e import dvc, scratch_study
+from e2e import dvc, monday_answer_problems, scratch_study
 
 from helpers.data.foreign_export import EVENTS_BLOCK, expected_report, write_foreign_export
 
@@ -42,6 +42,7 @@ def test_the_real_online_retail_file_runs_to_the_end_with_btyd_reported(tmp_path
     assert "txt_mean_7" in text["text_feature_columns"]
     board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
     assert {"bgnbd", "pareto_nbd", "gbdt", "deep"} <= set(board)
+    assert monday_answer_problems(work) == []
 
 
 def test_a_foreign_order_export_runs_from_params_alone(tmp_path: Path):
@@ -61,3 +62,4 @@ def test_a_foreign_order_export_runs_from_params_alone(tmp_path: Path):
     assert quality["rows_in"] == quality["rows_kept"] + quality["rows_dropped"]
     board = json.loads((work / "reports/metrics/leaderboard.json").read_text())
     assert {"bgnbd", "pareto_nbd", "gbdt", "deep", "zero"} <= set(board)
+    assert monday_answer_problems(work) == []

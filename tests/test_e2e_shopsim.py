@@ -18,6 +18,7 @@ from e2e import (
     ROOT,
     STAGES,
     dvc,
+    monday_answer_problems,
     read_params,
     scratch_study,
     tiny_run_figures,
@@ -84,6 +85,12 @@ def test_metrics_agree_with_the_committed_tiny_run(study: Path):
             assert got["leaderboard"][model][name] == approx, (model, name)
     for policy, value in expected["rl_incremental_profit"].items():
         assert got["rl_incremental_profit"][policy] == pytest.approx(value, abs=PROFIT_TOLERANCE)
+
+
+def test_monday_answer_is_one_consistent_answer(study: Path):
+    """07's table passes every consistency rule, and 05, rl_policy.json, apply.json, 07,
+    the index and every row name the same recommended policy."""
+    assert monday_answer_problems(study) == []
 
 
 def test_second_repro_is_a_no_op_and_metrics_show(study: Path):

@@ -414,6 +414,7 @@ ANSWERS = (
     ("Which model to use", "06_evaluate"),
     ("What text adds", "06b_text_signal"),
     ("What planning is worth", "05_rl_policy"),
+    ("What to do on Monday", "07_apply"),
 )
 
 

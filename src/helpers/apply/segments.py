@@ -2,9 +2,18 @@
 
 Value tiers come from each customer's rank by predicted spend (the top
 ``high_share`` are "high value", the next ``medium_share`` "medium value", the rest
-"low value"); churn risk from the predicted probability of no purchase over the
-horizon (``at_risk_p_no_purchase`` and above is "at risk", else "active"). Six plain
-names a marketer would use, e.g. "high value, at risk". Thresholds are parameters.
+"low value"). The risk state follows one rule, stated in the data dictionary and held
+by :func:`helpers.apply.consistency.violations`:
+
+- **lapsed**: P(alive) below ``lapsed_p_alive`` (the BTYD model says the customer has
+  most likely left; a win-back, not a retention call);
+- **at risk**: not lapsed, and P(no purchase) at or above ``at_risk_p_no_purchase``
+  or overdue against the customer's own rhythm (``days_overdue > 0``): people the team
+  can still reach;
+- **active**: everyone else.
+
+Nine plain names a marketer would use, e.g. "high value, at risk". Thresholds are
+parameters.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ __all__ = [
 ]
 
 TIERS: tuple[str, ...] = ("high value", "medium value", "low value")
-RISKS: tuple[str, ...] = ("active", "at risk")
+RISKS: tuple[str, ...] = ("active", "at risk", "lapsed")
 #: All segment names, most valuable first.
 SEGMENTS: tuple[str, ...] = tuple(f"{t}, {r}" for t in TIERS for r in RISKS)
 
@@ -39,29 +48,42 @@ def segment_customers(
     high_share: float = 0.2,
     medium_share: float = 0.3,
     at_risk_p_no_purchase: float = 0.6,
+    p_alive: pd.Series | None = None,
+    days_overdue: pd.Series | None = None,
+    lapsed_p_alive: float = 0.5,
 ) -> pd.Series:
     """Segment name per customer (a categorical with :data:`SEGMENTS` as categories).
 
     Parameters
     ----------
     predicted_spend, p_no_purchase : Series
-        Same index (customers).
+        Same index (customers). ``p_no_purchase`` is the risk shown beside the action
+        (stage 07 passes P(no purchase in the churn window)).
     high_share, medium_share : float
         Shares of customers, ranked by predicted spend, in the high and medium tiers.
     at_risk_p_no_purchase : float
-        P(no purchase over the horizon) from which a customer is "at risk".
+        P(no purchase) from which a customer is "at risk".
+    p_alive, days_overdue : Series, optional
+        BTYD P(alive) (below ``lapsed_p_alive``: "lapsed") and days overdue against the
+        customer's own rhythm (above 0: "at risk"; NaN: no rhythm yet).
     """
     if not (0 < high_share and medium_share >= 0 and high_share + medium_share <= 1):
         raise ValueError("need 0 < high_share and high_share + medium_share <= 1")
-    if not 0 <= at_risk_p_no_purchase <= 1:
-        raise ValueError("at_risk_p_no_purchase must be a probability")
+    if not (0 <= at_risk_p_no_purchase <= 1 and 0 <= lapsed_p_alive <= 1):
+        raise ValueError("at_risk_p_no_purchase and lapsed_p_alive must be probabilities")
     rank_share = predicted_spend.rank(method="first", ascending=False, pct=True)
     tier = np.where(
         rank_share <= high_share,
         TIERS[0],
         np.where(rank_share <= high_share + medium_share, TIERS[1], TIERS[2]),
     )
-    risk = np.where(p_no_purchase.reindex(predicted_spend.index) >= at_risk_p_no_purchase, 1, 0)
+    index = predicted_spend.index
+    at_risk = p_no_purchase.reindex(index).to_numpy(float) >= at_risk_p_no_purchase
+    if days_overdue is not None:
+        at_risk |= days_overdue.reindex(index).to_numpy(float) > 0  # NaN: no rhythm
+    risk = at_risk.astype(int)
+    if p_alive is not None:
+        risk[p_alive.reindex(index).to_numpy(float) < lapsed_p_alive] = 2
     names = pd.Series(tier, index=predicted_spend.index).str.cat(
         pd.Series(np.asarray(RISKS)[risk], index=predicted_spend.index), sep=", "
     )

@@ -32,23 +32,48 @@ DICTIONARY: dict[str, tuple[str, str, str]] = {
         "by how much), so its scores are shown but no action is recommended",
     ),
     "predicted_spend": ("float", "currency", "expected spend over the horizon"),
+    "discounted_clv": (
+        "float",
+        "currency",
+        "predicted_spend discounted to as_of at apply.discount_rate a year, the spend "
+        "taken as spread evenly over the horizon",
+    ),
     "spend_q10": (
         "float",
         "currency",
-        "10 % quantile of spend, lower end of the 80 % interval (empty: history too short)",
+        "lower end of the 80 % interval of spend (the model's 10 % quantile, corrected per "
+        "band of P(no purchase) on the last completed window; empty: history too short)",
     ),
     "spend_q90": (
         "float",
         "currency",
-        "90 % quantile of spend, upper end of the 80 % interval. predicted_spend (a mean) "
+        "upper end of the 80 % interval (corrected like spend_q10). predicted_spend (a mean) "
         "can exceed it: when P(no purchase) is high, most of the distribution sits at 0 "
         "and a few large purchases pull the mean up past the 90 % quantile",
     ),
     "p_no_purchase": ("float", "probability", "P(no purchase over the horizon)"),
     "p_alive": ("float", "probability", "BTYD P(still an active customer at as_of)"),
+    "p_no_purchase_90d": (
+        "float",
+        "probability",
+        "P(no purchase in the 90 days after as_of): p_no_purchase mapped on the last "
+        "completed window (empty: horizon under 90 days)",
+    ),
+    "churn_risk": (
+        "string",
+        "-",
+        "low / medium / high: p_no_purchase_90d (else p_no_purchase) below "
+        "apply.watch_p_no_purchase, below apply.segments.at_risk_p_no_purchase, or at or above it",
+    ),
     **RHYTHM_COLUMNS,
     "value_decile": ("integer", "1-10", "decile of predicted_spend, 10 = top 10 %"),
-    "segment": ("string", "-", "value tier x churn risk, e.g. 'high value, at risk'"),
+    "segment": (
+        "string",
+        "-",
+        "value tier x risk state, e.g. 'high value, at risk'. lapsed: p_alive below "
+        "apply.segments.lapsed_p_alive; at risk: not lapsed and churn_risk high or "
+        "days_overdue above 0; active: the rest",
+    ),
     "action": ("string", "-", "recommended action this month: none, email, coupon10, coupon20"),
     "expected_incremental_profit": (
         "float",
@@ -110,6 +135,9 @@ def assemble_table(
             "spend_q90": scores["spend_q90"].to_numpy(float),
             "p_no_purchase": scores["p_no_purchase"].to_numpy(float),
             "p_alive": scores["p_alive"].to_numpy(float),
+            "p_no_purchase_90d": float("nan"),  # filled by helpers.apply.crm.finish_table
+            "churn_risk": pd.array([pd.NA] * len(index), dtype="string"),
+            "discounted_clv": float("nan"),
             "value_decile": deciles.reindex(index).to_numpy("int64"),
             "segment": segments.reindex(index).astype(str).to_numpy(),
             "action": actions["action"].reindex(index).to_numpy(),
