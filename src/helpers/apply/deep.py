@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,27 @@ def _inputs(
     return batch, inputs
 
 
+def _stack(parts: list) -> Any:
+    """One :class:`~helpers.models.deep.DeepInputs` of several windows' rows; a row's id is
+    ``user@k`` (window ``k``), so the scalers see every row once."""
+    from dataclasses import replace
+
+    ids = [f"{u}@{k}" for k, part in enumerate(parts) for u in part.user_ids]
+    index = pd.Index(ids, name="user_id")
+    tabular = pd.concat([p.tabular for p in parts])
+    text = pd.concat([p.text for p in parts])
+    tabular.index, text.index = index, index
+    return replace(
+        parts[0],
+        user_ids=index,
+        tokens=np.concatenate([p.tokens for p in parts]),
+        cont=np.concatenate([p.cont for p in parts]),
+        lengths=np.concatenate([p.lengths for p in parts]),
+        tabular=tabular,
+        text=text,
+    )
+
+
 def fit_score_deep(
     events: pd.DataFrame,
     train_instant: pd.Timestamp,
@@ -158,6 +180,7 @@ def fit_score_deep(
     seed: int,
     threads: int | None = 1,
     progress: bool = False,
+    more_windows: Sequence[tuple[pd.Timestamp, pd.DataFrame, pd.Series]] = (),
 ) -> tuple[pd.DataFrame, dict]:
     """Train the production deep model on the window before ``train_instant`` and score.
 
@@ -179,6 +202,10 @@ def fit_score_deep(
         Configuration and epochs (:func:`production_deep_config`).
     threads : int, optional
         DuckDB threads of the sequence builder (torch always trains on one thread).
+    more_windows : sequence of (instant, features, target spend)
+        Earlier rolling windows of the deployable recipe
+        (:mod:`helpers.apply.deployable`): each adds its customers as training rows,
+        with sequences and features as of its own instant and its own window's spend.
 
     Returns
     -------
@@ -215,7 +242,18 @@ def fit_score_deep(
         threads,
     )
     spend = target_spend.reindex(train_users, fill_value=0.0).to_numpy(dtype=float)
-    rows = np.arange(len(train_users))
+    if more_windows:
+        parts, spends = [train_inputs], [spend]
+        for instant, features, target in more_windows:
+            users = pd.Index(features.index, name="user_id")
+            _, extra = _inputs(
+                events, instant, users, features[columns], config, list(batch.category_vocab),
+                threads,
+            )  # fmt: skip
+            parts.append(extra)
+            spends.append(target.reindex(users, fill_value=0.0).to_numpy(dtype=float))
+        train_inputs, spend = _stack(parts), np.concatenate(spends)
+    rows = np.arange(len(spend))
     # the per-epoch loss is watched on a seeded fifth of the (training) customers: it
     # decides nothing (patience > epochs) except, rarely, keeping an earlier epoch
     watch = np.sort(np.random.default_rng(seed).permutation(rows)[: max(1, len(rows) // 5)])
@@ -245,6 +283,7 @@ def fit_score_deep(
         "epochs": production.epochs,
         "kept_epoch": int(trained.best_epoch) + 1,
         "train_customers": len(train_users),
+        "train_rows": len(spend),
         "train_seconds": round(float(trained.seconds), 2),
     }
     return out, facts

@@ -42,11 +42,22 @@ import pandas as pd
 from tqdm import tqdm
 
 from helpers.apply.deep import DeepProduction, fit_score_deep, is_deep_model
+from helpers.apply.deployable import (
+    BTYD_INPUTS,
+    MIN_TRAIN_BUYERS,
+    SINGLE_WINDOW,
+    TARGETS,
+    FeatureCache,
+    Recipe,
+    scale_to_horizon,
+    supervised_columns,
+    train_boosters,
+    training_set,
+    window_spend,
+)
 from helpers.data.split import as_utc, purchase_days
-from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
+from helpers.features.behaviour import DEFAULT_WINDOWS
 from helpers.models import btyd
-from helpers.models.crossfit import early_stopping_split
-from helpers.models.gbdt import DEFAULT_PARAMS, fit_early_stopped
 
 __all__ = [
     "BTYD_MODELS",
@@ -57,8 +68,11 @@ __all__ = [
     "HistoryError",
     "ProductionWindows",
     "ScoreResult",
+    "MIN_TRAIN_BUYERS",
     "production_windows",
     "score_customers",
+    "supervised_columns",
+    "window_spend",
 ]
 
 BTYD_MODELS: tuple[str, ...] = ("pareto_nbd", "bgnbd")
@@ -66,8 +80,6 @@ SUPERVISED_MODELS: tuple[str, ...] = ("gbdt", "gbdt_rfm")
 #: Models stage 07 refits without further artifacts (deep rows need ``deep=``, see
 #: :mod:`helpers.apply.deep`).
 APPLICABLE_MODELS: tuple[str, ...] = (*SUPERVISED_MODELS, *BTYD_MODELS)
-#: Fewest training customers with a purchase in the target window.
-MIN_TRAIN_BUYERS = 20
 DAY = pd.Timedelta(days=1)
 
 
@@ -118,9 +130,17 @@ def _day(value: Any) -> pd.Timestamp:
 
 
 def production_windows(
-    events: pd.DataFrame, as_of: Any, horizon_days: int, supervised: bool = True
+    events: pd.DataFrame,
+    as_of: Any,
+    horizon_days: int,
+    supervised: bool = True,
+    train_days: int | None = None,
 ) -> ProductionWindows:
     """Check ``as_of`` and the history against the data and return the run's days.
+
+    ``train_days`` is the supervised training window (default ``horizon_days``; a
+    :class:`~helpers.apply.deployable.Recipe` may choose a shorter one):
+    ``train_cutoff = as_of - train_days``.
 
     Raises
     ------
@@ -148,7 +168,7 @@ def production_windows(
     windows = ProductionWindows(
         as_of=day,
         horizon_days=int(horizon_days),
-        train_cutoff=day - pd.Timedelta(days=int(horizon_days)),
+        train_cutoff=day - pd.Timedelta(days=int(train_days or horizon_days)),
         first_day=first,
         last_day=last,
     )
@@ -236,54 +256,94 @@ def _fit_btyd(
     return fits, failed
 
 
-def window_spend(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
-    """Spend per user on purchase days ``start < day <= end`` (index user_id)."""
-    days = purchase_days(events)
-    inside = days.loc[(days["day"] > start) & (days["day"] <= end)]
-    return inside.groupby("user_id")["amount"].sum()
+class _SupervisedRun:
+    """The supervised part of one run: training rows of ``recipe`` and today's features."""
 
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        win: ProductionWindows,
+        recipe: Recipe,
+        windows: Sequence[int],
+        threads: int | None,
+        selected: Sequence[str] | None,
+        customers: pd.Index,
+        lap: Any,
+    ):
+        self.events, self.win, self.recipe, self.threads = events, win, recipe, threads
+        self.selected = selected
+        self.cache = FeatureCache(events, windows, threads)
+        self.train = training_set(self.cache, win.as_of, win.horizon_days, recipe)
+        lap("features_train")
+        self.today = self.cache.frame(
+            win.as_of, self.train.window_days, recipe.btyd_inputs, customers=customers
+        )
+        lap("features_today")
 
-def supervised_columns(
-    frame: pd.DataFrame, model: str, selected: Sequence[str] | None
-) -> list[str]:
-    """Feature columns of a supervised model: RFM-style for ``gbdt_rfm``, else ``selected``.
+    def _scaled(self, predictions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return scale_to_horizon(predictions, self.train.window_days, self.win.horizon_days)
 
-    ``selected`` (the study's selected features) is intersected with what the data
-    hold; None or nothing left means every behaviour column.
-    """
-    if model == "gbdt_rfm":
-        return rfm_style_columns(frame)
-    chosen = [c for c in (selected or []) if c in frame.columns]
-    return chosen or list(frame.columns)
+    def boosters(
+        self,
+        model: str,
+        seed: int,
+        valid_share: float,
+        params: dict[str, Any] | None,
+        max_rounds: int,
+        early_stopping: int,
+        lap: Any,
+        intervals: bool = True,
+    ) -> tuple[list[str], dict[str, lgb.Booster], dict[str, int], dict[str, np.ndarray]]:
+        """Fit the four LightGBM boosters and predict today (scaled to the horizon)."""
+        learner = model if model in SUPERVISED_MODELS else "gbdt"
+        columns = supervised_columns(self.train.features, learner, self.selected)
+        columns = [c for c in columns if c in self.today]
+        several = len(self.train.anchors) > 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            boosters, best = train_boosters(
+                self.train.features[columns].to_numpy(dtype=float), self.train.target, columns,
+                seed, valid_share, params, max_rounds, early_stopping,
+                groups=self.train.features.index.to_numpy() if several else None,
+                targets=TARGETS if intervals else ("spend", "zero"),
+            )  # fmt: skip
+        lap("boosters_fit")
+        x_today = self.today[columns].to_numpy(dtype=float)
+        pred = {
+            name: booster.predict(x_today, num_iteration=booster.best_iteration)
+            for name, booster in boosters.items()
+        }
+        return columns, boosters, best, self._scaled(pred)
 
-
-def _train_boosters(
-    x_train: np.ndarray,
-    y_spend: np.ndarray,
-    columns: list[str],
-    seed: int,
-    valid_share: float,
-    params: dict[str, Any] | None,
-    max_rounds: int,
-    early_stopping_rounds: int,
-) -> tuple[dict[str, lgb.Booster], dict[str, int]]:
-    rng = np.random.default_rng(seed + 1)
-    fit_idx, valid_idx = early_stopping_split(np.arange(len(y_spend)), valid_share, rng)
-    base = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
-    objectives = {
-        "spend": ({"objective": "tweedie", "tweedie_variance_power": 1.5}, y_spend),
-        "zero": ({"objective": "binary"}, (y_spend <= 0).astype(float)),
-        "q10": ({"objective": "quantile", "alpha": 0.1}, y_spend),
-        "q90": ({"objective": "quantile", "alpha": 0.9}, y_spend),
-    }
-    boosters, best = {}, {}
-    for name, (objective, y) in objectives.items():
-        booster = fit_early_stopped(
-            x_train, y, fit_idx, valid_idx, {**base, **objective}, columns,
-            max_rounds, early_stopping_rounds,
+    def deep(
+        self, production: DeepProduction, selected: Sequence[str], seed: int, progress: bool
+    ) -> tuple[dict[str, np.ndarray], int]:
+        """Fit the deep row on the same windows and predict today (scaled)."""
+        first = self.train.anchors[0]
+        train = self.train.frames[first]
+        y = window_spend(self.events, first, first + pd.Timedelta(days=self.train.window_days))
+        y = y.reindex(train.index, fill_value=0.0)
+        inputs = list(selected) + [c for c in BTYD_INPUTS if c in train.columns]
+        h = pd.Timedelta(days=self.train.window_days)
+        more = [
+            (t + DAY, frame, window_spend(self.events, t, t + h))
+            for t, frame in self.train.frames.items()
+            if t != first
+        ]
+        options = {"more_windows": more} if more else {}
+        predicted, facts = fit_score_deep(
+            self.events, first + DAY, self.win.score_instant, train, self.today, y, inputs,
+            production, seed, threads=self.threads, progress=progress, **options,
         )  # fmt: skip
-        boosters[name], best[name] = booster, int(booster.best_iteration)
-    return boosters, best
+        raw = {
+            "spend": predicted["predicted_spend"].to_numpy(),
+            "zero": predicted["p_zero"].to_numpy(),
+            "q10": predicted["q10"].to_numpy(),
+            "q90": predicted["q90"].to_numpy(),
+        }
+        scaled = self._scaled(raw)
+        scaled["p_zero"] = scaled.pop("zero")
+        return scaled, int(facts["kept_epoch"])
 
 
 def score_customers(
@@ -304,6 +364,8 @@ def score_customers(
     progress: bool = True,
     supervised: str = "required",
     deep: DeepProduction | None = None,
+    recipe: Recipe = SINGLE_WINDOW,
+    intervals: bool = True,
 ) -> ScoreResult:
     """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
 
@@ -335,6 +397,16 @@ def score_customers(
         (:func:`helpers.apply.deep.production_deep_config`); the deep model is trained
         on the same window as LightGBM and its ZILN 10 %/90 % quantiles give the
         interval.
+    recipe : Recipe
+        How the supervised models are trained (:mod:`helpers.apply.deployable`): the
+        training window (a share of ``horizon_days``), the number of rolling anchors and
+        the BTYD inputs. The default is one window of ``horizon_days`` ending at
+        ``as_of``; stage 06's deployable rows and stage 07 pass the recipe chosen by
+        :func:`helpers.apply.deployable.choose_recipe`.
+    intervals : bool
+        False skips LightGBM's two quantile boosters (``spend_q10`` / ``spend_q90`` are
+        then NaN unless a deep row gives its own): the leaderboard's deployable rows need
+        the point prediction and P(no purchase) only.
 
     Returns
     -------
@@ -367,12 +439,16 @@ def score_customers(
     if supervised not in ("required", "if_possible"):
         raise ApplyError(f"supervised must be 'required' or 'if_possible', got {supervised!r}")
     skipped: dict[str, str] = {}
+    train_days = recipe.window_days(int(horizon_days)) if int(horizon_days) >= 1 else None
     try:
-        win = production_windows(events, as_of, horizon_days)  # fails before any work
+        # fails before any work
+        win = production_windows(events, as_of, horizon_days, train_days=train_days)
     except HistoryError as exc:
         if supervised == "required" or model not in BTYD_MODELS:
             raise
-        win = production_windows(events, as_of, horizon_days, supervised=False)
+        win = production_windows(
+            events, as_of, horizon_days, supervised=False, train_days=train_days
+        )
         skipped["gbdt"] = str(exc)
     steps = [
         "btyd",
@@ -400,7 +476,8 @@ def score_customers(
 
     lap("check")
     summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
-    fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer)
+    # nothing to fit (stage 06's deployable rows take the BTYD rows from 04a): no spend model
+    fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer) if fit_btyd else ({}, {})
     not_fitted.update(skipped)
     lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
@@ -433,57 +510,33 @@ def score_customers(
     pred: dict[str, np.ndarray] = {}
     best: dict[str, int] = {}
     columns: list[str] = []
+    boosters: dict[str, lgb.Booster] = {}
     if not skipped:
-        train = behaviour_features(
-            events, win.train_instant, tuple(windows), threads=feature_threads
+        supervised_fit = _SupervisedRun(
+            events, win, recipe, windows, feature_threads, selected_features, summary.index, lap
         )
-        lap("features_train")
-        today = behaviour_features(
-            events,
-            win.score_instant,
-            tuple(windows),
-            customers=summary.index,
-            threads=feature_threads,
+        columns, boosters, best, pred = supervised_fit.boosters(
+            model,
+            seed,
+            gbdt_valid_share,
+            gbdt_params,
+            gbdt_max_rounds,
+            gbdt_early_stopping,
+            lap,
+            intervals,
         )
-        lap("features_today")
-        step("features")
-
         learner = model if model in SUPERVISED_MODELS else "gbdt"
-        columns = [c for c in supervised_columns(train, learner, selected_features) if c in today]
-        y = window_spend(events, win.train_cutoff, win.as_of).reindex(train.index, fill_value=0.0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            boosters, best = _train_boosters(
-                train[columns].to_numpy(dtype=float),
-                y.to_numpy(dtype=float),
-                columns,
-                seed,
-                gbdt_valid_share,
-                gbdt_params,
-                gbdt_max_rounds,
-                gbdt_early_stopping,
-            )
-        lap("boosters_fit")
-        x_today = today[columns].to_numpy(dtype=float)
-        pred = {
-            name: booster.predict(x_today, num_iteration=booster.best_iteration)
-            for name, booster in boosters.items()
-        }
         out[f"spend__{learner}"] = np.maximum(pred["spend"], 0.0)
         out[f"p_zero__{learner}"] = np.clip(pred["zero"], 0.0, 1.0)
         lap("boosters_predict")
+        step("features")
         step("boosters")
         if is_deep_model(model):
-            deep_pred, deep_facts = fit_score_deep(
-                events, win.train_instant, win.score_instant, train, today, y,
-                selected_features or columns, deep, seed, threads=feature_threads,
-                progress=progress,
-            )  # fmt: skip
-            out[f"spend__{model}"] = deep_pred["predicted_spend"].to_numpy()
-            out[f"p_zero__{model}"] = deep_pred["p_zero"].to_numpy()
-            out[f"q10__{model}"] = deep_pred["q10"].to_numpy()
-            out[f"q90__{model}"] = deep_pred["q90"].to_numpy()
-            best[f"{model}_epochs"] = deep_facts["kept_epoch"]
+            inputs = selected_features or columns
+            deep_pred, kept = supervised_fit.deep(deep, inputs, seed, progress)
+            for name in ("spend", "p_zero", "q10", "q90"):
+                out[f"{name}__{model}"] = deep_pred[name]
+            best[f"{model}_epochs"] = kept
             lap("deep_fit_predict")
             step("deep")
     if f"spend__{model}" not in out:
@@ -497,7 +550,7 @@ def score_customers(
     if f"q10__{model}" in out:  # the deep model's own ZILN interval
         out["spend_q10"] = out[f"q10__{model}"]
         out["spend_q90"] = np.maximum(out[f"q90__{model}"], out["spend_q10"])
-    elif pred:
+    elif "q10" in pred:
         low = np.maximum(pred["q10"], 0.0)
         out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
     else:
@@ -521,5 +574,5 @@ def score_customers(
         p_alive_model=alive_model,
         timings=timings,
         repairs=repairs,
-        boosters=boosters if pred else {},
+        boosters=boosters,
     )
