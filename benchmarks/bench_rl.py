@@ -35,7 +35,9 @@ from threadpoolctl import threadpool_limits
 from helpers.marketing import (
     BTYDStateModel,
     MarketingConfig,
+    MarketingSettings,
     MarketingSimulator,
+    MarketingWorld,
     OneStepUpliftPolicy,
     OraclePolicy,
     PosteriorMPCPolicy,
@@ -85,17 +87,8 @@ def study(n_jobs: int | None, recorder: Recorder) -> None:
     _, alt_test = alt.split(42)
     print(f"load before: {os.getloadavg()}")
     t0, c0 = time.perf_counter(), cpu_seconds()
-    res = run_study(
-        train, test, alt_test, sm,
-        config=MarketingConfig(horizon=rl["horizon"], budget=rl["budget"], margin=rl["margin"]),
-        effects=rl["effects"], seed=42, n_eval_seeds=rl["n_eval_seeds"],
-        tabular_episodes=rl["tabular_episodes"], dqn_episodes=rl["dqn_episodes"],
-        n_curve_seeds=rl["n_curve_seeds"], sweep_tabular_episodes=rl["sweep_tabular_episodes"],
-        sweep_dqn_episodes=rl["sweep_dqn_episodes"], ope_customers=rl["ope_customers"],
-        ope_truth_seeds=rl["ope_truth_seeds"], fqi_episodes=rl["fqi_episodes"],
-        teacher_episodes=rl["teacher_episodes"], rollout_lookahead=rl["rollout_lookahead"],
-        safe_check_seeds=rl["safe_check_seeds"], n_jobs=n_jobs or rl["n_jobs"],
-    )  # fmt: skip
+    settings = MarketingSettings.from_params({**rl, "n_jobs": n_jobs or rl["n_jobs"]})
+    res = run_study(train, test, alt_test, sm, settings, seed=42)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     sections = pd.Series(res.timings).drop("total").sort_values(ascending=False)
     print(sections.round(1).rename("seconds (inside the workers)").to_string())
@@ -159,9 +152,7 @@ def main() -> None:
     rows = []
     with threadpool_limits(1):
         t0 = time.perf_counter()
-        agents = train_agents(
-            train, eff, cfg, sm, seed=0, tabular_episodes=60, dqn_episodes=20, safe_check_seeds=0
-        )
+        agents = train_agents(MarketingWorld(train, eff, cfg, sm), 0, 60, 20, safe_check_seeds=0)
         total_train = time.perf_counter() - t0
         policies = {
             "nobody": NobodyPolicy(),

@@ -157,7 +157,9 @@ def pickled_policy(btyd_run, tmp_path_factory):
     )
     effects = marketing.TreatmentEffects.preset("mid")
     config = marketing.MarketingConfig(horizon=12, budget=0.2, margin=0.4)
-    policy = build_policy("fqi", population, effects, config, state, seed=5, fqi_episodes=2)
+    policy = build_policy(
+        "fqi", marketing.MarketingWorld(population, effects, config, state), seed=5, fqi_episodes=2
+    )
     path = tmp_path_factory.mktemp("rl") / "recommended_policy.pkl"
     save_policy(policy, path)
     return path

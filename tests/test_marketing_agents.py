@@ -9,6 +9,7 @@ import pytest
 from helpers.marketing import (
     BTYDStateModel,
     MarketingConfig,
+    MarketingWorld,
     OneStepUpliftPolicy,
     SoftenedPolicy,
     TreatmentEffects,
@@ -51,9 +52,11 @@ def world():
 def test_zero_effects_agents_learn_to_do_nothing(world):
     sm, train, test = world
     cfg, eff = MarketingConfig(), TreatmentEffects.preset("none")
-    agents = train_agents(train, eff, cfg, sm, seed=0, tabular_episodes=30, dqn_episodes=8)
+    agents = train_agents(
+        MarketingWorld(train, eff, cfg, sm), seed=0, tabular_episodes=30, dqn_episodes=8
+    )
     pols = {"nobody": heuristic_policies(eff, cfg, 40.0)["nobody"], **agents}
-    table, _ = evaluate_policies(test, pols, eff, cfg, sm, range(3))
+    table, _ = evaluate_policies(MarketingWorld(test, eff, cfg, sm), pols, range(3))
     t = table.set_index("policy")
     assert (t["contact_rate"] < 0.01).all(), t["contact_rate"]
     assert (t["incremental_profit"] <= 1e-9).all()
@@ -64,10 +67,12 @@ def test_rl_does_not_beat_one_step_rule_without_dynamics(world):
     sm, train, test = world
     cfg = MarketingConfig()
     eff = TreatmentEffects(lift=(0, 0.1, 0.3, 0.55), name="lift-only")
-    agents = train_agents(train, eff, cfg, sm, 0, 30, 8, agents=("q_learning", "dqn"))
+    agents = train_agents(
+        MarketingWorld(train, eff, cfg, sm), 0, 30, 8, agents=("q_learning", "dqn")
+    )
     pols = heuristic_policies(eff, cfg, 40.0)
     pols.update(agents)
-    _, per_seed = evaluate_policies(test, pols, eff, cfg, sm, range(4))
+    _, per_seed = evaluate_policies(MarketingWorld(test, eff, cfg, sm), pols, range(4))
     for a in agents:
         m, lo, hi = paired_difference(per_seed, a, "one_step_uplift")
         assert lo <= 0.0, f"{a} 'beats' the one-step rule ({m:.3f} [{lo:.3f}, {hi:.3f}])"
@@ -76,11 +81,11 @@ def test_rl_does_not_beat_one_step_rule_without_dynamics(world):
 def test_training_is_deterministic(world):
     sm, train, _ = world
     cfg, eff = MarketingConfig(), TreatmentEffects.preset("mid")
-    a = train_tabular(train, eff, cfg, sm, "sarsa", episodes=5, seed=3)
-    b = train_tabular(train, eff, cfg, sm, "sarsa", episodes=5, seed=3)
+    a = train_tabular(MarketingWorld(train, eff, cfg, sm), "sarsa", episodes=5, seed=3)
+    b = train_tabular(MarketingWorld(train, eff, cfg, sm), "sarsa", episodes=5, seed=3)
     np.testing.assert_array_equal(a.q, b.q)
-    d1 = train_dqn(train, eff, cfg, sm, episodes=2, seed=3)
-    d2 = train_dqn(train, eff, cfg, sm, episodes=2, seed=3)
+    d1 = train_dqn(MarketingWorld(train, eff, cfg, sm), episodes=2, seed=3)
+    d2 = train_dqn(MarketingWorld(train, eff, cfg, sm), episodes=2, seed=3)
     obs = np.abs(np.random.default_rng(0).normal(size=(20, 11)))
     np.testing.assert_allclose(d1.scores(obs, 0), d2.scores(obs, 0))
 
@@ -89,12 +94,14 @@ def test_policy_table_and_ope(world):
     sm, train, test = world
     cfg, eff = MarketingConfig(), TreatmentEffects.preset("mid")
     heur = heuristic_policies(eff, cfg, 40.0)
-    tab = policy_table(heur["rfm"], test, eff, cfg, sm, seed=0)
+    tab = policy_table(heur["rfm"], MarketingWorld(test, eff, cfg, sm), seed=0)
     shares = tab[["none", "email", "coupon10", "coupon20"]].sum(axis=1)
     np.testing.assert_allclose(shares, 1.0)
     behaviour = SoftenedPolicy(OneStepUpliftPolicy(eff, cfg), 0.5)
     targets = {k: SoftenedPolicy(heur[k], 0.1, name=k) for k in ("nobody", "top_clv", "rfm")}
-    out = ope_table(test, behaviour, targets, eff, cfg, sm, log_seed=1, truth_seeds=range(3))
+    out = ope_table(
+        MarketingWorld(test, eff, cfg, sm), behaviour, targets, log_seed=1, truth_seeds=range(3)
+    )
     est, summ = out["estimates"], out["summary"]
     assert set(summ["estimator"]) == {"pdis", "wpdis", "dr", "fqe"}
     assert (est["ess"] > 0).all() and (est["ess"] <= len(test)).all()

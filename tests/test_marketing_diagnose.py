@@ -11,6 +11,7 @@ from test_marketing_study import GG, PARETO, summary_frame
 from helpers.marketing import (
     BTYDStateModel,
     MarketingConfig,
+    MarketingWorld,
     TreatmentEffects,
     evaluate_policies,
     population_from_btyd,
@@ -55,7 +56,9 @@ def test_a_switched_off_agent_is_the_reference_run(small):
     off = Switchable(EverybodyPolicy(action=3), disabled=True)
     on = Switchable(EverybodyPolicy(action=3))
     table, per_seed = evaluate_policies(
-        pop, {"nobody": NobodyPolicy(), "off": off, "on": on}, eff, cfg, sm, range(2)
+        MarketingWorld(pop, eff, cfg, sm),
+        {"nobody": NobodyPolicy(), "off": off, "on": on},
+        range(2),
     )
     t = table.set_index("policy")
     assert t.loc["off", "incremental_profit"] == 0.0 and t.loc["off", "contact_rate"] == 0.0
@@ -71,9 +74,11 @@ def test_raw_results_run_only_the_switched_off_agents(small):
     }
     seeds = range(3)
     table, per_seed = evaluate_policies(
-        pop, {"nobody": NobodyPolicy(), **agents}, eff, cfg, sm, seeds
+        MarketingWorld(pop, eff, cfg, sm), {"nobody": NobodyPolicy(), **agents}, seeds
     )
-    raw, raw_seeds = raw_agent_results(agents, table, per_seed, pop, eff, cfg, sm, seeds)
+    raw, raw_seeds = raw_agent_results(
+        agents, table, per_seed, MarketingWorld(pop, eff, cfg, sm), seeds
+    )
     r = raw.set_index("policy")
     assert list(r.index) == ["nobody", "kept_raw", "off_raw"]
     kept = table.set_index("policy").loc["kept"]

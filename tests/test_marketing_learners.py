@@ -17,6 +17,7 @@ from helpers.marketing import (
     BTYDStateModel,
     MarketingConfig,
     MarketingSimulator,
+    MarketingWorld,
     OneStepUpliftPolicy,
     OraclePolicy,
     PosteriorMPCPolicy,
@@ -107,8 +108,8 @@ def test_planners_find_the_retention_policy(tiny, planner):
 def test_learners_find_the_retention_policy(tiny, learner):
     pop, sm, eff, cfg = tiny
     agents = train_agents(
-        pop, eff, cfg, sm, seed=1, tabular_episodes=40, dqn_episodes=15, agents=(learner,),
-        safe_check_seeds=0, fqi_episodes=3, teacher_episodes=2,
+        MarketingWorld(pop, eff, cfg, sm), seed=1, tabular_episodes=40, dqn_episodes=15,
+        agents=(learner,), safe_check_seeds=0, fqi_episodes=3, teacher_episodes=2,
     )  # fmt: skip
     assert_learns_retention(agents[learner], tiny)
 

@@ -1,42 +1,65 @@
 """Known answers of notebook 05's reading sentences (helpers.marketing.narration)."""
 
 import pandas as pd
+import pytest
 
+from helpers.claims import ClaimError
 from helpers.marketing.narration import diagnosis_baseline_note, ope_ranking_lesson
 
 
-def _summary(spearman: dict[str, float], bias: dict[str, float]) -> pd.DataFrame:
-    return pd.DataFrame({"spearman_rank": spearman, "bias": bias})
+def _ope(spearman: dict[str, float], mae: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"spearman_rank": spearman, "mean_abs_error": mae, "bias": mae})
 
 
-def test_no_estimator_orders_the_policies():
-    summary = _summary(
+def _truth(**values: float) -> pd.DataFrame:
+    return pd.DataFrame({"target": list(values), "true_value": list(values.values())})
+
+
+def test_no_estimator_ranks_the_policies_and_the_sentence_says_why():
+    summary = _ope(
         {"pdis": 0.9, "wpdis": 0.1, "dr": 0.6, "fqe": 0.6},
-        {"pdis": -20.1, "wpdis": 6.2, "dr": -8.5, "fqe": -12.2},
+        {"pdis": 20.13, "wpdis": 27.70, "dr": 9.79, "fqe": 12.18},
     )
-    assert ope_ranking_lesson(summary, 5) == (
+    truth = _truth(nobody=57.31, top_clv=57.86, rfm=57.63, one_step_uplift=58.31, fqi=58.92)
+    assert ope_ranking_lesson(summary, truth) == (
         "How well each estimator orders the 5 target policies (Spearman correlation of its "
         "estimates with the true values, 1 = the right order): PDIS 0.90, DR 0.60, FQE 0.60, "
-        "WPDIS 0.10. No estimator here orders these policies correctly, so none can be used "
-        "to pick one: that takes an experiment (a randomised test on real customers)."
+        "WPDIS 0.10. No off-policy estimator here ranks these policies, so none can be used to "
+        "pick one: their true values lie within 1.61 per customer of each other (57.31 to "
+        "58.92), while even the closest estimator, DR, is off by 9.79 on average (6 times that "
+        "spread). Choosing among them takes an experiment (a randomised test on real customers)."
     )
 
 
 def test_an_estimator_that_orders_them_is_named_with_its_bias():
-    summary = _summary({"dr": 1.0, "fqe": 0.5}, {"dr": -3.456, "fqe": 1.0})
-    text = ope_ranking_lesson(summary, 3)
+    summary = _ope({"dr": 1.0, "fqe": 0.5}, {"dr": 3.456, "fqe": 1.0})
+    summary["bias"] = [-3.456, 1.0]
+    text = ope_ranking_lesson(summary, _truth(a=1.0, b=2.0, c=3.0))
+    assert text.startswith("How well each estimator orders the 3 target policies")
     assert text.endswith(
         "DR orders them correctly here, but its values are off by -3.46 per customer on "
         "average: use it to rank candidates for an experiment, not to forecast their profit."
     )
 
 
-def test_diagnosis_baseline_says_why_it_differs():
-    assert diagnosis_baseline_note(2.0693, 1.8871, 5, 10) == (
-        "The uplift rule earns 2.07 per customer in this table and 1.89 in the main table: "
-        "the diagnosis runs on the first 5 of the 10 evaluation seeds (to save time), so the "
-        "two are different samples of the same policy. Compare rows within this table only."
+def test_diagnosis_baseline_is_the_main_rule_on_the_diagnosis_seeds():
+    per_seed = pd.DataFrame(
+        {
+            "policy": ["one_step_uplift"] * 4 + ["nobody"] * 4,
+            "seed": [10, 11, 12, 13] * 2,
+            "incremental_profit": [2.0, 2.2, 1.0, 1.4, 0.0, 0.0, 0.0, 0.0],
+        }
     )
+    diagnosis = pd.DataFrame({"policy": ["one_step_uplift"], "incremental_profit": [2.1]})
+    assert diagnosis_baseline_note(diagnosis, per_seed, [10, 11]) == (
+        "The uplift rule earns 2.10 per customer in this table and 1.65 in the main table only "
+        "because of the seeds: the diagnosis runs on the first 2 of the 4 evaluation seeds (to "
+        "save time), and on those 2 seeds the main table's uplift rule earns 2.10 too. Compare "
+        "rows within this table only."
+    )
+    # any other difference is not explained by the seeds: the sentence refuses
+    with pytest.raises(ClaimError, match="only because of the seeds"):
+        diagnosis_baseline_note(diagnosis.assign(incremental_profit=2.07), per_seed, [10, 11])
 
 
 def _held_out(**profits: float) -> pd.DataFrame:

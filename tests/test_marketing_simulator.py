@@ -14,6 +14,7 @@ from helpers.marketing import (
     MarketingConfig,
     MarketingEnv,
     MarketingSimulator,
+    MarketingWorld,
     OraclePolicy,
     TreatmentEffects,
     allocate,
@@ -128,7 +129,7 @@ def test_zero_effects_no_policy_beats_nobody(world):
     _, sm, pop = world
     cfg, eff = MarketingConfig(), TreatmentEffects.preset("none")
     pols = heuristic_policies(TreatmentEffects.preset("mid"), cfg, 40.0)
-    table, _ = evaluate_policies(pop, pols, eff, cfg, sm, range(3))
+    table, _ = evaluate_policies(MarketingWorld(pop, eff, cfg, sm), pols, range(3))
     t = table.set_index("policy")
     contacting = t.index[t["contact_rate"] > 0]
     assert len(contacting) >= 5
@@ -141,7 +142,7 @@ def test_oracle_beats_every_policy_without_budget(world):
     cfg, eff = MarketingConfig(budget=None), TreatmentEffects.preset("mid")
     pols = heuristic_policies(eff, cfg, 40.0)
     pols["oracle"] = OraclePolicy()
-    table, per_seed = evaluate_policies(pop, pols, eff, cfg, sm, range(4))
+    table, per_seed = evaluate_policies(MarketingWorld(pop, eff, cfg, sm), pols, range(4))
     t = table.set_index("policy")["incremental_profit"]
     assert t["oracle"] > 0
     assert (t.drop("oracle") < t["oracle"]).all()
@@ -163,7 +164,9 @@ def test_oracle_dp_value_matches_simulation(world):
 
 def test_check_env_passes(world):
     _, sm, pop = world
-    env = MarketingEnv(pop.sample(50, 0), TreatmentEffects.preset("mid"), MarketingConfig(), sm)
+    env = MarketingEnv(
+        MarketingWorld(pop.sample(50, 0), TreatmentEffects.preset("mid"), MarketingConfig(), sm)
+    )
     check_env(env, skip_render_check=True)
     obs, _ = env.reset(seed=3)
     total, done, steps = 0.0, False, 0

@@ -10,6 +10,8 @@ import pytest
 from helpers.marketing import (
     BTYDStateModel,
     MarketingConfig,
+    MarketingSettings,
+    MarketingWorld,
     OneStepUpliftPolicy,
     OraclePolicy,
     PosteriorMPCPolicy,
@@ -17,14 +19,17 @@ from helpers.marketing import (
     budget_curve,
     dedupe_policies,
     gap_split,
+    narration,
     population_from_btyd,
     recommend,
     recommended_policy_name,
     run_study,
     safe_improvement_check,
+    summary,
 )
 from helpers.marketing.policies import EverybodyPolicy, NobodyPolicy
 from helpers.marketing.simulator import no_contact_scores
+from helpers.marketing.study import RL_AGENTS
 
 PARETO = {"r": 0.55, "alpha": 10.6, "s": 0.61, "beta": 11.7}
 BGNBD = {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}
@@ -72,11 +77,11 @@ def test_safe_improvement_check_switches_off_a_loser_and_keeps_a_winner(world):
     cfg = MarketingConfig()
     none, mid = TreatmentEffects.preset("none"), TreatmentEffects.preset("mid")
     loser = Switchable(EverybodyPolicy(action=3))  # 20 % coupons that change nothing
-    out = safe_improvement_check(loser, train, none, cfg, sm, range(6))
+    out = safe_improvement_check(loser, MarketingWorld(train, none, cfg, sm), range(6))
     assert out["disabled"] and loser.disabled
     assert out["improvement"] < 0 and out["ci_hi"] < 0
     winner = Switchable(OneStepUpliftPolicy(mid, cfg))
-    out = safe_improvement_check(winner, train, mid, cfg, sm, range(6))
+    out = safe_improvement_check(winner, MarketingWorld(train, mid, cfg, sm), range(6))
     assert not out["disabled"] and not winner.disabled
     assert out["ci_lo"] > 0
 
@@ -89,7 +94,9 @@ def test_budget_curve_respects_every_budget(world):
         "one_step_uplift": OneStepUpliftPolicy(eff, cfg),
         "oracle": OraclePolicy(),
     }
-    curve = budget_curve(test.sample(200, 0), pols, eff, cfg, sm, [0.0, 0.05, 0.5], range(3))
+    curve = budget_curve(
+        MarketingWorld(test.sample(200, 0), eff, cfg, sm), pols, [0.0, 0.05, 0.5], range(3)
+    )
     assert set(curve["budget"]) == {0.0, 0.05, 0.5}
     assert (curve["contact_rate"] <= curve["budget"] + 1e-9).all()
     zero = curve[curve["budget"] == 0.0]
@@ -135,28 +142,23 @@ def test_dedupe_groups_identical_greedy_actions():
 def test_month_one_actions_respect_the_budget(world):
     sm, train, test, _ = world
     cfg, eff = MarketingConfig(budget=0.1), TreatmentEffects.preset("mid")
-    pol = recommend.build_policy("posterior_mpc", train, eff, cfg, sm, seed=0)
+    pol = recommend.build_policy("posterior_mpc", MarketingWorld(train, eff, cfg, sm), seed=0)
     assert isinstance(pol, PosteriorMPCPolicy)
-    out = recommend.month_one_actions(pol, test, eff, cfg, sm, seed=0)
+    out = recommend.month_one_actions(pol, MarketingWorld(test, eff, cfg, sm), seed=0)
     assert len(out) == len(test)
     assert (out["action"] != "none").sum() <= int(0.1 * len(test))
     contacted = out[out["action"] != "none"]
     assert (contacted["advantage"] > 0).all()
     assert np.isfinite(out["expected_incremental_profit"]).all()
     with pytest.raises(ValueError, match="unknown policy"):
-        recommend.build_policy("nonsense", train, eff, cfg, sm, seed=0)
+        recommend.build_policy("nonsense", MarketingWorld(train, eff, cfg, sm), seed=0)
 
 
 @pytest.mark.slow
 def test_run_study_end_to_end_small(world):
     sm, train, test, alt_test = world
-    res = run_study(
-        train.sample(200, 0),
-        test.sample(200, 0),
-        alt_test.sample(200, 0),
-        sm,
+    settings = MarketingSettings(
         effects="mid",
-        seed=3,
         n_eval_seeds=3,
         tabular_episodes=5,
         dqn_episodes=2,
@@ -172,6 +174,9 @@ def test_run_study_end_to_end_small(world):
         full_presets=(),
         safe_check_seeds=3,
         n_jobs=1,
+    )
+    res = run_study(
+        train.sample(200, 0), test.sample(200, 0), alt_test.sample(200, 0), sm, settings, seed=3
     )
     for key in ("main", "alt", "main_split", "alt_vs_best", "sweep", "budget_curve"):
         assert key in res.tables, key
@@ -206,3 +211,33 @@ def test_run_study_end_to_end_small(world):
     groups = res.tables["ope_groups"]
     assert groups["target"].is_unique
     assert set(res.tables["ope_estimates"]["target"]) == set(groups["target"])
+    # the diagnosis' uplift rule is the main table's on the diagnosis seeds (the first
+    # n_curve_seeds evaluation seeds), to the last digit: only the seeds differ
+    assert res.notes["curve_seeds"] == res.notes["eval_seeds"][:2]
+    per_seed = res.tables["main_per_seed"].query("policy == 'one_step_uplift'")
+    on_curve_seeds = per_seed[per_seed["seed"].isin(res.notes["curve_seeds"])]
+    assert diag.loc["one_step_uplift", "incremental_profit"] == pytest.approx(
+        on_curve_seeds["incremental_profit"].mean(), abs=1e-12
+    )
+    note = narration.diagnosis_baseline_note(
+        res.tables["diagnosis"], res.tables["main_per_seed"], res.notes["curve_seeds"]
+    )
+    assert "the diagnosis runs on the first 2 of the 3 evaluation seeds" in note
+    # the notebook's tables and sentences read this result without a gap
+    metrics = summary.rl_metrics(res, settings)
+    assert metrics["recommended_policy"] == res.notes["recommended_policy"]
+    assert set(metrics["main"]) == set(main.index)
+    assert metrics["best_learner"] in RL_AGENTS
+    best = summary.best_learner(res)
+    for sentence in (
+        narration.main_reading(res),
+        narration.in_numbers(res, best),
+        narration.safety_reading(res),
+        narration.best_learner_reading(res, best),
+        narration.robustness_reading(summary.robustness_tables(res, "mid")[1]),
+        narration.budget_reading(res.tables["budget_curve"]),
+        narration.no_effect_reading(res.tables["sweep"]),
+        narration.ope_best_learner(res, best),
+        narration.diagnosis_findings(res.tables["diagnosis"]),
+    ):
+        assert sentence and "{" not in sentence

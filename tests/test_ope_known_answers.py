@@ -30,6 +30,7 @@ from helpers.marketing.simulator import (
     BTYDStateModel,
     MarketingConfig,
     MarketingSimulator,
+    MarketingWorld,
     Population,
     TreatmentEffects,
 )
@@ -498,7 +499,9 @@ def flat_world() -> tuple[Population, BTYDStateModel, TreatmentEffects, Marketin
 def test_collect_logs_uniform_behaviour(flat_world):
     pop, sm, eff, cfg = flat_world
     base = ObsScores()
-    logs = collect_logs(pop, SoftenedPolicy(base, epsilon=1.0), eff, cfg, sm, seed=4)
+    logs = collect_logs(
+        MarketingWorld(pop, eff, cfg, sm), SoftenedPolicy(base, epsilon=1.0), seed=4
+    )
     assert len(base.begun) == 1 and isinstance(base.begun[0], MarketingSimulator)
     assert [t for t, _ in base.calls] == [0, 1, 2]
     assert all(sim is base.begun[0] for _, sim in base.calls)
@@ -517,19 +520,27 @@ def test_collect_logs_uniform_behaviour(flat_world):
 def test_collect_logs_rejects_small_propensities(flat_world):
     pop, sm, eff, cfg = flat_world
     # epsilon 0.2: the smallest propensity is 0.2 / 4 = 0.05, just allowed
-    logs = collect_logs(pop, SoftenedPolicy(ObsScores(), epsilon=0.2), eff, cfg, sm, seed=4)
+    logs = collect_logs(
+        MarketingWorld(pop, eff, cfg, sm), SoftenedPolicy(ObsScores(), epsilon=0.2), seed=4
+    )
     assert logs.propensities.min() == 0.05
     assert set(np.unique(logs.propensities)) == {0.05, 1 - 0.2 + 0.05}
     with pytest.raises(ValueError, match=r"behaviour propensities must be >= 0.05, got 0.025"):
-        collect_logs(pop, SoftenedPolicy(ObsScores(), epsilon=0.1), eff, cfg, sm, seed=4)
+        collect_logs(
+            MarketingWorld(pop, eff, cfg, sm), SoftenedPolicy(ObsScores(), epsilon=0.1), seed=4
+        )
 
 
 def test_true_value_of_a_flat_world(flat_world):
     pop, sm, eff, cfg = flat_world
     target = SoftenedPolicy(ObsScores(), epsilon=0.3)
-    np.testing.assert_allclose(true_value(pop, target, eff, cfg, sm, [1, 2]), -1.75, rtol=1e-12)
+    np.testing.assert_allclose(
+        true_value(MarketingWorld(pop, eff, cfg, sm), target, [1, 2]), -1.75, rtol=1e-12
+    )
     cfg2 = MarketingConfig(horizon=2, gamma=0.8, action_cost=(2.0, 2.0, 2.0, 2.0))
-    np.testing.assert_allclose(true_value(pop, target, eff, cfg2, sm, [5]), -2.0 * 1.8, rtol=1e-12)
+    np.testing.assert_allclose(
+        true_value(MarketingWorld(pop, eff, cfg2, sm), target, [5]), -2.0 * 1.8, rtol=1e-12
+    )
 
 
 @pytest.mark.filterwarnings("ignore:An input array is constant")
@@ -541,7 +552,12 @@ def test_ope_table_on_a_flat_world(flat_world):
         "b": SoftenedPolicy(RowScores([0.0, 1.0, 0.0, 0.0]), epsilon=0.5),
     }
     out = ope_table(
-        pop, behaviour, targets, eff, cfg, sm, log_seed=3, truth_seeds=[1], n_log_repeats=2
+        MarketingWorld(pop, eff, cfg, sm),
+        behaviour,
+        targets,
+        log_seed=3,
+        truth_seeds=[1],
+        n_log_repeats=2,
     )
     est, summ = out["estimates"], out["summary"]
     assert len(est) == 2 * 2 * 4
@@ -554,7 +570,7 @@ def test_ope_table_on_a_flat_world(flat_world):
     np.testing.assert_allclose(exact["error"], 0.0, atol=1e-9)
     # the PDIS rows are the PDIS of the logs of seeds 3 and 4
     for rep in (0, 1):
-        logs = collect_logs(pop, behaviour, eff, cfg, sm, 3 + rep)
+        logs = collect_logs(MarketingWorld(pop, eff, cfg, sm), behaviour, 3 + rep)
         for name, tp in targets.items():
             pe = tp.probs(logs.obs.reshape(-1, F), 0, None).reshape(40, 4, 4)
             value, ess = pdis(logs, pe)
@@ -573,7 +589,9 @@ def test_ope_table_on_a_flat_world(flat_world):
     np.testing.assert_allclose(s.loc["pdis", "bias"], np.mean(err), rtol=1e-12)
     np.testing.assert_allclose(s.loc["pdis", "mean_abs_error"], np.mean(np.abs(err)), rtol=1e-12)
     # one log by default
-    single = ope_table(pop, behaviour, targets, eff, cfg, sm, log_seed=3, truth_seeds=[1])
+    single = ope_table(
+        MarketingWorld(pop, eff, cfg, sm), behaviour, targets, log_seed=3, truth_seeds=[1]
+    )
     assert len(single["estimates"]) == 2 * 4
     assert set(single["estimates"]["repeat"]) == {0}
     np.testing.assert_allclose(
@@ -607,7 +625,9 @@ def test_collect_logs_draws_each_customer_from_its_own_probabilities(flat_world)
     table = np.zeros((n, 4))
     table[np.arange(n), np.arange(n) % 4] = 1.0
     table[np.arange(n) % 4 == 0, 1:] = -1.0  # "none" wins: every contact scores below it
-    logs = collect_logs(pop, SoftenedPolicy(TableScores(table), epsilon=0.2), eff, cfg, sm, 7)
+    logs = collect_logs(
+        MarketingWorld(pop, eff, cfg, sm), SoftenedPolicy(TableScores(table), epsilon=0.2), 7
+    )
     p = np.full((n, 4), 0.05)
     p[np.arange(n), np.arange(n) % 4] = 0.85
     rng = np.random.default_rng([7, 31337])

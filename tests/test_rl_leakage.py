@@ -159,7 +159,9 @@ def _month_one(world: dict) -> dict[str, tuple[np.ndarray, np.ndarray, pd.DataFr
         sim = marketing.MarketingSimulator(pop, effects, config, state)
         obs = sim.reset(SEED)
         scores = np.asarray(policy.scores(obs, 0, sim), float)
-        month = month_one_actions(policy, pop, effects, config, state, seed=SEED)
+        month = month_one_actions(
+            policy, marketing.MarketingWorld(pop, effects, config, state), seed=SEED
+        )
         out[name] = (obs, scores, month)
     return out
 

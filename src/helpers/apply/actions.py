@@ -233,7 +233,8 @@ def recommend_actions(
     )
     learned, why = load_recommended_policy(policy_file, rl_summary, newer_than)
     if learned is not None:
-        month = month_one_actions(learned, population, effects, config, state, seed=seed)
+        world = marketing.MarketingWorld(population, effects, config, state)
+        month = month_one_actions(learned, world, seed=seed)
         month["user_id"] = month["user_id"].astype(str)
         table = month.set_index("user_id").reindex(summary.index.astype(str))
         if table["action"].isna().any():

@@ -1,13 +1,17 @@
 """Stage 05: marketing policy optimisation with reinforcement learning.
 
 * :mod:`.simulator` -- calibrated customer population, treatment-effect assumptions,
-  vectorised monthly MDP, budget allocator, gymnasium wrapper, no-action validation;
+  vectorised monthly MDP, budget allocator, gymnasium wrapper, no-action validation,
+  and :class:`MarketingWorld` (population, effects, economics and state model as one);
+* :mod:`.settings` -- :class:`MarketingSettings`, the study's knobs from ``params.yaml``;
 * :mod:`.policies` -- marketer heuristics and the dynamic-programming oracle;
 * :mod:`.agents` -- tabular Q-learning / SARSA and a DQN (torch);
 * :mod:`.fqi` -- fitted Q-iteration with gradient-boosted trees;
 * :mod:`.planners` -- full-information myopic rule, posterior MPC, rollout;
 * :mod:`.recommend` -- this month's action per customer from a chosen policy;
 * :mod:`.study` -- paired-seed evaluation, budget curves, sweep, :func:`run_study`;
+* :mod:`.worlds` -- :class:`StudyWorlds`, the study's customers and simulators;
+* :mod:`.summary`, :mod:`.narration` -- notebook 05's tables and the sentences reading them;
 * :mod:`.ope` -- off-policy evaluation (PDIS, WPDIS, DR, FQE) against the true values.
 """
 
@@ -16,6 +20,7 @@ from .fqi import FQIAgent, train_fqi
 from .ope import SoftenedPolicy, ope_table
 from .planners import FullInformationMyopicPolicy, PosteriorMPCPolicy, RolloutPolicy
 from .policies import OneStepUpliftPolicy, OraclePolicy, fit_oracle_price, heuristic_policies
+from .settings import MarketingSettings
 from .simulator import (
     ACTIONS,
     FEATURES,
@@ -23,6 +28,7 @@ from .simulator import (
     MarketingConfig,
     MarketingEnv,
     MarketingSimulator,
+    MarketingWorld,
     Population,
     TreatmentEffects,
     allocate,
@@ -77,6 +83,8 @@ __all__ = [
     "MarketingConfig",
     "MarketingEnv",
     "MarketingSimulator",
+    "MarketingSettings",
+    "MarketingWorld",
     "OneStepUpliftPolicy",
     "OraclePolicy",
     "Population",
@@ -112,5 +120,6 @@ __all__ = [
 ]
 
 from . import recommend
+from .worlds import StudyWorlds
 
-__all__ += ["recommend"]
+__all__ += ["recommend", "StudyWorlds"]

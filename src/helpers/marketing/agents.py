@@ -49,16 +49,7 @@ import torch
 from torch import nn
 
 from .simulator import FEATURE_INDEX as FI
-from .simulator import (
-    FEATURES,
-    BTYDStateModel,
-    MarketingConfig,
-    MarketingSimulator,
-    Population,
-    TreatmentEffects,
-    log_scaled,
-    no_contact_scores,
-)
+from .simulator import FEATURES, MarketingSimulator, MarketingWorld, log_scaled, no_contact_scores
 
 __all__ = [
     "DQNAgent",
@@ -160,10 +151,7 @@ class TabularAgent:
 
 
 def train_tabular(
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     method: str = "q_learning",
     episodes: int = 60,
     seed: int = 0,
@@ -200,8 +188,8 @@ def train_tabular(
     if method not in ("q_learning", "sarsa"):
         raise ValueError(f"method must be 'q_learning' or 'sarsa', got {method!r}")
     t0 = time.perf_counter()
-    cfg = config.with_budget(None)
-    sim = MarketingSimulator(population, effects, cfg, state_model)
+    cfg = world.config.with_budget(None)
+    sim = world.with_config(cfg).simulator()
     disc = Discretizer.fit(sim.reset(seed))
     n_cells = disc.n_states * 4
     q = np.zeros(n_cells)
@@ -343,10 +331,7 @@ def _one_thread_on_cpu(device: str):
 
 
 def train_dqn(
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     episodes: int = 40,
     seed: int = 0,
     hidden: int = 64,
@@ -381,8 +366,8 @@ def train_dqn(
     with _one_thread_on_cpu(dev):
         torch.manual_seed(seed)
         rng = np.random.default_rng([seed, 29])
-        cfg = config.with_budget(None)
-        sim = MarketingSimulator(population, effects, cfg, state_model)
+        cfg = world.config.with_budget(None)
+        sim = world.with_config(cfg).simulator()
         obs0 = sim.reset(seed * 100_003)
         x0 = log_scaled(obs0)
         mean, std = x0.mean(axis=0), x0.std(axis=0)

@@ -34,6 +34,7 @@ from .agents import train_dqn
 from .evaluation import evaluate_policies
 from .fqi import train_fqi
 from .policies import NobodyPolicy, OneStepUpliftPolicy
+from .simulator import MarketingWorld
 
 __all__ = ["VARIANTS", "diagnosis_jobs", "merge_diagnosis", "run_diagnosis_job"]
 
@@ -54,8 +55,8 @@ VARIANTS: dict[str, tuple[str, str, str, str]] = {
 def diagnosis_jobs(
     common: dict[str, Any], study_agents: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """The three jobs of the experiment; ``common`` holds ``train``, ``test``,
-    ``effects`` (a :class:`TreatmentEffects`), ``config``, ``state_model``, ``seed``,
+    """The three jobs of the experiment; ``common`` holds ``train`` and ``test`` (the
+    :class:`MarketingWorld` of the training and of the held-out customers), ``seed``,
     ``seeds`` (evaluation), ``dqn_episodes``, ``fqi_episodes``, ``teacher_episodes``.
     ``study_agents`` (the study's trained ``dqn``, ``fqi``, ``fqi_teacher``, switch
     ignored) joins the first job; without it that job has only the new variants."""
@@ -67,26 +68,27 @@ def diagnosis_jobs(
 
 
 def _train_part(job: dict[str, Any]) -> dict[str, Any]:
-    tr, eff, cfg, sm, seed = (job[k] for k in ("train", "effects", "config", "state_model", "seed"))
-    short = dataclasses.replace(cfg, gamma=0.5)
+    tr: MarketingWorld = job["train"]
+    seed = job["seed"]
+    short = tr.with_config(dataclasses.replace(tr.config, gamma=0.5))
     if job["part"] == "dqn":
         out = {}
         names = {"dqn": "dqn (study)", "fqi": "fqi (study)", "fqi_teacher": "fqi_teacher (study)"}
         for k, agent in job["study_agents"].items():
             if k in names:
                 out[names[k]] = agent
-        out["dqn, 3x episodes"] = train_dqn(tr, eff, cfg, sm, 3 * job["dqn_episodes"], seed)
-        out["dqn, discount 0.5"] = train_dqn(tr, eff, short, sm, job["dqn_episodes"], seed)
+        out["dqn, 3x episodes"] = train_dqn(tr, 3 * job["dqn_episodes"], seed)
+        out["dqn, discount 0.5"] = train_dqn(short, job["dqn_episodes"], seed)
         return out
     if job["part"] == "fqi":
-        return {"fqi, discount 0.5": train_fqi(tr, eff, short, sm, job["fqi_episodes"], seed)}
+        return {"fqi, discount 0.5": train_fqi(short, job["fqi_episodes"], seed)}
     if job["part"] == "network":
         return {
             "fqi with the dqn network": train_fqi(
-                tr, eff, cfg, sm, job["fqi_episodes"], seed, function_class="mlp"
+                tr, job["fqi_episodes"], seed, function_class="mlp"
             ),
             "teacher with the dqn network": train_fqi(
-                tr, eff, cfg, sm, job["teacher_episodes"], seed, teacher=True, function_class="mlp"
+                tr, job["teacher_episodes"], seed, teacher=True, function_class="mlp"
             ),
         }
     raise ValueError(f"unknown diagnosis part {job['part']!r}")
@@ -101,12 +103,13 @@ def run_diagnosis_job(job: dict[str, Any]) -> pd.DataFrame:
     share of 20 % coupons at the budget.
     """
     agents = _train_part(job)
-    eff, cfg, sm = job["effects"], job["config"], job["state_model"]
-    pols = {"nobody": NobodyPolicy(), "one_step_uplift": OneStepUpliftPolicy(eff, cfg), **agents}
+    test: MarketingWorld = job["test"]
+    uplift = OneStepUpliftPolicy(test.effects, test.config)
+    pols = {"nobody": NobodyPolicy(), "one_step_uplift": uplift, **agents}
     for agent in agents.values():  # as learned: the safety switch is not the question here
         agent.disabled = False
-    at_budget, _ = evaluate_policies(job["test"], pols, eff, cfg, sm, job["seeds"])
-    free, _ = evaluate_policies(job["test"], pols, eff, cfg, sm, job["seeds"], budget=None)
+    at_budget, _ = evaluate_policies(test, pols, job["seeds"])
+    free, _ = evaluate_policies(test, pols, job["seeds"], budget=None)
     out = at_budget[["policy", "incremental_profit", "ci_lo", "ci_hi", "share_coupon20"]].copy()
     f = free.set_index("policy")
     out["unconstrained"] = out["policy"].map(f["incremental_profit"])

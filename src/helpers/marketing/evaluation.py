@@ -13,15 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .simulator import (
-    ACTIONS,
-    BTYDStateModel,
-    MarketingConfig,
-    MarketingSimulator,
-    Population,
-    TreatmentEffects,
-    run_policy,
-)
+from .simulator import ACTIONS, MarketingWorld, run_policy
 
 __all__ = ["evaluate_policies", "mean_interval"]
 
@@ -37,11 +29,8 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
 
 
 def evaluate_policies(
-    population: Population,
+    world: MarketingWorld,
     policies: dict[str, Any],
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
     seeds: list[int] | range,
     budget: float | None | str = "config",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,7 +45,7 @@ def evaluate_policies(
     """
     if "nobody" not in policies:
         raise ValueError("policies must include 'nobody' (the reference)")
-    sim = MarketingSimulator(population, effects, config, state_model)
+    sim = world.simulator()
     order = ["nobody", *(k for k in policies if k != "nobody")]
     rows = []
     for s in seeds:

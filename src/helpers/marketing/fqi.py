@@ -53,16 +53,9 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from .agents import _one_thread_on_cpu
+from .policies import OraclePolicy
 from .simulator import FEATURE_INDEX as FI
-from .simulator import (
-    BTYDStateModel,
-    MarketingConfig,
-    MarketingSimulator,
-    Population,
-    TreatmentEffects,
-    log_scaled,
-    no_contact_scores,
-)
+from .simulator import MarketingSimulator, MarketingWorld, log_scaled, no_contact_scores
 
 __all__ = ["FQIAgent", "MLPRegressor", "collect_branches", "train_fqi"]
 
@@ -103,10 +96,7 @@ class FQIAgent:
 
 
 def collect_branches(
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     seeds: list[int],
     p_none: float = 0.55,
     behaviour_seed: int = 0,
@@ -122,8 +112,8 @@ def collect_branches(
     still only sees the state features), instead of the realised one -- a
     Rao-Blackwellised target with the same conditional mean and far less noise.
     """
-    cfg = config.with_budget(None)
-    sim = MarketingSimulator(population, effects, cfg, state_model)
+    cfg = world.config.with_budget(None)
+    sim = world.with_config(cfg).simulator()
     rng = np.random.default_rng([behaviour_seed, 31])
     h, n = cfg.horizon, sim.n
     obs_all = np.zeros((h, len(seeds) * n, 11), np.float32)
@@ -248,10 +238,7 @@ def _fit_month(x, y_none, y_adv, seed, max_iter, function_class):
 
 
 def train_fqi(
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     episodes: int = 20,
     seed: int = 0,
     max_iter: int = 60,
@@ -281,7 +268,7 @@ def train_fqi(
         Histogram gradient boosting (default), or the DQN's network as a batch
         regressor (:class:`MLPRegressor`; one four-output network per month).
     """
-    args = (population, effects, config, state_model, episodes, seed, max_iter, p_none)
+    args = (world, episodes, seed, max_iter, p_none)
     with threadpool_limits(1):  # small regressions: threads only contend on a shared box
         if teacher:
             return _train_teacher(*args, function_class)
@@ -289,14 +276,17 @@ def train_fqi(
 
 
 def _train_teacher(
-    population, effects, config, state_model, episodes, seed, max_iter, p_none, function_class
-):
+    world: MarketingWorld,
+    episodes: int,
+    seed: int,
+    max_iter: int,
+    p_none: float,
+    function_class: str,
+) -> FQIAgent:
     """Regress the full-information oracle's Q-values on the observed state, per month."""
-    from .policies import OraclePolicy
-
     t0 = time.perf_counter()
-    cfg = config.with_budget(None)
-    sim = MarketingSimulator(population, effects, cfg, state_model)
+    cfg = world.config.with_budget(None)
+    sim = world.with_config(cfg).simulator()
     oracle = OraclePolicy(0.0)
     rng = np.random.default_rng([seed, 37])
     probs = np.array([p_none, *(3 * [(1 - p_none) / 3])])
@@ -325,15 +315,19 @@ def _train_teacher(
 
 
 def _train_fqi(
-    population, effects, config, state_model, episodes, seed, max_iter, p_none, function_class
-):
+    world: MarketingWorld,
+    episodes: int,
+    seed: int,
+    max_iter: int,
+    p_none: float,
+    function_class: str,
+) -> FQIAgent:
+    """Fitted Q-iteration with bootstrapped targets on branched data, backward in time."""
     t0 = time.perf_counter()
     seeds = [seed * 100_003 + 20_000 + e for e in range(episodes)]
-    data = collect_branches(
-        population, effects, config, state_model, seeds, p_none=p_none, behaviour_seed=seed
-    )
-    h = config.horizon
-    gamma = config.gamma
+    data = collect_branches(world, seeds, p_none=p_none, behaviour_seed=seed)
+    h = world.config.horizon
+    gamma = world.config.gamma
     base: list[Any] = [None] * h
     adv: list[list[Any]] = [[] for _ in range(h)]
     agent = FQIAgent(base=base, advantage=adv)

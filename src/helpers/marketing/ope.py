@@ -26,14 +26,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from .simulator import FEATURE_INDEX as FI
-from .simulator import (
-    BTYDStateModel,
-    MarketingConfig,
-    MarketingSimulator,
-    Population,
-    TreatmentEffects,
-    log_scaled,
-)
+from .simulator import MarketingSimulator, MarketingWorld, log_scaled
 
 __all__ = [
     "LoggedData",
@@ -108,33 +101,19 @@ def _run(sim: MarketingSimulator, policy: SoftenedPolicy, seed: int, log: bool):
     return obs_all, acts, rews, props
 
 
-def collect_logs(
-    population: Population,
-    behaviour: SoftenedPolicy,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seed: int,
-) -> LoggedData:
+def collect_logs(world: MarketingWorld, behaviour: SoftenedPolicy, seed: int) -> LoggedData:
     """Run the behaviour policy once (no budget) and record everything incl. propensities."""
-    sim = MarketingSimulator(population, effects, config.with_budget(None), state_model)
+    sim = world.with_budget(None).simulator()
     obs, acts, rews, props = _run(sim, behaviour, seed, log=True)
     if props.min() < 0.05:
         raise ValueError(f"behaviour propensities must be >= 0.05, got {props.min():.3g}")
-    return LoggedData(obs, acts, rews, props, config.gamma)
+    return LoggedData(obs, acts, rews, props, world.config.gamma)
 
 
-def true_value(
-    population: Population,
-    target: SoftenedPolicy,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seeds: list[int] | range,
-) -> float:
+def true_value(world: MarketingWorld, target: SoftenedPolicy, seeds: list[int] | range) -> float:
     """Mean discounted profit per customer of the stochastic target, by simulation."""
-    sim = MarketingSimulator(population, effects, config.with_budget(None), state_model)
-    disc = config.gamma ** np.arange(config.horizon)
+    sim = world.with_budget(None).simulator()
+    disc = world.config.gamma ** np.arange(world.config.horizon)
     vals = [(_run(sim, target, int(s), log=False)[2] @ disc).mean() for s in seeds]
     return float(np.mean(vals))
 
@@ -228,12 +207,9 @@ def estimate_all(logs: LoggedData, target: SoftenedPolicy) -> dict[str, float]:
 
 
 def ope_table(
-    population: Population,
+    world: MarketingWorld,
     behaviour: SoftenedPolicy,
     targets: dict[str, SoftenedPolicy],
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
     log_seed: int,
     truth_seeds: list[int] | range,
     n_log_repeats: int = 1,
@@ -250,12 +226,9 @@ def ope_table(
         are over repeats as well.
     """
     rows = []
-    truths = {
-        name: true_value(population, tp, effects, config, state_model, truth_seeds)
-        for name, tp in targets.items()
-    }
+    truths = {name: true_value(world, tp, truth_seeds) for name, tp in targets.items()}
     for rep in range(n_log_repeats):
-        logs = collect_logs(population, behaviour, effects, config, state_model, log_seed + rep)
+        logs = collect_logs(world, behaviour, log_seed + rep)
         for name, tp in targets.items():
             est = estimate_all(logs, tp)
             for k in ("pdis", "wpdis", "dr", "fqe"):

@@ -24,6 +24,7 @@ from .simulator import (
     NobodyPolicy,
     TreatmentEffects,
     no_contact_scores,
+    run_policy,
 )
 
 __all__ = [
@@ -283,7 +284,6 @@ def fit_oracle_price(
     Bisection on the price so that the oracle's average monthly contact share (without
     a cap) is at most ``budget``; returns 0 when the budget does not bind.
     """
-    from .simulator import run_policy
 
     def share(price: float) -> float:
         return run_policy(sim, OraclePolicy(price), seed, budget=None).contact_rate

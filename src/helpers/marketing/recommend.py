@@ -17,42 +17,25 @@ import numpy as np
 import pandas as pd
 
 from .policies import OneStepUpliftPolicy, heuristic_policies
-from .simulator import (
-    ACTIONS,
-    BTYDStateModel,
-    MarketingConfig,
-    MarketingSimulator,
-    Population,
-    TreatmentEffects,
-    allocate,
-)
+from .simulator import ACTIONS, MarketingWorld, allocate
 from .study import RL_AGENTS, study_policies, train_agents
 
 __all__ = ["build_policy", "load_policy", "month_one_actions", "save_policy", "wants_contact"]
 
 
-def build_policy(
-    name: str,
-    train_population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seed: int,
-    **episodes: int,
-) -> Any:
-    """The study's policy ``name``: a heuristic, a planner, or a learner trained on
-    ``train_population`` with ``seed`` (``episodes``: ``tabular_episodes``,
+def build_policy(name: str, train: MarketingWorld, seed: int, **episodes: int) -> Any:
+    """The study's policy ``name``: a heuristic, a planner, or a learner trained on the
+    customers of ``train`` with ``seed`` (``episodes``: ``tabular_episodes``,
     ``dqn_episodes``, ``fqi_episodes``, ``teacher_episodes`` as in :func:`train_agents`).
     """
-    spend_median = float(np.median(train_population.m0[train_population.x0 > 0]))
+    pop = train.population
+    spend_median = float(np.median(pop.m0[pop.x0 > 0]))
     if name in RL_AGENTS:
-        agents = train_agents(
-            train_population, effects, config, state_model, seed, agents=(name,),
-            safe_check_seeds=0, **episodes,
-        )  # fmt: skip
+        agents = train_agents(train, seed, agents=(name,), safe_check_seeds=0, **episodes)
         return agents[name]
-    pols = study_policies(effects, config, state_model, spend_median, {})
-    pols.update(heuristic_policies(effects, config, spend_median))
+    eff, cfg = train.effects, train.config
+    pols = study_policies(eff, cfg, train.state_model, spend_median, {})
+    pols.update(heuristic_policies(eff, cfg, spend_median))
     if name not in pols:
         raise ValueError(f"unknown policy {name!r}; choose from {sorted([*pols, *RL_AGENTS])}")
     return pols[name]
@@ -74,15 +57,8 @@ def wants_contact(scores: np.ndarray) -> np.ndarray:
     return scores[:, 1:].max(axis=1) > scores[:, 0]
 
 
-def month_one_actions(
-    policy: Any,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Month-1 action per customer under the budget of ``config``.
+def month_one_actions(policy: Any, world: MarketingWorld, seed: int = 0) -> pd.DataFrame:
+    """Month-1 action per customer of ``world`` under its contact budget.
 
     Columns: ``user_id``, ``action`` (name), ``advantage`` (the policy's score of that
     action minus "none"; units of its own scores), ``expected_incremental_profit``
@@ -90,17 +66,17 @@ def month_one_actions(
     expectation and the assumed effects; currency per customer), ``wants_contact``
     (the policy scores some contact above "none", budget or not).
     """
-    sim = MarketingSimulator(population, effects, config, state_model)
+    sim = world.simulator()
     obs = sim.reset(seed)
     if hasattr(policy, "begin"):
         policy.begin(sim)
     scores = np.asarray(policy.scores(obs, 0, sim), float)
-    act = allocate(scores, config.budget, sim.alloc_rng)
+    act = allocate(scores, world.config.budget, sim.alloc_rng)
     rows = np.arange(len(act))
-    one = OneStepUpliftPolicy(effects, config).scores(obs, 0, sim)
+    one = OneStepUpliftPolicy(world.effects, world.config).scores(obs, 0, sim)
     return pd.DataFrame(
         {
-            "user_id": population.user_id,
+            "user_id": world.population.user_id,
             "action": np.array(ACTIONS)[act],
             "advantage": scores[rows, act] - scores[:, 0],
             "expected_incremental_profit": one[rows, act] - one[:, 0],

@@ -97,6 +97,7 @@ __all__ = [
     "MarketingConfig",
     "MarketingEnv",
     "MarketingSimulator",
+    "MarketingWorld",
     "Noise",
     "Policy",
     "Population",
@@ -688,6 +689,51 @@ class BTYDStateModel:
         return (1 - w) * v * p / (q - 1) + w * np.asarray(m, float)
 
 
+# --------------------------------------------------------------------------- the world
+
+
+@dataclass(frozen=True, eq=False)
+class MarketingWorld:
+    """What every simulation of the study needs, as one object.
+
+    Attributes
+    ----------
+    population : Population
+        The simulated customers (true traits and history at the start).
+    effects : TreatmentEffects
+        The assumed response to each contact.
+    config : MarketingConfig
+        Horizon, discount, margin, contact costs and the contact budget.
+    state_model : BTYDStateModel
+        The fitted BTYD model that turns a history into what a marketer sees.
+    """
+
+    population: Population
+    effects: TreatmentEffects
+    config: MarketingConfig
+    state_model: BTYDStateModel
+
+    def simulator(self) -> MarketingSimulator:
+        """A fresh :class:`MarketingSimulator` of this world."""
+        return MarketingSimulator(self.population, self.effects, self.config, self.state_model)
+
+    def with_population(self, population: Population) -> MarketingWorld:
+        """The same world for other customers."""
+        return replace(self, population=population)
+
+    def with_effects(self, effects: TreatmentEffects) -> MarketingWorld:
+        """The same world under other treatment effects."""
+        return replace(self, effects=effects)
+
+    def with_config(self, config: MarketingConfig) -> MarketingWorld:
+        """The same world with other economics (e.g. another discount)."""
+        return replace(self, config=config)
+
+    def with_budget(self, budget: float | None) -> MarketingWorld:
+        """The same world with another contact budget (None: no cap)."""
+        return replace(self, config=self.config.with_budget(budget))
+
+
 # --------------------------------------------------------------------------- noise / sim
 
 
@@ -1068,18 +1114,10 @@ class MarketingEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(
-        self,
-        population: Population,
-        effects: TreatmentEffects,
-        config: MarketingConfig,
-        state_model: BTYDStateModel,
-    ):
+    def __init__(self, world: MarketingWorld):
         super().__init__()
-        self.population = population
-        self.effects = effects
-        self.config = config
-        self.state_model = state_model
+        self.world = world
+        self.population = world.population
         self.observation_space = gym.spaces.Box(
             low=0.0, high=1e9, shape=(len(FEATURES),), dtype=np.float32
         )
@@ -1093,9 +1131,7 @@ class MarketingEnv(gym.Env):
         super().reset(seed=seed)
         i = int(self.np_random.integers(len(self.population)))
         run_seed = int(self.np_random.integers(2**31 - 1))
-        self._sim = MarketingSimulator(
-            self.population.subset(np.array([i])), self.effects, self.config, self.state_model
-        )
+        self._sim = self.world.with_population(self.population.subset(np.array([i]))).simulator()
         obs = self._sim.reset(run_seed)
         return self._obs(obs), {"customer": str(self.population.user_id[i])}
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +39,12 @@ from .policies import (
     fit_oracle_price,
     heuristic_policies,
 )
+from .settings import MarketingSettings
 from .simulator import (
     ACTIONS,
     BTYDStateModel,
     MarketingConfig,
-    MarketingSimulator,
+    MarketingWorld,
     Population,
     TreatmentEffects,
     run_policy,
@@ -117,12 +120,9 @@ def oracle_gap_share(table: pd.DataFrame, agents: tuple[str, ...] = RL_AGENTS) -
 
 
 def budget_curve(
-    population: Population,
+    world: MarketingWorld,
     policies: dict[str, Any],
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    budgets: list[float],
+    budgets: list[float] | tuple[float, ...],
     seeds: list[int] | range,
 ) -> pd.DataFrame:
     """Incremental profit (mean, interval) of each policy at each budget share.
@@ -133,30 +133,20 @@ def budget_curve(
     for b in budgets:
         pols = dict(policies)
         if "oracle" in pols:
-            sim = MarketingSimulator(population, effects, config, state_model)
+            sim = world.simulator()
             pols["oracle"] = OraclePolicy(fit_oracle_price(sim, b, int(seeds[0]) + 10**6))
-        table, _ = evaluate_policies(
-            population, pols, effects, config.with_budget(b), state_model, seeds
-        )
+        table, _ = evaluate_policies(world.with_budget(b), pols, seeds)
         frames.append(table.assign(budget=b))
     return pd.concat(frames, ignore_index=True)
 
 
-def policy_table(
-    policy: Any,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seed: int,
-) -> pd.DataFrame:
+def policy_table(policy: Any, world: MarketingWorld, seed: int) -> pd.DataFrame:
     """Who gets which action: action shares by recency x frequency segment.
 
     Runs the policy (with the budget of ``config``) and groups all customer-months by
     recency (months: 0-1, 2-3, 4-6, 7-12, 13+) and repeat purchases (0, 1-3, 4+).
     """
-    sim = MarketingSimulator(population, effects, config, state_model)
-    res = run_policy(sim, policy, seed, record_obs=True)
+    res = run_policy(world.simulator(), policy, seed, record_obs=True)
     obs = res.extra["obs"].reshape(-1, res.extra["obs"].shape[-1])
     rec = pd.cut(
         obs[:, FI["recency"]],
@@ -181,38 +171,30 @@ def policy_table(
     return tab.loc[tab["customer_months"] > 0].reset_index()
 
 
-def policy_months(
-    policy: Any,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seed: int,
-) -> pd.Series:
+def policy_months(policy: Any, world: MarketingWorld, seed: int) -> pd.Series:
     """When a policy contacts: share of its contacted customer-months by the number of
     contacts the customer had in the previous three months (0-3)."""
-    sim = MarketingSimulator(population, effects, config, state_model)
-    res = run_policy(sim, policy, seed, record_obs=True)
+    res = run_policy(world.simulator(), policy, seed, record_obs=True)
     k3 = res.extra["obs"][..., FI["contacts_3m"]].astype(int)
     contacted = res.actions > 0
     counts = np.bincount(k3[contacted], minlength=4)[:4]
     return pd.Series(counts / max(1, counts.sum()), index=range(4), name="share")
 
 
+_DEFAULT = MarketingSettings()
+
+
 def train_agents(
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     seed: int,
-    tabular_episodes: int = 100,
-    dqn_episodes: int = 30,
+    tabular_episodes: int = _DEFAULT.tabular_episodes,
+    dqn_episodes: int = _DEFAULT.dqn_episodes,
     agents: tuple[str, ...] = RL_AGENTS,
-    safe_check_seeds: int = 8,
-    fqi_episodes: int = 6,
-    teacher_episodes: int = 4,
+    safe_check_seeds: int = _DEFAULT.safe_check_seeds,
+    fqi_episodes: int = _DEFAULT.fqi_episodes,
+    teacher_episodes: int = _DEFAULT.teacher_episodes,
 ) -> dict[str, Any]:
-    """Train the learners on ``population`` (seeded; see :mod:`.agents` and :mod:`.fqi`).
+    """Train the learners on ``world``'s customers (seeded; see :mod:`.agents`, :mod:`.fqi`).
 
     Unless ``safe_check_seeds = 0`` each agent then passes :func:`safe_improvement_check`
     on validation seeds ``seed * 100_003 + 50_000 + i`` (recorded in ``agent.safe_check``).
@@ -220,39 +202,24 @@ def train_agents(
     out: dict[str, Any] = {}
     for name in agents:
         if name in ("q_learning", "sarsa"):
-            out[name] = train_tabular(
-                population, effects, config, state_model, name, episodes=tabular_episodes, seed=seed
-            )
+            out[name] = train_tabular(world, name, episodes=tabular_episodes, seed=seed)
         elif name == "dqn":
-            out[name] = train_dqn(
-                population, effects, config, state_model, episodes=dqn_episodes, seed=seed
-            )
+            out[name] = train_dqn(world, episodes=dqn_episodes, seed=seed)
         elif name == "fqi":
-            out[name] = train_fqi(
-                population, effects, config, state_model, episodes=fqi_episodes, seed=seed
-            )
+            out[name] = train_fqi(world, episodes=fqi_episodes, seed=seed)
         elif name == "fqi_teacher":
-            out[name] = train_fqi(
-                population, effects, config, state_model, teacher_episodes, seed, teacher=True
-            )
+            out[name] = train_fqi(world, teacher_episodes, seed, teacher=True)
             out[name].name = name
         else:
             raise ValueError(f"unknown agent {name!r}")
         if safe_check_seeds:
             seeds = [seed * 100_003 + 50_000 + i for i in range(safe_check_seeds)]
-            out[name].safe_check = safe_improvement_check(
-                out[name], population, effects, config, state_model, seeds
-            )
+            out[name].safe_check = safe_improvement_check(out[name], world, seeds)
     return out
 
 
 def safe_improvement_check(
-    agent: Any,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
-    seeds: list[int] | range,
+    agent: Any, world: MarketingWorld, seeds: list[int] | range
 ) -> dict[str, float]:
     """Safe policy improvement: keep an agent only if it beats "nobody" on validation.
 
@@ -265,9 +232,7 @@ def safe_improvement_check(
     helps before it is deployed. Uses no test customer and no evaluation seed.
     """
     agent.disabled = False
-    _, per_seed = evaluate_policies(
-        population, {"nobody": NobodyPolicy(), "agent": agent}, effects, config, state_model, seeds
-    )
+    _, per_seed = evaluate_policies(world, {"nobody": NobodyPolicy(), "agent": agent}, seeds)
     m, lo, hi = paired_difference(per_seed, "agent", "nobody")
     agent.disabled = not lo > 0
     return {"improvement": m, "ci_lo": lo, "ci_hi": hi, "disabled": agent.disabled}
@@ -290,11 +255,7 @@ def best_heuristic(table: pd.DataFrame) -> pd.Series:
 
 
 def evaluate_raw_agents(
-    result: StudyResult,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    result: StudyResult, world: MarketingWorld
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Each trained agent as learned, with the safety switch ignored (``<name>_raw``).
 
@@ -304,9 +265,7 @@ def evaluate_raw_agents(
     """
     raw_agents = unswitched(result.agents)
     policies = {"nobody": NobodyPolicy(), **raw_agents}
-    table, _ = evaluate_policies(
-        population, policies, effects, config, state_model, result.notes["eval_seeds"]
-    )
+    table, _ = evaluate_policies(world, policies, result.notes["eval_seeds"])
     return table, raw_agents
 
 
@@ -324,25 +283,20 @@ def raw_agent_results(
     agents: dict[str, Any],
     table: pd.DataFrame,
     per_seed: pd.DataFrame,
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+    world: MarketingWorld,
     seeds: list[int] | range,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Each agent's result as learned (``<name>_raw``), beside the switch.
 
     An agent the safety check kept is its own raw policy, so its rows are copied from
-    ``table`` / ``per_seed`` (evaluated on ``population`` and ``seeds``); only the
+    ``table`` / ``per_seed`` (evaluated in ``world`` on ``seeds``); only the
     switched-off agents are run again with the switch ignored, paired with "contact
     nobody" on the same seeds. Returns ``(table, per_seed)`` of the ``_raw`` rows and
     "nobody".
     """
     raw = unswitched(agents)
     off = {k: a for k, a in raw.items() if agents[k[: -len("_raw")]].disabled}
-    run_table, run_per_seed = evaluate_policies(
-        population, {"nobody": NobodyPolicy(), **off}, effects, config, state_model, seeds
-    )
+    run_table, run_per_seed = evaluate_policies(world, {"nobody": NobodyPolicy(), **off}, seeds)
     kept = [k[: -len("_raw")] for k in raw if k not in off]
     rename = {k: f"{k}_raw" for k in kept}
     tables = [run_table, table[table["policy"].isin(kept)].replace({"policy": rename})]
@@ -507,42 +461,56 @@ def study_policies(
     return pols
 
 
-def _with_oracle(pols: dict[str, Any], pop, eff, cfg, state_model, seed: int) -> dict[str, Any]:
+def _with_oracle(pols: dict[str, Any], world: MarketingWorld, seed: int) -> dict[str, Any]:
+    """``pols`` plus the oracle, its contact price fitted to ``world``'s budget."""
     out = dict(pols)
-    sim = MarketingSimulator(pop, eff, cfg, state_model)
-    price = fit_oracle_price(sim, cfg.budget, seed, iterations=8) if cfg.budget is not None else 0.0
+    budget = world.config.budget
+    fit = budget is not None
+    price = fit_oracle_price(world.simulator(), budget, seed, iterations=8) if fit else 0.0
     out["oracle"] = OraclePolicy(price)
     return out
 
 
-def _preset_task(job: dict[str, Any]) -> dict[str, Any]:
-    """Train the learners under one effects preset and evaluate every policy (a worker)."""
-    import torch
-    from threadpoolctl import threadpool_limits
+@dataclass(frozen=True)
+class _PresetJob:
+    """One effects preset of :func:`run_study`: train the learners, evaluate every policy."""
 
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    preset: str
+    train: MarketingWorld  # the training customers; effects replaced by the preset's
+    populations: dict[str, Population]  # "main" (held out), optionally "alt"
+    seeds: list[int]
+    tabular_episodes: int
+    dqn_episodes: int
+    agents: tuple[str, ...]
+    settings: MarketingSettings
+    spend_median: float
+    seed: int
+
+
+def _preset_task(job: _PresetJob) -> dict[str, Any]:
+    """Train the learners under one effects preset and evaluate every policy (a worker)."""
+    with _one_thread():
         t0 = time.perf_counter()
-        eff = TreatmentEffects.preset(job["preset"])
-        cfg, sm, seed = job["config"], job["state_model"], job["seed"]
+        s, seed = job.settings, job.seed
+        eff = TreatmentEffects.preset(job.preset)
+        train = job.train.with_effects(eff)
         agents = train_agents(
-            job["train"], eff, cfg, sm, seed, job["tabular_episodes"], job["dqn_episodes"],
-            agents=job["agents"], safe_check_seeds=job["safe_check_seeds"],
-            fqi_episodes=job["fqi_episodes"], teacher_episodes=job["teacher_episodes"],
+            train, seed, job.tabular_episodes, job.dqn_episodes, agents=job.agents,
+            safe_check_seeds=s.safe_check_seeds, fqi_episodes=s.fqi_episodes,
+            teacher_episodes=s.teacher_episodes,
         )  # fmt: skip
-        out: dict[str, Any] = {"preset": job["preset"], "tables": {}, "timings": {}}
+        out: dict[str, Any] = {"preset": job.preset, "tables": {}, "timings": {}}
         out["timings"]["train"] = time.perf_counter() - t0
-        base = study_policies(eff, cfg, sm, job["spend_median"], agents, job["rollout_lookahead"])
-        for key, pop in job["populations"].items():
+        cfg, sm = train.config, train.state_model
+        base = study_policies(eff, cfg, sm, job.spend_median, agents, s.rollout_lookahead)
+        for key, pop in job.populations.items():
             t0 = time.perf_counter()
-            pols = _with_oracle(base, pop, eff, cfg, sm, seed)
-            table, per_seed = evaluate_policies(pop, pols, eff, cfg, sm, job["seeds"])
+            world = train.with_population(pop)
+            table, per_seed = evaluate_policies(world, _with_oracle(base, world, seed), job.seeds)
             out["tables"][key] = table
             out["tables"][f"{key}_per_seed"] = per_seed
             if key == "main":
-                raw, raw_per_seed = raw_agent_results(
-                    agents, table, per_seed, pop, eff, cfg, sm, job["seeds"]
-                )
+                raw, raw_per_seed = raw_agent_results(agents, table, per_seed, world, job.seeds)
                 out["tables"]["main_raw"] = raw
                 out["tables"]["main_raw_per_seed"] = raw_per_seed
             out["timings"][f"evaluate_{key}"] = time.perf_counter() - t0
@@ -550,40 +518,35 @@ def _preset_task(job: dict[str, Any]) -> dict[str, Any]:
         return out
 
 
-def _curve_task(job: dict[str, Any]) -> dict[str, Any]:
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """One torch and one BLAS thread in a worker (the workers already fill the cores)."""
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     with threadpool_limits(1):
+        yield
+
+
+def _curve_task(job: dict[str, Any]) -> dict[str, Any]:
+    with _one_thread():
         t0 = time.perf_counter()
-        table = budget_curve(
-            job["population"], job["policies"], job["effects"], job["config"],
-            job["state_model"], job["budgets"], job["seeds"],
-        )  # fmt: skip
+        table = budget_curve(job["world"], job["policies"], job["budgets"], job["seeds"])
         return {"table": table, "seconds": time.perf_counter() - t0}
 
 
 def _ope_task(job: dict[str, Any]) -> dict[str, Any]:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with _one_thread():
         t0 = time.perf_counter()
         ope = ope_table(
-            job["population"], job["behaviour"], job["targets"], job["effects"],
-            job["config"], job["state_model"], job["log_seed"], job["truth_seeds"],
-        )  # fmt: skip
+            job["world"], job["behaviour"], job["targets"], job["log_seed"], job["truth_seeds"]
+        )
         return {**ope, "seconds": time.perf_counter() - t0}
 
 
 def _diagnosis_task(job: dict[str, Any]) -> dict[str, Any]:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
+    with _one_thread():
         t0 = time.perf_counter()
         table = run_diagnosis_job(job)
         return {"table": table, "seconds": time.perf_counter() - t0}
@@ -609,46 +572,35 @@ class _Serial:
         return _Done(fn(job))
 
 
+def _executor(n_jobs: int) -> ProcessPoolExecutor | _Serial:
+    if n_jobs > 1:
+        return ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"))
+    return _Serial()
+
+
 def run_study(
     train_population: Population,
     test_population: Population,
     alt_test_population: Population,
     state_model: BTYDStateModel,
-    config: MarketingConfig | None = None,
-    effects: str = "mid",
+    settings: MarketingSettings = _DEFAULT,
     seed: int = 42,
-    n_eval_seeds: int = 10,
-    tabular_episodes: int = 60,
-    dqn_episodes: int = 20,
-    budgets: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 1.0),
-    n_curve_seeds: int = 5,
-    sweep: tuple[str, ...] = ("none", "low", "mid", "high", "carryover_off"),
-    sweep_tabular_episodes: int = 40,
-    sweep_dqn_episodes: int = 10,
-    ope_customers: int = 1000,
-    ope_truth_seeds: int = 4,
-    fqi_episodes: int = 6,
-    teacher_episodes: int = 4,
-    full_presets: tuple[str, ...] = ("high",),
-    rollout_lookahead: int = 3,
-    safe_check_seeds: int = 8,
-    n_jobs: int = 2,
-    diagnose: bool = True,
 ) -> StudyResult:
-    """The default stage-05 study.
+    """The default stage-05 study (``settings``: :class:`MarketingSettings`).
 
-    1. For the main preset ``effects`` and every ``full_presets`` entry: train the
-       learners on ``train_population`` (training seeds ``seed * 100_003 + ...``), each
-       passes :func:`safe_improvement_check`, then evaluate heuristics, learners,
-       planners, the full-information myopic rule and the oracle (Lagrangian price
-       fitted for the budget) on ``test_population`` **and** on
-       ``alt_test_population`` (the differently specified simulator) on the fresh
-       seeds ``10**7 + seed + i`` (``n_eval_seeds`` of them). Tables ``"main"``,
-       ``"alt"`` (and ``"<preset>_main"``, ``"<preset>_alt"``), per-seed values, paired
+    1. For the main preset ``settings.effects`` and every ``settings.full_presets``
+       entry: train the learners on ``train_population`` (training seeds
+       ``seed * 100_003 + ...``), each passes :func:`safe_improvement_check`, then
+       evaluate heuristics, learners, planners, the full-information myopic rule and the
+       oracle (Lagrangian price fitted for the budget) on ``test_population`` **and** on
+       ``alt_test_population`` (the differently specified simulator) on the fresh seeds
+       ``10**7 + seed + i`` (``n_eval_seeds`` of them). Tables ``"main"``, ``"alt"``
+       (and ``"<preset>_main"``, ``"<preset>_alt"``), per-seed values, paired
        differences to the best heuristic, the gap split (:func:`gap_split`).
-    2. The other ``sweep`` presets (fewer training episodes, ``n_curve_seeds`` seeds,
-       held-out customers only, no plain FQI): table ``"sweep"`` (all presets).
-    3. Profit-vs-budget curve and off-policy evaluation of the main preset.
+    2. The other ``sweep`` presets (fewer training episodes, the first ``n_curve_seeds``
+       evaluation seeds, held-out customers only, no plain FQI): table ``"sweep"``.
+    3. Profit-vs-budget curve (first ``n_curve_seeds`` seeds) and off-policy evaluation
+       of the main preset.
     4. With ``diagnose``: why the bootstrapped learners lose (:mod:`.diagnose`), on the
        main preset's held-out customers and the first ``n_curve_seeds`` evaluation
        seeds: table ``"diagnosis"``.
@@ -656,148 +608,62 @@ def run_study(
     Independent pieces run in ``n_jobs`` worker processes (seeds and presets are fixed
     per job, so the result does not depend on ``n_jobs``).
     """
-    cfg = config or MarketingConfig()
-    eff = TreatmentEffects.preset(effects)
-    res = StudyResult()
-    eval_seeds = evaluation_seeds(seed, n_eval_seeds)
+    s = settings
+    train = MarketingWorld(train_population, s.treatment_effects, s.config, state_model)
+    test = train.with_population(test_population)
+    eval_seeds = evaluation_seeds(seed, s.n_eval_seeds)
+    curve_seeds = eval_seeds[: s.n_curve_seeds]
     spend_median = float(np.median(train_population.m0[train_population.x0 > 0]))
-    common = dict(
-        config=cfg, state_model=state_model, seed=seed, train=train_population,
-        spend_median=spend_median, agents=RL_AGENTS, safe_check_seeds=safe_check_seeds,
-        rollout_lookahead=rollout_lookahead, fqi_episodes=fqi_episodes,
-        teacher_episodes=teacher_episodes,
-    )  # fmt: skip
-    full = dict(
-        populations={"main": test_population, "alt": alt_test_population},
-        seeds=eval_seeds, tabular_episodes=tabular_episodes, dqn_episodes=dqn_episodes,
-    )  # fmt: skip
-    light = dict(
-        populations={"main": test_population}, seeds=eval_seeds[:n_curve_seeds],
-        tabular_episodes=sweep_tabular_episodes, dqn_episodes=sweep_dqn_episodes,
-        agents=tuple(a for a in RL_AGENTS if a != "fqi"),  # plain FQI: main presets only
-    )  # fmt: skip
-    presets = list(dict.fromkeys([effects, *full_presets, *sweep]))
+    res = StudyResult()
     t_all = time.perf_counter()
-    executor = (
-        ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"))
-        if n_jobs > 1
-        else _Serial()
-    )
-    with executor as pool:
+    with _executor(s.n_jobs) as pool:
         futures = {
             p: pool.submit(
                 _preset_task,
-                {**common, **(full if p == effects or p in full_presets else light), "preset": p},
+                _preset_job(p, train, test_population, alt_test_population, s, seed, spend_median),
             )
-            for p in presets
+            for p in s.presets
         }
         diag_common = dict(
-            train=train_population, test=test_population, effects=eff, config=cfg,
-            state_model=state_model, seed=seed, seeds=eval_seeds[:n_curve_seeds],
-            dqn_episodes=dqn_episodes, fqi_episodes=fqi_episodes,
-            teacher_episodes=teacher_episodes,
+            train=train, test=test, seed=seed, seeds=curve_seeds, dqn_episodes=s.dqn_episodes,
+            fqi_episodes=s.fqi_episodes, teacher_episodes=s.teacher_episodes,
         )  # fmt: skip
         diag_futures = (
             [pool.submit(_diagnosis_task, job) for job in diagnosis_jobs(diag_common)[1:]]
-            if diagnose
+            if s.diagnose
             else []
         )
-        main_out = futures[effects].result()
-        if diagnose:  # the part that compares with the study's own agents, once trained
-            raw = {k[: -len("_raw")]: a for k, a in unswitched(main_out["agents"]).items()}
+        agents = futures[s.effects].result()["agents"]
+        if s.diagnose:  # the part that compares with the study's own agents, once trained
+            raw = {k[: -len("_raw")]: a for k, a in unswitched(agents).items()}
             job = diagnosis_jobs(diag_common, raw)[0]
             diag_futures.insert(0, pool.submit(_diagnosis_task, job))
-        agents = main_out["agents"]
-        curve_pols = study_policies(eff, cfg, state_model, spend_median, agents, rollout_lookahead)
+        curve_pols = study_policies(
+            test.effects, test.config, state_model, spend_median, agents, s.rollout_lookahead
+        )
         curve_pols.pop("full_info_myopic")
         curve_pols["oracle"] = OraclePolicy()
         curve_futures = [  # one job per budget: small jobs keep both workers busy
             pool.submit(
-                _curve_task,
-                dict(
-                    population=test_population, policies=curve_pols, effects=eff, config=cfg,
-                    state_model=state_model, budgets=[b], seeds=eval_seeds[:n_curve_seeds],
-                ),
+                _curve_task, dict(world=test, policies=curve_pols, budgets=[b], seeds=curve_seeds)
             )
-            for b in budgets
-        ]  # fmt: skip
-        ope_pop = test_population.sample(ope_customers, seed)
-        heur = heuristic_policies(eff, cfg, spend_median)
-        # heuristics first, so a switched-off learner is shown as the "nobody" it equals
-        candidates = {k: heur[k] for k in ("nobody", "top_clv", "rfm", "one_step_uplift")}
-        candidates.update(agents)
-        groups = _dedupe_on_sample(candidates, ope_pop, eff, cfg, state_model, seed)
-        targets = {k: SoftenedPolicy(candidates[k], 0.1, name=k) for k in groups}
-        ope_future = pool.submit(
-            _ope_task,
-            dict(
-                population=ope_pop,
-                behaviour=SoftenedPolicy(OneStepUpliftPolicy(eff, cfg), 0.5, name="behaviour"),
-                targets=targets, effects=eff, config=cfg, state_model=state_model,
-                log_seed=seed + 7, truth_seeds=[10**8 + seed + i for i in range(ope_truth_seeds)],
-            ),
-        )  # fmt: skip
+            for b in s.budgets
+        ]
+        ope_job, groups = _ope_job(test, agents, s, seed, spend_median)
+        ope_future = pool.submit(_ope_task, ope_job)
         outs = {p: f.result() for p, f in futures.items()}
         curves = [f.result() for f in curve_futures]
         diags = [f.result() for f in diag_futures]
         ope = ope_future.result()
     res.timings["total"] = time.perf_counter() - t_all
     res.agents = agents
-    res.tables["safe_checks"] = safety_table(
-        pd.DataFrame([{"agent": k, **getattr(a, "safe_check", {})} for k, a in agents.items()]),
-        outs[effects]["tables"]["main_raw"],
-    )
-    res.tables["learning_curves"] = pd.concat(
-        [
-            a.learning_curve.assign(agent=k)
-            for k, a in agents.items()
-            if k in ("q_learning", "sarsa", "dqn")
-        ],
-        ignore_index=True,
-    )
-    res.tables["fqi_curve"] = agents["fqi"].learning_curve if "fqi" in agents else pd.DataFrame()
+    res.tables.update(_learner_tables(agents, outs, s.effects))
     for p, out in outs.items():
         for k, v in out["timings"].items():
             res.timings[f"{p}:{k}"] = v
-        for key in ("main", "alt"):
-            if key not in out["tables"]:
-                continue
-            table, per_seed = out["tables"][key], out["tables"][f"{key}_per_seed"]
-            prefix = key if p == effects else f"{p}_{key}"
-            res.tables[prefix] = table
-            res.tables[f"{prefix}_per_seed"] = per_seed
-            best = str(best_heuristic(table)["policy"])
-            diffs = []
-            for a in (*RL_AGENTS, *PLANNERS):
-                if a not in set(per_seed["policy"]):
-                    continue  # e.g. plain FQI, trained for the main presets only
-                m, lo, hi = paired_difference(per_seed, a, best)
-                diffs.append(
-                    {"policy": a, "best_heuristic": best, "difference": m, "ci_lo": lo, "ci_hi": hi}
-                )
-            res.tables[f"{prefix}_vs_best"] = pd.DataFrame(diffs)
-            res.tables[f"{prefix}_gap"] = oracle_gap_share(table)
-            res.tables[f"{prefix}_split"] = gap_split(table, per_seed)
-            if key == "main":
-                res.tables[f"{prefix}_raw"] = out["tables"]["main_raw"]
-                res.tables[f"{prefix}_raw_per_seed"] = out["tables"]["main_raw_per_seed"]
+        res.tables.update(_preset_tables(out, "" if p == s.effects else f"{p}_"))
     res.tables["sweep"] = pd.concat(
         [out["tables"]["main"].assign(effects=p) for p, out in outs.items()], ignore_index=True
-    )
-    res.tables["safe_checks_sweep"] = pd.concat(
-        [
-            safety_table(
-                pd.DataFrame(
-                    [
-                        {"effects": p, "agent": k, **getattr(a, "safe_check", {})}
-                        for k, a in out["agents"].items()
-                    ]
-                ),
-                out["tables"]["main_raw"],
-            )
-            for p, out in outs.items()
-        ],
-        ignore_index=True,
     )
     res.tables["budget_curve"] = pd.concat([c["table"] for c in curves], ignore_index=True)
     res.timings["budget_curve"] = float(sum(c["seconds"] for c in curves))
@@ -810,21 +676,12 @@ def run_study(
     if diags:
         res.tables["diagnosis"] = merge_diagnosis([d["table"] for d in diags])
         res.timings["diagnosis"] = float(sum(d["seconds"] for d in diags))
-    for k, a in agents.items():
-        res.tables[f"policy_{k}"] = policy_table(
-            a, test_population, eff, cfg, state_model, eval_seeds[0]
-        )
-    res.tables["policy_one_step_uplift"] = policy_table(
-        OneStepUpliftPolicy(eff, cfg), test_population, eff, cfg, state_model, eval_seeds[0]
-    )
-    res.tables["policy_posterior_mpc"] = policy_table(
-        PosteriorMPCPolicy(eff, cfg, state_model),
-        test_population, eff, cfg, state_model, eval_seeds[0],
-    )  # fmt: skip
+    res.tables.update(_action_tables(agents, test, eval_seeds[0]))
     res.notes = {
-        "effects": eff,
-        "config": cfg,
+        "effects": test.effects,
+        "config": test.config,
         "eval_seeds": eval_seeds,
+        "curve_seeds": curve_seeds,
         "train_size": len(train_population),
         "test_size": len(test_population),
         "recommended_policy": recommended_policy_name(res.tables["main"], agents),
@@ -833,24 +690,142 @@ def run_study(
     return res
 
 
-def _dedupe_on_sample(
-    candidates: dict[str, Any],
-    population: Population,
-    effects: TreatmentEffects,
-    config: MarketingConfig,
-    state_model: BTYDStateModel,
+def _preset_job(
+    preset: str,
+    train: MarketingWorld,
+    test_population: Population,
+    alt_test_population: Population,
+    settings: MarketingSettings,
     seed: int,
+    spend_median: float,
+) -> _PresetJob:
+    """The main and full presets: both simulators, every evaluation seed, the main
+    episodes; the rest of the sweep: held-out customers, the curve seeds, the sweep's
+    episodes and no plain FQI."""
+    s = settings
+    seeds = evaluation_seeds(seed, s.n_eval_seeds)
+    if preset == s.effects or preset in s.full_presets:
+        populations = {"main": test_population, "alt": alt_test_population}
+        return _PresetJob(
+            preset, train, populations, seeds, s.tabular_episodes, s.dqn_episodes, RL_AGENTS,
+            s, spend_median, seed,
+        )  # fmt: skip
+    agents = tuple(a for a in RL_AGENTS if a != "fqi")  # plain FQI: main presets only
+    return _PresetJob(
+        preset, train, {"main": test_population}, seeds[: s.n_curve_seeds],
+        s.sweep_tabular_episodes, s.sweep_dqn_episodes, agents, s, spend_median, seed,
+    )  # fmt: skip
+
+
+def _ope_job(
+    test: MarketingWorld,
+    agents: dict[str, Any],
+    settings: MarketingSettings,
+    seed: int,
+    spend_median: float,
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The off-policy evaluation job on a sample of held-out customers, and the groups of
+    candidates with identical greedy actions (each group is estimated once)."""
+    ope_world = test.with_population(test.population.sample(settings.ope_customers, seed))
+    heur = heuristic_policies(test.effects, test.config, spend_median)
+    # heuristics first, so a switched-off learner is shown as the "nobody" it equals
+    candidates = {k: heur[k] for k in ("nobody", "top_clv", "rfm", "one_step_uplift")}
+    candidates.update(agents)
+    groups = _dedupe_on_sample(candidates, ope_world, seed)
+    behaviour = SoftenedPolicy(OneStepUpliftPolicy(test.effects, test.config), 0.5, "behaviour")
+    job = dict(
+        world=ope_world,
+        behaviour=behaviour,
+        targets={k: SoftenedPolicy(candidates[k], 0.1, name=k) for k in groups},
+        log_seed=seed + 7,
+        truth_seeds=[10**8 + seed + i for i in range(settings.ope_truth_seeds)],
+    )
+    return job, groups
+
+
+def _learner_tables(
+    agents: dict[str, Any], outs: dict[str, dict[str, Any]], effects: str
+) -> dict[str, pd.DataFrame]:
+    """The safety checks (main preset and every preset) and the learning curves."""
+
+    def checks(trained: dict[str, Any], **extra: str) -> pd.DataFrame:
+        rows = [{**extra, "agent": k, **getattr(a, "safe_check", {})} for k, a in trained.items()]
+        return pd.DataFrame(rows)
+
+    curves = [
+        a.learning_curve.assign(agent=k)
+        for k, a in agents.items()
+        if k in ("q_learning", "sarsa", "dqn")
+    ]
+    return {
+        "safe_checks": safety_table(checks(agents), outs[effects]["tables"]["main_raw"]),
+        "learning_curves": pd.concat(curves, ignore_index=True),
+        "fqi_curve": agents["fqi"].learning_curve if "fqi" in agents else pd.DataFrame(),
+        "safe_checks_sweep": pd.concat(
+            [
+                safety_table(checks(out["agents"], effects=p), out["tables"]["main_raw"])
+                for p, out in outs.items()
+            ],
+            ignore_index=True,
+        ),
+    }
+
+
+def _preset_tables(out: dict[str, Any], prefix: str) -> dict[str, pd.DataFrame]:
+    """One preset's tables per simulator: results, per seed, against the best heuristic,
+    the oracle-gap shares, the gap split and (held-out customers) the raw learners."""
+    tables: dict[str, pd.DataFrame] = {}
+    for key in ("main", "alt"):
+        if key not in out["tables"]:
+            continue
+        table, per_seed = out["tables"][key], out["tables"][f"{key}_per_seed"]
+        name = f"{prefix}{key}"
+        tables[name] = table
+        tables[f"{name}_per_seed"] = per_seed
+        best = str(best_heuristic(table)["policy"])
+        diffs = []
+        for a in (*RL_AGENTS, *PLANNERS):
+            if a not in set(per_seed["policy"]):
+                continue  # e.g. plain FQI, trained for the main presets only
+            m, lo, hi = paired_difference(per_seed, a, best)
+            diffs.append(
+                {"policy": a, "best_heuristic": best, "difference": m, "ci_lo": lo, "ci_hi": hi}
+            )
+        tables[f"{name}_vs_best"] = pd.DataFrame(diffs)
+        tables[f"{name}_gap"] = oracle_gap_share(table)
+        tables[f"{name}_split"] = gap_split(table, per_seed)
+        if key == "main":
+            tables[f"{name}_raw"] = out["tables"]["main_raw"]
+            tables[f"{name}_raw_per_seed"] = out["tables"]["main_raw_per_seed"]
+    return tables
+
+
+def _action_tables(
+    agents: dict[str, Any], test: MarketingWorld, seed: int
+) -> dict[str, pd.DataFrame]:
+    """Who gets which action (:func:`policy_table`) under each learner, the uplift rule
+    and posterior MPC, on the held-out customers and one evaluation seed."""
+    pols = {
+        **agents,
+        "one_step_uplift": OneStepUpliftPolicy(test.effects, test.config),
+        "posterior_mpc": PosteriorMPCPolicy(test.effects, test.config, test.state_model),
+    }
+    return {f"policy_{k}": policy_table(p, test, seed) for k, p in pols.items()}
+
+
+def _dedupe_on_sample(
+    candidates: dict[str, Any], world: MarketingWorld, seed: int
 ) -> dict[str, list[str]]:
     """:func:`dedupe_policies` on the states the behaviour rule visits in one run."""
-    sim = MarketingSimulator(population, effects, config.with_budget(None), state_model)
-    beh = OneStepUpliftPolicy(effects, config)
+    sim = world.with_budget(None).simulator()
+    beh = OneStepUpliftPolicy(world.effects, world.config)
     res = run_policy(sim, beh, seed + 7, budget=None, record_obs=True)
     obs = res.extra["obs"]
     scores: dict[str, np.ndarray] = {}
     for name, pol in candidates.items():
         parts = []
         sim.reset(seed + 7)
-        for t in range(config.horizon):
+        for t in range(world.config.horizon):
             parts.append(np.asarray(pol.scores(obs[:, t], t, sim), float))
             sim.step(res.actions[:, t])
         scores[name] = np.concatenate(parts)
