@@ -1,7 +1,10 @@
 """Which model stage 07 applies: the leaderboard's choice under the study's gap metric.
 
 The evaluation stage (06) writes ``reports/metrics/leaderboard.json``; the model is the
-best *fitted* row under ``evaluate.gap_metric`` among the models stage 07 can refit
+best *fitted deployable* row under ``evaluate.gap_metric`` (a learned model trained on
+windows inside the calibration period, or a BTYD model; cross-fitted rows, keyed
+``<model>@cross_fitted``, learned from other customers' holdout outcomes and are never
+read here) among the models stage 07 can refit
 (:func:`applicable_models`: LightGBM, the BTYD models, and the deep rows without the
 text block, refitted from 04b's tuned configuration by :mod:`helpers.apply.deep`), never
 picked by hand. A parameter may override it. The overall best row is reported beside it;
@@ -19,7 +22,7 @@ from typing import Any
 
 from helpers.apply.deep import DeepProduction, is_deep_model, production_deep_config
 from helpers.apply.scoring import APPLICABLE_MODELS, ApplyError
-from helpers.evaluation.leaderboard import LOWER_IS_BETTER
+from helpers.evaluation.leaderboard import LOWER_IS_BETTER, row_protocol
 
 __all__ = [
     "SIGNAL_MARGIN",
@@ -90,9 +93,13 @@ def read_leaderboard(path: str | Path, newer_than: Sequence[str | Path] = ()) ->
 
 
 def _rows(board: dict[str, Any], metric: str) -> dict[str, float]:
+    """Fitted deployable rows and their ``metric``: a cross-fitted row (trained on other
+    customers' holdout outcomes) is never a candidate, nor is the oracle."""
     rows = {}
     for name, row in board.items():
         if not isinstance(row, dict) or name in NOT_DEPLOYABLE:
+            continue
+        if row_protocol(name, row) != "deployable":
             continue
         if row.get("status", "fitted") != "fitted" or row.get(metric) is None:
             continue
@@ -108,6 +115,8 @@ def applicable_models(
     usable, why, deep = list(APPLICABLE_MODELS), {}, {}
     for name, row in board.items():
         if not isinstance(row, dict) or name in NOT_DEPLOYABLE or name in APPLICABLE_MODELS:
+            continue
+        if row_protocol(name, row) != "deployable":
             continue
         if not ({"gini", "mae"} & set(row)):  # a summary entry, not a model row
             continue

@@ -425,6 +425,10 @@ class RecipeChoice:
     table: pd.DataFrame
     validation_cutoff: pd.Timestamp
     validation_days: int
+    #: the chosen recipe's LightGBM predictions at the validation cutoff (``gbdt``, over
+    #: ``validation_days``) and the spend that followed (``actual``), per customer
+    validation: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    cache: FeatureCache | None = field(default=None, repr=False)
 
     @property
     def sentence(self) -> str:
@@ -446,7 +450,7 @@ def _validation_gini(
     columns_of: Any,
     seed: int,
     settings: dict[str, Any],
-) -> tuple[float, int]:
+) -> tuple[float, int, pd.Series]:
     train = training_set(cache, cutoff, days, recipe)
     columns = columns_of(train.features)
     boosters, _ = train_boosters(
@@ -457,9 +461,9 @@ def _validation_gini(
     )  # fmt: skip
     today = cache.frame(cutoff, train.window_days, recipe.btyd_inputs)
     today = today.reindex(columns=columns)
-    spend = boosters["spend"].predict(today.to_numpy(dtype=float))
+    spend = pd.Series(boosters["spend"].predict(today.to_numpy(dtype=float)), index=today.index)
     y = actual.reindex(today.index, fill_value=0.0).to_numpy(dtype=float)
-    return float(normalized_gini(y, spend)), len(train.target)
+    return float(normalized_gini(y, spend.to_numpy())), len(train.target), spend
 
 
 def choose_recipe(
@@ -508,10 +512,10 @@ def choose_recipe(
     def columns_of(frame: pd.DataFrame) -> list[str]:
         return supervised_columns(frame, "gbdt", selected_features)
 
-    rows = {}
+    rows, predicted = {}, {}
     for recipe in candidates:
         try:
-            gini, n_rows = _validation_gini(
+            gini, n_rows, predicted[recipe.label] = _validation_gini(
                 cache, v, days, recipe, actual, columns_of, seed, settings
             )
         except ValueError as exc:
@@ -530,4 +534,8 @@ def choose_recipe(
         )
     best = scored.idxmax()
     chosen = next(r for r in candidates if r.label == best)
-    return RecipeChoice(chosen, table, v, days)
+    spend = predicted[best]
+    validation = pd.DataFrame(
+        {"gbdt": spend, "actual": actual.reindex(spend.index, fill_value=0.0)}, index=spend.index
+    )
+    return RecipeChoice(chosen, table, v, days, validation, cache)

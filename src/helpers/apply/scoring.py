@@ -237,20 +237,32 @@ class ScoreResult:
 
 
 def _fit_btyd(
-    summary: pd.DataFrame, models: Sequence[str], penalizer: float
+    summary: pd.DataFrame,
+    models: Sequence[str],
+    penalizer: float = 0.0,
+    method: str = "map",
+    priors: Any = "default",
+    seed: int = 0,
 ) -> tuple[dict[str, btyd.BTYDFit], dict[str, str]]:
+    """Fit the spend model and each of ``models`` (any of :data:`helpers.models.btyd.FITTERS`:
+    BG/NBD, Pareto/NBD, MBG/NBD) as stage 04a does: ``method`` and ``priors`` are the
+    study's ``train.btyd_method`` / ``train.btyd_priors``, ``seed`` its seed (ADVI / MCMC
+    draws; a MAP fit does not depend on it). Returns the fits and, for a model that could
+    not be fitted, the reason."""
     fits: dict[str, btyd.BTYDFit] = {}
     failed: dict[str, str] = {}
-    fitters = {"bgnbd": btyd.fit_bgnbd, "pareto_nbd": btyd.fit_pareto_nbd}
+    options: dict[str, Any] = {"penalizer": penalizer}  # the defaults stay implicit
+    if (method, priors) != ("map", "default"):
+        options.update(method=method, priors=priors, **({} if method == "map" else {"seed": seed}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", btyd.BTYDFitWarning)
         try:
-            fits["gamma_gamma"] = btyd.fit_spend_model(summary, penalizer=penalizer)
+            fits["gamma_gamma"] = btyd.fit_spend_model(summary, **options)
         except btyd.BTYDFitError as exc:
             failed["gamma_gamma"] = exc.reason
         for name in models:
             try:
-                fits[name] = fitters[name](summary, penalizer=penalizer)
+                fits[name] = btyd.FITTERS[name](summary, **options)
             except btyd.BTYDFitError as exc:
                 failed[name] = exc.reason
     return fits, failed

@@ -10,6 +10,7 @@ calibrated (extrapolating past spend does exactly that), so they are read togeth
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -298,9 +299,11 @@ def best_btyd(gini: pd.Series) -> str | None:
 def comparison_pairs(gini: pd.Series) -> list[tuple[str, str]]:
     """The (model, reference) pairs notebook 06 puts paired intervals on.
 
-    Every ablation ``deep_*`` against the main ``deep`` model, then ``deep``, ``gbdt``
-    and ``stack`` against the best BTYD model (:func:`best_btyd`), then ``deep``
-    against ``gbdt``. A pair is listed only when both of its models were fitted.
+    Every ablation ``deep_*`` against the main ``deep`` model, then ``deep``,
+    ``deep_no_text``, ``gbdt``, ``gbdt_rfm``, ``stack`` and ``average`` against the best
+    BTYD model (:func:`best_btyd`; an ablation already compared with ``deep`` is not
+    repeated), then ``deep`` against ``gbdt``. A pair is listed only when both of its
+    models were fitted.
 
     Parameters
     ----------
@@ -313,7 +316,8 @@ def comparison_pairs(gini: pd.Series) -> list[tuple[str, str]]:
         pairs += [(m, "deep") for m in gini.index if m.startswith("deep_") and m in fitted]
     reference = best_btyd(gini)
     if reference is not None:
-        pairs += [(m, reference) for m in ("deep", "gbdt", "stack") if m in fitted]
+        learned = ("deep", "deep_no_text", "gbdt", "gbdt_rfm", "stack", "average")
+        pairs += [(m, reference) for m in learned if m in fitted and (m, "deep") not in pairs]
     if {"deep", "gbdt"} <= fitted:
         pairs.append(("deep", "gbdt"))
     return pairs
@@ -439,3 +443,202 @@ def p_alive_reading(matrix: pd.DataFrame, frequency: int = 10, gap: float = 26.0
         "old": float(matrix.loc[row, older]),
         "gap": age - older,
     }
+
+
+# --------------------------------------------------------------------------- two protocols
+
+#: How a row was trained. ``deployable``: only data up to the cutoff (BTYD models, the
+#: rules, and the learned models trained on windows inside calibration); ``cross_fitted``:
+#: a learned model trained over customer folds on other customers' holdout outcomes,
+#: which no shop has when it scores today; ``ceiling``: the oracle.
+PROTOCOLS: tuple[str, ...] = ("deployable", "cross_fitted", "ceiling")
+#: Key suffix of a cross-fitted row in ``leaderboard.json`` (plain names are deployable).
+CROSS_FITTED_SUFFIX = "@cross_fitted"
+#: Rows that are learned from holdout-like targets (supervised, deep, fusions).
+LEARNED_PREFIXES: tuple[str, ...] = ("gbdt", "deep", "stack", "average")
+
+
+def is_learned(model: str) -> bool:
+    """A supervised, deep or fused row (the ones with two protocols)."""
+    return model.startswith(LEARNED_PREFIXES)
+
+
+def row_protocol(key: str, row: Any = None) -> str:
+    """The protocol of a leaderboard row (its ``protocol`` field, else from its key)."""
+    if isinstance(row, dict) and row.get("protocol") in PROTOCOLS:
+        return str(row["protocol"])
+    if key.endswith(CROSS_FITTED_SUFFIX):
+        return "cross_fitted"
+    return "ceiling" if key == "oracle" else "deployable"
+
+
+def protocol_board(
+    cross_fitted: pd.DataFrame,
+    deployable: pd.DataFrame,
+    not_fitted: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """One board of both protocols, keyed for ``leaderboard.json``.
+
+    Parameters
+    ----------
+    cross_fitted : DataFrame
+        The leaderboard of the study's predictions (index model; learned rows there are
+        cross-fitted; BTYD rows and rules use calibration data only).
+    deployable : DataFrame
+        The leaderboard of the learned models' deployable predictions.
+    not_fitted : dict
+        Learned model -> why it has no deployable prediction.
+
+    Returns
+    -------
+    DataFrame
+        Index = row key: a learned model's cross-fitted row is ``<model>@cross_fitted``,
+        its deployable row the plain name; columns ``model``, ``protocol``, ``status``,
+        ``reason`` and the metrics. Sorted by protocol (deployable first), then Gini.
+    """
+    cross = cross_fitted.copy()
+    learned = [m for m in cross.index if is_learned(m)]
+    cross["model"] = cross.index
+    cross["protocol"] = [
+        "cross_fitted" if m in learned else ("ceiling" if m == "oracle" else "deployable")
+        for m in cross.index
+    ]
+    cross.index = [f"{m}{CROSS_FITTED_SUFFIX}" if m in learned else m for m in cross.index]
+    ours = deployable.copy()
+    ours["model"], ours["protocol"] = ours.index, "deployable"
+    if "status" in cross.columns:
+        ours["status"], ours["reason"] = "fitted", ""
+    missing = [m for m in learned if m not in ours.index]
+    why = not_fitted or {}
+    gaps = pd.DataFrame(
+        {
+            "model": missing,
+            "protocol": "deployable",
+            "status": "not_fitted",
+            "reason": [why.get(m, "not trained under the deployable protocol") for m in missing],
+        },
+        index=missing,
+    )
+    board = pd.concat([cross, ours, gaps.reindex(columns=ours.columns.union(gaps.columns))])
+    order = {"deployable": 0, "ceiling": 1, "cross_fitted": 2}
+    rank = board["protocol"].map(order)
+    board = board.assign(_rank=rank).sort_values(["_rank", "gini"], ascending=[True, False])
+    board.index.name = "row"
+    return board.drop(columns="_rank")
+
+
+def deployable_rows(board: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
+    """The rows a headline, a model choice or an RL state may read: deployable, fitted.
+
+    Accepts :func:`protocol_board`'s frame or ``leaderboard.json`` as a dict (summary
+    entries without metrics are skipped). The oracle (a ceiling) is left out.
+    """
+    if isinstance(board, dict):
+        rows = {
+            k: v for k, v in board.items() if isinstance(v, dict) and ({"gini", "mae"} & set(v))
+        }
+        board = pd.DataFrame.from_dict(rows, orient="index")
+    if board.empty:
+        return board
+    protocols = board["protocol"] if "protocol" in board else pd.Series(None, index=board.index)
+    keep = [
+        row_protocol(str(k), {"protocol": p}) == "deployable"
+        for k, p in zip(board.index, protocols, strict=True)
+    ]
+    out = board.loc[keep]
+    if "status" in out.columns:
+        out = out[out["status"].fillna("fitted") == "fitted"]
+    return out
+
+
+def protocol_gaps(
+    cross_fitted: pd.DataFrame,
+    deployable: pd.DataFrame,
+    customers: pd.DataFrame,
+    seed: int,
+    n_boot: int = 500,
+) -> pd.DataFrame:
+    """Per learned model: deployable minus cross-fitted Gini, with a paired interval.
+
+    Both tidy prediction tables (``user_id, model, predicted_spend, p_zero``) are scored
+    on the same customers and the same resamples
+    (:func:`helpers.evaluation.metrics.paired_bootstrap`). Index ``model``; columns
+    ``cross_fitted``, ``deployable`` (Gini), ``gap`` (deployable - cross-fitted), ``low``,
+    ``high``. Models missing from either table are left out.
+    """
+    actual = customers["holdout_spend"]
+    wide = {}
+    for name, table in (("cross_fitted", cross_fitted), ("deployable", deployable)):
+        joined = _joined(table, customers)
+        wide[name] = joined.pivot(index="user_id", columns="model", values="predicted_spend")
+    both = [m for m in wide["deployable"].columns if m in wide["cross_fitted"].columns]
+    rows = []
+    y = actual.reindex(wide["deployable"].index).to_numpy()
+    for model in both:
+        a = wide["deployable"][model].to_numpy()
+        b = wide["cross_fitted"][model].reindex(wide["deployable"].index).to_numpy()
+        result = metrics.paired_bootstrap(y, a, b, metrics.normalized_gini, seed, n_boot)
+        rows.append(
+            {
+                "model": model,
+                "cross_fitted": metrics.normalized_gini(y, b),
+                "deployable": metrics.normalized_gini(y, a),
+                "gap": result["difference"],
+                "low": result["low"],
+                "high": result["high"],
+            }
+        )
+    columns = ["model", "cross_fitted", "deployable", "gap", "low", "high"]
+    return pd.DataFrame(rows, columns=columns).set_index("model")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The facts of stage 06's headline, read from deployable rows only."""
+
+    best: str
+    gini: float
+    btyd: str | None
+    btyd_gini: float | None
+
+    @property
+    def beats_btyd(self) -> bool:
+        return self.btyd_gini is None or self.gini >= self.btyd_gini
+
+
+def headline_facts(board: pd.DataFrame | dict[str, Any], metric: str = "gini") -> Headline:
+    """Best deployable row by ``metric`` and the best BTYD row (cross-fitted rows and the
+    oracle are never read)."""
+    rows = deployable_rows(board)
+    values = rows[metric].dropna().astype(float)
+    if values.empty:
+        raise ValueError("no fitted deployable row on the board")
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    best = str((sign * values).idxmax())
+    names = rows["model"] if "model" in rows else pd.Series(rows.index, index=rows.index)
+    btyd = values[names.reindex(values.index).isin(BTYD_MODELS).to_numpy()]
+    top = str((sign * btyd).idxmax()) if len(btyd) else None
+    return Headline(best, float(values[best]), top, float(btyd[top]) if top else None)
+
+
+def protocol_gap_sentence(gaps: pd.DataFrame) -> str:
+    """One sentence on :func:`protocol_gaps`: each model's deployable minus cross-fitted
+    Gini with its interval, and whether the interval excludes 0."""
+    if gaps.empty:
+        return "No learned model has both a cross-fitted and a deployable row."
+    parts = []
+    for model, row in gaps.iterrows():
+        verdict = (
+            "deployable better" if row["low"] > 0 else
+            "cross-fitted better" if row["high"] < 0 else "not distinguishable"
+        )  # fmt: skip
+        parts.append(
+            f"{model} {row['deployable']:.3f} against {row['cross_fitted']:.3f} "
+            f"({row['gap']:+.3f}, 95 % interval {row['low']:+.3f} to {row['high']:+.3f}: "
+            f"{verdict})"
+        )
+    return (
+        "Deployable minus cross-fitted normalised Gini, paired over the same customers: "
+        + "; ".join(parts)
+        + "."
+    )
