@@ -191,66 +191,91 @@ def train_tabular(
     cfg = world.config.with_budget(None)
     sim = world.with_config(cfg).simulator()
     disc = Discretizer.fit(sim.reset(seed))
-    n_cells = disc.n_states * 4
-    q = np.zeros(n_cells)
-    visits = np.zeros(n_cells)
-    var = np.zeros(n_cells)
+    table = _TDTable(disc.n_states, alpha_min)
     rng = np.random.default_rng([seed, 17])
-    gamma = cfg.gamma
     curve = []
-
-    def update(s: np.ndarray, a: np.ndarray, target: np.ndarray) -> None:
-        flat = s * 4 + a
-        delta = target - q[flat]
-        cnt = np.bincount(flat, minlength=n_cells)
-        tot = np.bincount(flat, weights=delta, minlength=n_cells)
-        tot2 = np.bincount(flat, weights=delta**2, minlength=n_cells)
-        hit = cnt > 0
-        step = np.maximum(cnt[hit] / (visits[hit] + cnt[hit]), alpha_min)
-        mean_d = tot[hit] / cnt[hit]
-        q[hit] += step * mean_d
-        var[hit] += step * (tot2[hit] / cnt[hit] - mean_d**2 - var[hit])
-        visits[hit] += cnt[hit]
-
-    qv = q.reshape(-1, 4)
     for ep in range(episodes):
         eps = _epsilon(ep, episodes, eps_start, eps_end, eps_decay_share)
-        obs = sim.reset(seed * 100_003 + ep)
-        h = cfg.horizon
-        states = np.zeros((h + 1, sim.n), np.int64)
-        acts = np.zeros((h + 1, sim.n), np.int64)
-        rews = np.zeros((h, sim.n))
-        states[0] = disc.transform(obs)
-        acts[0] = _eps_greedy(qv[states[0]], eps, rng)
-        for t in range(h):
-            obs, rews[t], _ = sim.step(acts[t])
-            states[t + 1] = disc.transform(obs)
-            acts[t + 1] = _eps_greedy(qv[states[t + 1]], eps, rng)
-            if t + 1 >= n_step:  # update step t + 1 - n_step
-                _nstep_update(
-                    update, qv, states, acts, rews, t + 1 - n_step, n_step, h, gamma, method
-                )
-        for u in range(max(0, h - n_step + 1), h):
-            _nstep_update(update, qv, states, acts, rews, u, n_step, h, gamma, method)
-        ret = (gamma ** np.arange(h)) @ rews
-        curve.append(
-            {
-                "episode": ep,
-                "epsilon": eps,
-                "mean_return": float(ret.mean()),
-                "contact_rate": float((acts[:h] > 0).mean()),
-            }
-        )
+        run = _tabular_episode(sim, disc, table, rng, eps, seed * 100_003 + ep, n_step, method)
+        curve.append({"episode": ep, "epsilon": eps, **run})
     return TabularAgent(
         name=method,
         discretizer=disc,
-        q=q.reshape(-1, 4),
-        visits=visits.reshape(-1, 4),
-        var=np.maximum(var.reshape(-1, 4), 0.0),
+        q=table.q.reshape(-1, 4),
+        visits=table.visits.reshape(-1, 4),
+        var=np.maximum(table.var.reshape(-1, 4), 0.0),
         pessimism=pessimism,
         learning_curve=pd.DataFrame(curve),
         train_seconds=time.perf_counter() - t0,
     )
+
+
+class _TDTable:
+    """Q-value, visits and TD-target variance of every (state, action) cell, flat.
+
+    :meth:`update` moves each cell hit by a batch towards the batch's mean target with
+    step ``max(c / (n + c), alpha_min)`` (``c`` visits in this batch, ``n`` before).
+    """
+
+    def __init__(self, n_states: int, alpha_min: float):
+        self.n_cells = n_states * 4
+        self.q = np.zeros(self.n_cells)
+        self.visits = np.zeros(self.n_cells)
+        self.var = np.zeros(self.n_cells)
+        self.alpha_min = alpha_min
+
+    @property
+    def qv(self) -> np.ndarray:
+        """The Q-values as a ``(n_states, 4)`` view."""
+        return self.q.reshape(-1, 4)
+
+    def update(self, s: np.ndarray, a: np.ndarray, target: np.ndarray) -> None:
+        """One batched TD update of the cells ``(s, a)`` towards ``target``."""
+        flat = s * 4 + a
+        delta = target - self.q[flat]
+        cnt = np.bincount(flat, minlength=self.n_cells)
+        tot = np.bincount(flat, weights=delta, minlength=self.n_cells)
+        tot2 = np.bincount(flat, weights=delta**2, minlength=self.n_cells)
+        hit = cnt > 0
+        step = np.maximum(cnt[hit] / (self.visits[hit] + cnt[hit]), self.alpha_min)
+        mean_d = tot[hit] / cnt[hit]
+        self.q[hit] += step * mean_d
+        self.var[hit] += step * (tot2[hit] / cnt[hit] - mean_d**2 - self.var[hit])
+        self.visits[hit] += cnt[hit]
+
+
+def _tabular_episode(
+    sim: MarketingSimulator,
+    disc: Discretizer,
+    table: _TDTable,
+    rng: np.random.Generator,
+    eps: float,
+    run_seed: int,
+    n_step: int,
+    method: str,
+) -> dict[str, float]:
+    """Every training customer through the horizon on ``run_seed``, epsilon-greedy, with
+    n-step updates as soon as their rewards are in; returns the mean discounted return
+    and the contact rate."""
+    qv, gamma, h = table.qv, sim.config.gamma, sim.config.horizon
+    obs = sim.reset(run_seed)
+    states = np.zeros((h + 1, sim.n), np.int64)
+    acts = np.zeros((h + 1, sim.n), np.int64)
+    rews = np.zeros((h, sim.n))
+    states[0] = disc.transform(obs)
+    acts[0] = _eps_greedy(qv[states[0]], eps, rng)
+    for t in range(h):
+        obs, rews[t], _ = sim.step(acts[t])
+        states[t + 1] = disc.transform(obs)
+        acts[t + 1] = _eps_greedy(qv[states[t + 1]], eps, rng)
+        if t + 1 >= n_step:  # update step t + 1 - n_step
+            _nstep_update(
+                table.update, qv, states, acts, rews, t + 1 - n_step, n_step, h, gamma, method
+            )
+    for u in range(max(0, h - n_step + 1), h):
+        _nstep_update(table.update, qv, states, acts, rews, u, n_step, h, gamma, method)
+    ret = (gamma ** np.arange(h)) @ rews
+    return {"mean_return": float(ret.mean()), "contact_rate": float((acts[:h] > 0).mean())}
 
 
 def _nstep_update(update, qv, states, acts, rews, u, n_step, h, gamma, method) -> None:
@@ -368,93 +393,147 @@ def train_dqn(
         rng = np.random.default_rng([seed, 29])
         cfg = world.config.with_budget(None)
         sim = world.with_config(cfg).simulator()
-        obs0 = sim.reset(seed * 100_003)
-        x0 = log_scaled(obs0)
-        mean, std = x0.mean(axis=0), x0.std(axis=0)
-        # a feature (nearly) constant at the start must not be divided by ~0: its later
-        # values would reach millions of standard deviations and the network diverges
-        std = np.where(std < 1e-3, 1.0, std)
-        # features constant at the start get fixed scales (their start std is 0)
-        for name, centre, scale in (
-            ("months_left", cfg.horizon / 2, cfg.horizon / 2),
-            ("months_since_contact", 6.0, 6.0),
-            ("contacts_3m", 1.5, 1.5),
-        ):
-            mean[FI[name]], std[FI[name]] = centre, scale
+        mean, std = _start_scaling(sim.reset(seed * 100_003), cfg.horizon)
         net = _DuelingQ(len(FEATURES), hidden).to(dev)
         target = _DuelingQ(len(FEATURES), hidden).to(dev)
         target.load_state_dict(net.state_dict())
         opt = torch.optim.Adam(net.parameters(), lr=lr)
         agent = DQNAgent(net=net, mean=mean, std=std, reward_scale=1.0, device=dev)
-
-        n_feat = len(FEATURES)
         n_updates = (
             max(1, int(np.ceil(replay_ratio * sim.n / batch_size)))
             if replay_ratio
             else updates_per_step
         )
-        buf_s = np.zeros((buffer_size, n_feat), np.float32)
-        buf_s2 = np.zeros((buffer_size, n_feat), np.float32)
-        buf_a = np.zeros(buffer_size, np.int64)
-        buf_r = np.zeros(buffer_size, np.float32)
-        buf_d = np.zeros(buffer_size, np.float32)
-        size, ptr, steps = 0, 0, 0
-        gamma = cfg.gamma
+        learner = _DQNLearner(
+            net, target, opt, _Replay(buffer_size, len(FEATURES)), rng, cfg.gamma,
+            batch_size, n_updates, target_every, dev,
+        )  # fmt: skip
         curve = []
-
         for ep in range(episodes):
             eps = _epsilon(ep, episodes, eps_start, eps_end, eps_decay_share)
-            obs = sim.reset(seed * 100_003 + ep)
-            ret = np.zeros(sim.n)
-            contacts, losses = 0, []
-            for t in range(cfg.horizon):
-                feats = agent.features(obs)
-                a = _eps_greedy(agent.scores(obs, t), eps, rng)
-                obs2, r, done = sim.step(a)
-                if ep == 0 and t == 0:
-                    agent.reward_scale = float(np.std(r)) or 1.0
-                ret += gamma**t * r
-                contacts += int((a > 0).sum())
-                idx = (ptr + np.arange(sim.n)) % buffer_size
-                buf_s[idx], buf_a[idx] = feats, a
-                buf_r[idx] = r / agent.reward_scale
-                buf_s2[idx], buf_d[idx] = agent.features(obs2), float(done)
-                ptr = (ptr + sim.n) % buffer_size
-                size = min(size + sim.n, buffer_size)
-                obs = obs2
-                if size < batch_size:
-                    continue
-                for _ in range(n_updates):
-                    b = rng.integers(0, size, batch_size)
-                    s_b = torch.from_numpy(buf_s[b]).to(dev)
-                    s2_b = torch.from_numpy(buf_s2[b]).to(dev)
-                    a_b = torch.from_numpy(buf_a[b]).to(dev)
-                    r_b = torch.from_numpy(buf_r[b]).to(dev)
-                    d_b = torch.from_numpy(buf_d[b]).to(dev)
-                    with torch.no_grad():
-                        a_star = net(s2_b).argmax(dim=1, keepdim=True)
-                        boot = target(s2_b).gather(1, a_star).squeeze(1)
-                        y = r_b + gamma * (1.0 - d_b) * boot
-                    pred = net(s_b).gather(1, a_b[:, None]).squeeze(1)
-                    loss = nn.functional.smooth_l1_loss(pred, y)
-                    opt.zero_grad()
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-                    opt.step()
-                    losses.append(float(loss.detach()))
-                    steps += 1
-                    if steps % target_every == 0:
-                        target.load_state_dict(net.state_dict())
-            curve.append(
-                {
-                    "episode": ep,
-                    "epsilon": eps,
-                    "mean_return": float(ret.mean()),
-                    "contact_rate": contacts / (sim.n * cfg.horizon),
-                    "loss": float(np.mean(losses)) if losses else np.nan,
-                }
-            )
+            run = _dqn_episode(sim, agent, learner, eps, seed * 100_003 + ep, first=ep == 0)
+            curve.append({"episode": ep, "epsilon": eps, **run})
         agent.learning_curve = pd.DataFrame(curve)
         agent.train_seconds = time.perf_counter() - t0
         net.eval()
         return agent
+
+
+def _start_scaling(obs0: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the (log-scaled) features at the start."""
+    x0 = log_scaled(obs0)
+    mean, std = x0.mean(axis=0), x0.std(axis=0)
+    # a feature (nearly) constant at the start must not be divided by ~0: its later
+    # values would reach millions of standard deviations and the network diverges
+    std = np.where(std < 1e-3, 1.0, std)
+    # features constant at the start get fixed scales (their start std is 0)
+    for name, centre, scale in (
+        ("months_left", horizon / 2, horizon / 2),
+        ("months_since_contact", 6.0, 6.0),
+        ("contacts_3m", 1.5, 1.5),
+    ):
+        mean[FI[name]], std[FI[name]] = centre, scale
+    return mean, std
+
+
+class _Replay:
+    """A ring buffer of the last ``capacity`` transitions (state, action, scaled reward,
+    next state, done)."""
+
+    def __init__(self, capacity: int, n_feat: int):
+        self.capacity, self.size, self.ptr = capacity, 0, 0
+        self.s = np.zeros((capacity, n_feat), np.float32)
+        self.s2 = np.zeros((capacity, n_feat), np.float32)
+        self.a = np.zeros(capacity, np.int64)
+        self.r = np.zeros(capacity, np.float32)
+        self.d = np.zeros(capacity, np.float32)
+
+    def add(self, s: np.ndarray, a: np.ndarray, r: np.ndarray, s2: np.ndarray, done: bool) -> None:
+        """Store one month of every customer's transitions."""
+        n = len(a)
+        idx = (self.ptr + np.arange(n)) % self.capacity
+        self.s[idx], self.a[idx] = s, a
+        self.r[idx] = r
+        self.s2[idx], self.d[idx] = s2, float(done)
+        self.ptr = (self.ptr + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+
+@dataclass
+class _DQNLearner:
+    """The double-DQN update: minibatches from the replay buffer, Huber loss, Adam,
+    gradient clipping, the target network copied every ``target_every`` steps."""
+
+    net: nn.Module
+    target: nn.Module
+    opt: torch.optim.Optimizer
+    replay: _Replay
+    rng: np.random.Generator
+    gamma: float
+    batch_size: int
+    n_updates: int
+    target_every: int
+    device: str
+    steps: int = 0
+
+    def learn(self) -> list[float]:
+        """``n_updates`` gradient steps (none while the buffer holds less than a batch);
+        returns their losses."""
+        if self.replay.size < self.batch_size:
+            return []
+        return [self._step() for _ in range(self.n_updates)]
+
+    def _step(self) -> float:
+        buf, dev = self.replay, self.device
+        b = self.rng.integers(0, buf.size, self.batch_size)
+        s_b = torch.from_numpy(buf.s[b]).to(dev)
+        s2_b = torch.from_numpy(buf.s2[b]).to(dev)
+        a_b = torch.from_numpy(buf.a[b]).to(dev)
+        r_b = torch.from_numpy(buf.r[b]).to(dev)
+        d_b = torch.from_numpy(buf.d[b]).to(dev)
+        with torch.no_grad():
+            a_star = self.net(s2_b).argmax(dim=1, keepdim=True)
+            boot = self.target(s2_b).gather(1, a_star).squeeze(1)
+            y = r_b + self.gamma * (1.0 - d_b) * boot
+        pred = self.net(s_b).gather(1, a_b[:, None]).squeeze(1)
+        loss = nn.functional.smooth_l1_loss(pred, y)
+        self.opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.net.parameters(), 10.0)
+        self.opt.step()
+        self.steps += 1
+        if self.steps % self.target_every == 0:
+            self.target.load_state_dict(self.net.state_dict())
+        return float(loss.detach())
+
+
+def _dqn_episode(
+    sim: MarketingSimulator,
+    agent: DQNAgent,
+    learner: _DQNLearner,
+    eps: float,
+    run_seed: int,
+    first: bool,
+) -> dict[str, float]:
+    """Every training customer through the horizon on ``run_seed``, epsilon-greedy, each
+    month's transitions stored and learned from; the first month of the ``first`` episode
+    sets the reward scale. Returns the mean discounted return, contact rate and loss."""
+    obs = sim.reset(run_seed)
+    ret = np.zeros(sim.n)
+    contacts, losses = 0, []
+    for t in range(sim.config.horizon):
+        feats = agent.features(obs)
+        a = _eps_greedy(agent.scores(obs, t), eps, learner.rng)
+        obs2, r, done = sim.step(a)
+        if first and t == 0:
+            agent.reward_scale = float(np.std(r)) or 1.0
+        ret += learner.gamma**t * r
+        contacts += int((a > 0).sum())
+        learner.replay.add(feats, a, r / agent.reward_scale, agent.features(obs2), done)
+        obs = obs2
+        losses += learner.learn()
+    return {
+        "mean_return": float(ret.mean()),
+        "contact_rate": contacts / (sim.n * sim.config.horizon),
+        "loss": float(np.mean(losses)) if losses else np.nan,
+    }

@@ -605,8 +605,8 @@ def run_study(
        main preset's held-out customers and the first ``n_curve_seeds`` evaluation
        seeds: table ``"diagnosis"``.
 
-    Independent pieces run in ``n_jobs`` worker processes (seeds and presets are fixed
-    per job, so the result does not depend on ``n_jobs``).
+    Pieces run in ``n_jobs`` worker processes; seeds are fixed per job, so ``n_jobs``
+    changes no number.
     """
     s = settings
     train = MarketingWorld(train_population, s.treatment_effects, s.config, state_model)
@@ -614,8 +614,7 @@ def run_study(
     eval_seeds = evaluation_seeds(seed, s.n_eval_seeds)
     curve_seeds = eval_seeds[: s.n_curve_seeds]
     spend_median = float(np.median(train_population.m0[train_population.x0 > 0]))
-    res = StudyResult()
-    t_all = time.perf_counter()
+    res, t_all = StudyResult(), time.perf_counter()
     with _executor(s.n_jobs) as pool:
         futures = {
             p: pool.submit(
@@ -624,10 +623,8 @@ def run_study(
             )
             for p in s.presets
         }
-        diag_common = dict(
-            train=train, test=test, seed=seed, seeds=curve_seeds, dqn_episodes=s.dqn_episodes,
-            fqi_episodes=s.fqi_episodes, teacher_episodes=s.teacher_episodes,
-        )  # fmt: skip
+        episodes = _episodes(s, "dqn", "fqi", "teacher")
+        diag_common = dict(train=train, test=test, seed=seed, seeds=curve_seeds, **episodes)
         diag_futures = (
             [pool.submit(_diagnosis_task, job) for job in diagnosis_jobs(diag_common)[1:]]
             if s.diagnose
@@ -638,17 +635,8 @@ def run_study(
             raw = {k[: -len("_raw")]: a for k, a in unswitched(agents).items()}
             job = diagnosis_jobs(diag_common, raw)[0]
             diag_futures.insert(0, pool.submit(_diagnosis_task, job))
-        curve_pols = study_policies(
-            test.effects, test.config, state_model, spend_median, agents, s.rollout_lookahead
-        )
-        curve_pols.pop("full_info_myopic")
-        curve_pols["oracle"] = OraclePolicy()
-        curve_futures = [  # one job per budget: small jobs keep both workers busy
-            pool.submit(
-                _curve_task, dict(world=test, policies=curve_pols, budgets=[b], seeds=curve_seeds)
-            )
-            for b in s.budgets
-        ]
+        curve_jobs = _curve_jobs(test, agents, s, spend_median, curve_seeds)
+        curve_futures = [pool.submit(_curve_task, job) for job in curve_jobs]
         ope_job, groups = _ope_job(test, agents, s, seed, spend_median)
         ope_future = pool.submit(_ope_task, ope_job)
         outs = {p: f.result() for p, f in futures.items()}
@@ -657,11 +645,60 @@ def run_study(
         ope = ope_future.result()
     res.timings["total"] = time.perf_counter() - t_all
     res.agents = agents
-    res.tables.update(_learner_tables(agents, outs, s.effects))
+    _merge(res, outs, s.effects, curves, ope, groups, diags)
+    res.tables.update(_action_tables(agents, test, eval_seeds[0]))
+    res.notes = {
+        "effects": test.effects,
+        "config": test.config,
+        "eval_seeds": eval_seeds,
+        "curve_seeds": curve_seeds,
+        "train_size": len(train_population),
+        "test_size": len(test_population),
+        "recommended_policy": recommended_policy_name(res.tables["main"], agents),
+        "spend_median": spend_median,
+    }
+    return res
+
+
+def _episodes(settings: MarketingSettings, *learners: str) -> dict[str, int]:
+    """``<learner>_episodes`` of the main presets, by name."""
+    return {f"{k}_episodes": getattr(settings, f"{k}_episodes") for k in learners}
+
+
+def _curve_jobs(
+    test: MarketingWorld,
+    agents: dict[str, Any],
+    settings: MarketingSettings,
+    spend_median: float,
+    seeds: list[int],
+) -> list[dict[str, Any]]:
+    """One budget-curve job per budget (small jobs keep every worker busy): the study's
+    policies without the full-information rule, the oracle refitted per budget."""
+    pols = study_policies(
+        test.effects, test.config, test.state_model, spend_median, agents,
+        settings.rollout_lookahead,
+    )  # fmt: skip
+    pols.pop("full_info_myopic")
+    pols["oracle"] = OraclePolicy()
+    return [dict(world=test, policies=pols, budgets=[b], seeds=seeds) for b in settings.budgets]
+
+
+def _merge(
+    res: StudyResult,
+    outs: dict[str, dict[str, Any]],
+    effects: str,
+    curves: list[dict[str, Any]],
+    ope: dict[str, Any],
+    groups: dict[str, list[str]],
+    diags: list[dict[str, Any]],
+) -> None:
+    """The workers' tables and timings into ``res``: the learners' checks, every preset's
+    tables (the main preset unprefixed), the sweep, budget curve, OPE and diagnosis."""
+    res.tables.update(_learner_tables(res.agents, outs, effects))
     for p, out in outs.items():
         for k, v in out["timings"].items():
             res.timings[f"{p}:{k}"] = v
-        res.tables.update(_preset_tables(out, "" if p == s.effects else f"{p}_"))
+        res.tables.update(_preset_tables(out, "" if p == effects else f"{p}_"))
     res.tables["sweep"] = pd.concat(
         [out["tables"]["main"].assign(effects=p) for p, out in outs.items()], ignore_index=True
     )
@@ -676,18 +713,6 @@ def run_study(
     if diags:
         res.tables["diagnosis"] = merge_diagnosis([d["table"] for d in diags])
         res.timings["diagnosis"] = float(sum(d["seconds"] for d in diags))
-    res.tables.update(_action_tables(agents, test, eval_seeds[0]))
-    res.notes = {
-        "effects": test.effects,
-        "config": test.config,
-        "eval_seeds": eval_seeds,
-        "curve_seeds": curve_seeds,
-        "train_size": len(train_population),
-        "test_size": len(test_population),
-        "recommended_policy": recommended_policy_name(res.tables["main"], agents),
-        "spend_median": spend_median,
-    }
-    return res
 
 
 def _preset_job(
