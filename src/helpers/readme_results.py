@@ -146,7 +146,20 @@ def _apply_line(apply: dict[str, Any]) -> str:
         f"`{apply.get('policy', '?')}` contacts {_pct(apply.get('contacted_share'))}, expected "
         f"incremental profit {_num(apply.get('expected_incremental_profit_total'), ',.0f')} in "
         f"all; 80 % interval coverage on the backtest "
-        f"{_num(apply.get('interval_coverage_80_backtest'), '.3f')}."
+        f"{_num(apply.get('interval_coverage_80_backtest'), '.3f')}{_churn_clause(apply)}."
+    )
+
+
+def _churn_clause(apply: dict[str, Any]) -> str:
+    lists = apply.get("churn_lists") or {}
+    ours = lists.get("actionable: P(no purchase) | top 10%")
+    naive = lists.get("naive: longest since last purchase | top 10%")
+    if not ours or not naive:
+        return ""
+    return (
+        f"; the top 10 % of the actionable churn list is right {_pct(ours.get('precision'))} "
+        f"of the time (lift {_num(ours.get('lift'), '.2f')}), the longest-since-last-purchase "
+        f"list {_pct(naive.get('precision'))}"
     )
 
 
