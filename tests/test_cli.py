@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import cli
 from helpers.data.split import Split
@@ -235,6 +236,16 @@ def test_score_writes_the_table_and_its_dictionary(tmp_path: Path, capsys) -> No
     assert (out.parent / "scored_dictionary.md").is_file()
     assert not (out.parent / "scored.parquet").exists()
     assert f"customers with pareto_nbd (policy one_step_uplift) -> {out}" in capsys.readouterr().out
+    # the CLI finishes the table as stage 07 does: it passes every consistency rule
+    from helpers.apply.consistency import violations
+
+    knobs = yaml.safe_load(params.read_text())
+    apply = knobs["apply"]
+    found = violations(
+        scored, "one_step_uplift", knobs["rl"]["budget"], apply["segments"],
+        apply["watch_p_no_purchase"],
+    )  # fmt: skip
+    assert found.empty, found.groupby("rule").size()
 
 
 def test_score_runs_as_a_module(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from helpers.apply.choice import (
@@ -15,9 +16,11 @@ from helpers.apply.choice import (
     choose_model,
     read_leaderboard,
 )
+from helpers.apply.conformal import completed_window_calibration
+from helpers.apply.crm import finish_table
 from helpers.apply.deep import is_deep_model, production_deep_config
 from helpers.apply.run import apply_models
-from helpers.apply.scoring import ApplyError
+from helpers.apply.scoring import ApplyError, score_customers
 from helpers.apply.table import write_scored
 from helpers.data.registry import load_dataset
 from helpers.data.split import Split
@@ -107,11 +110,33 @@ def score_command(args: argparse.Namespace) -> int:
         policy_newer_than=[events_file],
         **deep,
     )
+    # the last completed window: the same model scored H days earlier, whose outcomes
+    # are known today, corrects the interval and gives the 90-day churn columns
+    start = applied.result.windows.as_of - pd.Timedelta(days=int(horizon))
+    try:
+        before = score_customers(
+            loaded.events, start, horizon, model, seed=base["seed"],
+            selected_features=selected, progress=False, **deep,
+        )  # fmt: skip
+        calibration, why = completed_window_calibration(
+            before.scores, loaded.events, start, horizon, applied.result.windows.as_of,
+            apply_block.get("interval_level", 0.8),
+        )  # fmt: skip
+    except ApplyError as exc:
+        calibration, why = None, f"no completed window before {args.as_of}: {exc}"
+    print(why)
+    table = finish_table(
+        applied.table,
+        calibration,
+        apply_block.get("segments", {}),
+        apply_block.get("watch_p_no_purchase", 0.3),
+        apply_block.get("discount_rate", 0.1),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = write_scored(applied.table, out.parent, stem=out.stem)
+    paths = write_scored(table, out.parent, stem=out.stem)
     paths["csv" if out.suffix.lower() == ".parquet" else "parquet"].unlink()
     print(
-        f"scored {len(applied.table):,} customers with {model} "
+        f"scored {len(table):,} customers with {model} "
         f"(policy {applied.plan.policy}) -> {out} (+ {paths['dictionary'].name})"
     )
     print(f"policy: {applied.plan.policy_reason}")
