@@ -14,7 +14,6 @@ scores the predicted holdout spend by normalised Gini (:mod:`helpers.evaluation.
     python benchmarks/bench_btyd_backend.py [--out docs/btyd_backend.json]
         [--legacy OLD_BTYD.py]   # also run a lifetimes-era btyd.py (``git show``) as "lifetimes"
     python benchmarks/bench_btyd_backend.py --stage04a   # stage 04a's BTYD cells, timed
-    python benchmarks/bench_btyd_backend.py --intervals  # 80 % ADVI intervals and coverage
     python benchmarks/bench_btyd_backend.py --markdown   # docs/btyd_backend.md from the JSON
 
 ``--legacy`` results are merged into the JSON under ``"lifetimes"`` and kept by later runs,
@@ -209,37 +208,6 @@ def stage04a_btyd() -> dict[str, float]:
     return {k: round(v, 2) for k, v in seconds.items()}
 
 
-def intervals(summary: pd.DataFrame, level: float = 0.8) -> dict[str, dict]:
-    """ADVI fits (default priors): the posterior interval of each customer's expected holdout
-    purchases and spend, its width and how often it holds the realised holdout value. It
-    is an interval for the mean (parameter uncertainty), not a predictive interval."""
-    from helpers.models import btyd
-
-    out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gg = btyd.fit_spend_model(summary, method="advi")
-        for model in ("bgnbd", "pareto_nbd"):
-            t0 = time.perf_counter()
-            fit = btyd.FITTERS[model](summary, method="advi")
-            pred = btyd.predict_btyd(summary, model, fit=fit, gg_fit=gg, interval=level)
-            row: dict[str, float] = {"seconds": round(time.perf_counter() - t0, 1)}
-            for column, actual in (("expected_purchases", "frequency_holdout"),
-                                   ("expected_spend", "spend_holdout")):  # fmt: skip
-                low, high = pred[f"{column}_lower"], pred[f"{column}_upper"]
-                inside = (summary[actual] >= low) & (summary[actual] <= high)
-                row[f"{column}_coverage"] = round(float(inside.mean()), 4)
-                row[f"{column}_relative_width"] = round(
-                    float(((high - low) / pred[column]).median()), 4
-                )
-            row["gini"] = round(
-                M.normalized_gini(summary["spend_holdout"], pred["expected_spend"]), 4
-            )
-            out[model] = row
-            print("intervals", model, row, flush=True)
-    return out
-
-
 def markdown(results: dict) -> str:
     lines = [
         "# BTYD backend: the boundary, handled by priors (issue 30)",
@@ -277,11 +245,12 @@ def markdown(results: dict) -> str:
         lines += [
             "## Posterior intervals (ADVI, default priors, 80 %)",
             "",
-            "`predict_btyd(..., interval=0.8)` on an ADVI fit: the central 80 % posterior "
-            "interval of each customer's *expected* holdout purchases and spend (parameter "
-            "uncertainty only), how often it holds the realised value, and its median width "
-            "relative to the mean. It is not a predictive interval of the outcome, and its "
-            "coverage of single customers' outcomes says so.",
+            "On an ADVI fit: the central 80 % posterior interval of each customer's "
+            "*expected* holdout purchases and spend (parameter uncertainty only), how often "
+            "it holds the realised value, and its median width relative to the mean. It is "
+            "not a predictive interval of the outcome, and its coverage of single customers' "
+            "outcomes says so; the predictive intervals the study uses, and their coverage, "
+            "are in [btyd_intervals.md](btyd_intervals.md).",
             "",
             "| dataset | model | Gini | purchases coverage | purchases width | spend coverage "
             "| spend width | seconds |",
@@ -378,7 +347,6 @@ def main() -> None:
     parser.add_argument("--legacy", help="path of a lifetimes-era btyd.py to run as well")
     parser.add_argument("--markdown", action="store_true", help="write docs/btyd_backend.md")
     parser.add_argument("--stage04a", action="store_true", help="time stage 04a's BTYD cells")
-    parser.add_argument("--intervals", action="store_true", help="80 %% ADVI intervals")
     parser.add_argument("--stage04a-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -403,10 +371,6 @@ def main() -> None:
                 runs[label]["process_total"] = round(time.perf_counter() - t0, 2)
                 print(label, runs[label], flush=True)
         results["stage04a_btyd_seconds"] = runs
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        return
-    if args.intervals:
-        results["intervals_80"] = {k: intervals(v) for k, v in summaries().items()}
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         return
     if args.stage04a_child:

@@ -20,6 +20,7 @@ from helpers.data.loaders import cdnow_path
 from helpers.evaluation import metrics as M
 from helpers.evaluation.leaderboard import p_alive_matrix
 from helpers.models import btyd
+from helpers.models.btyd_intervals import _simulate, interval_coverage, predictive_intervals
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # lifetimes.datasets imports the deprecated pkg_resources
@@ -548,20 +549,67 @@ def test_to_dict_without_timings_is_the_same_on_every_fit(cdnow_sample, flat_fit
     assert first == again and "fit_seconds" not in first
 
 
-def test_posterior_intervals_from_draws(cdnow_sample, flat_fits):
-    """An ADVI-like posterior (draws around the MLE): intervals bracket the means."""
+def test_predictive_simulation_reproduces_the_closed_forms(cdnow_sample, flat_fits):
+    """The simulated futures behind the intervals have the closed-form means: expected
+    purchases, P(no purchase) and expected spend of predict_btyd, per customer."""
+    part = cdnow_sample.iloc[:300]
+    x, t_x, age = (part[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    m = np.where(x > 0, part["monetary_value"].to_numpy(dtype=float), 0.0)
+    for name in btyd.FITTERS:
+        pred = btyd.predict_btyd(part.assign(duration_holdout=39.0), name, fit=flat_fits[name],
+                                 gg_fit=flat_fits["gamma_gamma"])  # fmt: skip
+        sims = _simulate(flat_fits[name], flat_fits["gamma_gamma"], x, t_x, age, m, 39.0,
+                         20_000, seed=5)  # fmt: skip
+        total = sims["purchases"].mean(0).sum() / pred["expected_purchases"].sum()
+        assert abs(total - 1) < 0.02, (name, total)
+        spend = sims["spend"].mean(0).sum() / pred["expected_spend"].sum()
+        assert abs(spend - 1) < 0.05, (name, spend)
+        p_zero = (sims["purchases"] == 0).mean(0)
+        assert np.abs(p_zero - pred["p_zero"].to_numpy()).max() < 0.02, name
+        np.testing.assert_allclose(sims["alive"][0], pred["p_alive"], rtol=1e-9, atol=1e-12)
+
+
+def test_predictive_intervals_hold_their_level_for_each_customer(cdnow_sample, flat_fits):
+    """Fresh futures of the fitted model land inside a customer's 80 % spend interval 80 %
+    of the time (the atom at 0 counted once); a customer's interval does not depend on who
+    else is scored; a MAP fit's P(alive) interval is the point."""
+    part = cdnow_sample.iloc[:200].assign(duration_holdout=39.0)
+    fit, gg = flat_fits["pareto_nbd"], flat_fits["gamma_gamma"]
+    bounds = predictive_intervals(part, fit, gg, level=0.8, n_sims=2_000, seed=1)
+    again = predictive_intervals(part.iloc[50:80], fit, gg, level=0.8, n_sims=2_000, seed=1)
+    pd.testing.assert_frame_equal(bounds.iloc[50:80], again)
+    x, t_x, age = (part[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    m = np.where(x > 0, part["monetary_value"].to_numpy(dtype=float), 0.0)
+    fresh = _simulate(fit, gg, x, t_x, age, m, 39.0, 5_000, seed=2)["spend"]
+    inside = (fresh >= bounds["spend_lower"].to_numpy()) & (
+        fresh <= bounds["spend_upper"].to_numpy()
+    )
+    claimed = bounds["spend_level"].to_numpy()  # the model's own probability of the interval
+    assert (claimed >= 0.8 - 0.03).all() and abs(inside.mean() - claimed.mean()) < 0.02
+    p_zero = btyd.predict_btyd(part, "pareto_nbd", fit=fit, gg_fit=gg)["p_zero"].to_numpy()
+    # 80 %, or the atom at 0 where it is larger: an interval that holds 0 holds all of it
+    assert np.abs(claimed - np.maximum(0.8, p_zero)).max() < 0.03
+    assert (bounds["spend_lower"] <= bounds["spend_upper"]).all()
+    assert (bounds["purchases_lower"] <= bounds["purchases_upper"]).all()
+    alive = fit.model.conditional_probability_alive(x, t_x, age)
+    np.testing.assert_allclose(bounds["p_alive_lower"], alive, rtol=1e-9)
+    np.testing.assert_array_equal(bounds["p_alive_lower"], bounds["p_alive_upper"])
+    cover = interval_coverage(bounds, part["frequency"] * 0, part["frequency"] * 0.0)
+    assert cover.loc["non-buyers", "spend_coverage"] == (bounds["spend_lower"] == 0).mean()
+    with pytest.raises(ValueError, match="level"):
+        predictive_intervals(part, fit, gg, level=1.2)
+
+
+def test_posterior_draws_widen_the_p_alive_interval(cdnow_sample, flat_fits):
+    """An ADVI-like posterior (draws around the MLE): P(alive) gets a real interval."""
     rng = np.random.default_rng(0)
     point = flat_fits["bgnbd"].params
     draws = {k: v * np.exp(rng.normal(0.0, 0.05, (1, 200))) for k, v in point.items()}
     fit = btyd.BTYDFit("bgnbd", btyd.PosteriorModel("bgnbd", draws), point, method="advi")
-    summary = cdnow_sample.assign(duration_holdout=39.0)
-    pred = btyd.predict_btyd(summary, "bgnbd", fit=fit, gg_fit=flat_fits["gamma_gamma"],
-                             interval=0.8)  # fmt: skip
-    repeat = cdnow_sample["frequency"] > 0  # BG/NBD: P(alive) = 1 without a repeat purchase
-    for column in ("expected_purchases", "p_alive", "expected_spend"):
-        low, high = pred[f"{column}_lower"], pred[f"{column}_upper"]
-        assert (low <= pred[column] + 1e-12).all() and (pred[column] <= high + 1e-12).all()
-        assert (high > low)[repeat].all(), column  # a real posterior gives real intervals
-    point_pred = btyd.predict_btyd(summary, "bgnbd", fit=flat_fits["bgnbd"],
-                                   gg_fit=flat_fits["gamma_gamma"], interval=0.8)  # fmt: skip
-    np.testing.assert_array_equal(point_pred["p_alive_lower"], point_pred["p_alive"])
+    summary = cdnow_sample.iloc[:300].assign(duration_holdout=39.0)
+    bounds = predictive_intervals(summary, fit, flat_fits["gamma_gamma"], n_sims=400, seed=0)
+    pred = btyd.predict_btyd(summary, "bgnbd", fit=fit, gg_fit=flat_fits["gamma_gamma"])
+    repeat = summary["frequency"] > 0  # BG/NBD: P(alive) = 1 without a repeat purchase
+    assert (bounds["p_alive_upper"] > bounds["p_alive_lower"])[repeat].all()
+    assert (bounds["p_alive_lower"] <= pred["p_alive"] + 1e-12).all()
+    assert (pred["p_alive"] <= bounds["p_alive_upper"] + 1e-12).all()

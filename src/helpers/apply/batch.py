@@ -11,7 +11,10 @@ record batches, scores each batch and appends it to the output Parquet file, so 
 scoring's memory follows the batch, not the population. The scores equal those of
 :func:`~helpers.apply.scoring.score_customers` for the same fit (tested).
 
-Only LightGBM and BTYD models are scored this way; the deep model reads event
+A BTYD model's spend interval is its own predictive interval
+(:func:`helpers.models.btyd_intervals.predictive_intervals`, from the stored parameters and
+the run's seed, so it equals the one-shot interval) when the run recorded one. Only LightGBM
+and BTYD models are scored this way; the deep model reads event
 sequences and is refitted and scored in stage 07 (:mod:`helpers.apply.deep`).
 """
 
@@ -32,7 +35,7 @@ import pyarrow.parquet as pq
 from helpers.apply.scoring import BTYD_MODELS, DAY, ScoreResult
 from helpers.data.split import as_utc
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features
-from helpers.models import btyd
+from helpers.models import btyd, btyd_intervals
 
 __all__ = ["ProductionModel", "scoring_inputs", "score_batch", "score_in_batches"]
 
@@ -59,6 +62,9 @@ class ProductionModel:
     btyd_fits: dict[str, dict[str, Any]] = field(default_factory=dict)
     p_alive_model: str | None = None
     time_unit_days: float = 7.0
+    #: Settings of a BTYD model's predictive spend interval (``level``, ``n_sims``, ``seed``:
+    #: ``scores.attrs["btyd_interval"]`` of the run); None: the quantile boosters' interval.
+    btyd_interval: dict[str, Any] | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -77,6 +83,7 @@ class ProductionModel:
             btyd_fits={k: f.to_dict() for k, f in result.btyd_fits.items()},
             p_alive_model=result.p_alive_model,
             time_unit_days=float(result.summary.attrs.get("time_unit_days", 7.0)),
+            btyd_interval=result.scores.attrs.get("btyd_interval"),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -129,8 +136,16 @@ def score_batch(model: ProductionModel, rows: pd.DataFrame) -> pd.DataFrame:
     else:
         out["predicted_spend"] = np.maximum(pred["spend"], 0.0)
         out["p_no_purchase"] = np.clip(pred["zero"], 0.0, 1.0)
-    low = np.maximum(pred["q10"], 0.0)
-    out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
+    if model.model in BTYD_MODELS and model.btyd_interval:  # the model's own interval
+        options = {k: model.btyd_interval[k] for k in ("level", "n_sims", "seed")}
+        bounds = btyd_intervals.predictive_intervals(
+            summary, fits[model.model], fits["gamma_gamma"], model.horizon_days / 7.0, **options
+        )
+        out["spend_q10"] = bounds["spend_lower"].to_numpy()
+        out["spend_q90"] = bounds["spend_upper"].to_numpy()
+    else:
+        low = np.maximum(pred["q10"], 0.0)
+        out["spend_q10"], out["spend_q90"] = low, np.maximum(pred["q90"], low)
     alive = model.p_alive_model
     if alive is None or alive not in fits:
         out["p_alive"] = np.nan

@@ -598,17 +598,15 @@ FITTERS = {"bgnbd": fit_bgnbd, "pareto_nbd": fit_pareto_nbd, "mbgnbd": fit_mbgnb
 
 def predict_btyd(summary: pd.DataFrame, model: str = "bgnbd", horizon_weeks: float | None = None,
                  penalizer: float = 0.0, gg_penalizer: float = 0.0, fit: BTYDFit | None = None,
-                 gg_fit: BTYDFit | None = None, interval: float | None = None,
-                 ) -> pd.DataFrame:  # fmt: skip
+                 gg_fit: BTYDFit | None = None) -> pd.DataFrame:  # fmt: skip
     """Per-customer BTYD predictions for a horizon after the cutoff.
 
     ``summary``: :func:`btyd_summary` output (calibration columns used); ``model``: the name
     of ``fit`` (fitted on ``summary`` with MAP and default priors when not given; the spend
     model ``gg_fit`` defaults to :func:`fit_spend_model`); ``horizon_weeks``: default
     ``summary["duration_holdout"]``, converted via ``summary.attrs["time_unit_days"]`` (7 if
-    absent); the penalizers must be 0 (lifetimes-era arguments). ``interval`` (e.g. 0.8)
-    adds ``*_lower`` / ``*_upper``: the central posterior interval of ``expected_purchases``,
-    ``p_alive`` and ``expected_spend`` over the fit's draws (ADVI / MCMC; MAP: the point).
+    absent); the penalizers must be 0 (lifetimes-era arguments). Predictive intervals:
+    :func:`helpers.models.btyd_intervals.predictive_intervals`.
 
     Returns posterior means of ``expected_purchases`` (repeat purchase days in the
     horizon), ``p_alive`` (at the cutoff), ``p_zero`` (no purchase in the horizon),
@@ -647,11 +645,6 @@ def predict_btyd(summary: pd.DataFrame, model: str = "bgnbd", horizon_weeks: flo
         },
         index=summary.index,
     )
-    if interval is not None:
-        tails = [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0]
-        for column, key in (("expected_purchases", "purchases"), ("p_alive", "alive"),
-                            ("expected_spend", "spend")):  # fmt: skip
-            out[f"{column}_lower"], out[f"{column}_upper"] = np.quantile(draws[key], tails, 0)
     bad = ~np.isfinite(out.to_numpy()).all(axis=1)
     if bad.any():
         raise BTYDFitError(
