@@ -101,6 +101,40 @@ def score(model_file: Path, inputs: Path, out: Path, batch: int) -> dict:
     return {"scored": n, "score_s": time.perf_counter() - t0, "peak_rss": _peak_rss()}
 
 
+def actions(model_file: Path, inputs: Path, policy: Path, params: Path, out: Path) -> dict:
+    """This month's actions of stage 05's recommended policy for every scored customer.
+
+    Stage 07's own code (:func:`helpers.apply.actions.recommend_actions`): the BTYD
+    summary of the inputs file, the saved fits, the ``rl`` block and ``rl_policy.json``
+    of the study beside ``params`` (whose stage 05 wrote ``policy``); one contact budget
+    over all customers.
+    """
+    import pandas as pd
+    import yaml
+
+    from helpers.apply.actions import recommend_actions
+    from helpers.apply.batch import SUMMARY_COLUMNS, ProductionModel
+    from helpers.models import btyd
+
+    t0 = time.perf_counter()
+    model = ProductionModel.load(model_file)
+    fits = {k: btyd.BTYDFit.from_dict(v) for k, v in model.btyd_fits.items()}
+    summary = pd.read_parquet(inputs, columns=["user_id", *SUMMARY_COLUMNS]).set_index("user_id")
+    summary.attrs["time_unit_days"] = model.time_unit_days
+    knobs = yaml.safe_load(params.read_text())
+    rl_file = params.resolve().parent / knobs["base"]["paths"]["metrics"] / "rl_policy.json"
+    rl_summary = json.loads(rl_file.read_text()) if rl_file.is_file() else None
+    plan = recommend_actions(summary, fits, knobs["rl"], 42, rl_summary, policy_file=policy)
+    plan.table.reset_index().to_parquet(out, index=False)
+    return {
+        "actions_s": time.perf_counter() - t0,
+        "policy": plan.policy,
+        "policy_reason": plan.policy_reason,
+        "contacted": int((plan.table["action"] != "none").sum()),
+        "peak_rss": _peak_rss(),
+    }
+
+
 def _child(args: list[str], timeout: float) -> dict:
     return run_child(__file__, args, timeout, env=dict(os.environ))
 
@@ -117,6 +151,13 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=184, help="days (the study's holdout)")
     parser.add_argument("--model", default="gbdt")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per child")
+    parser.add_argument(
+        "--policy",
+        type=Path,
+        default=Path("data/processed/rl/recommended_policy.pkl"),
+        help="stage 05's recommended policy (a built study); missing: actions are skipped",
+    )
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     add_json_option(parser, "score")
@@ -133,6 +174,9 @@ def main() -> None:
         elif mode == "features":
             path, as_of, horizon, out, threads = rest
             result = features(Path(path), as_of, int(horizon), Path(out), int(threads))
+        elif mode == "actions":
+            model_file, inputs, policy, params, out = rest
+            result = actions(Path(model_file), Path(inputs), Path(policy), Path(params), Path(out))
         else:
             model_file, inputs, out, batch = rest
             result = score(Path(model_file), Path(inputs), Path(out), int(batch))
@@ -147,7 +191,8 @@ def main() -> None:
     )
     header = (
         f"{'customers':>10} {'events':>12} | {'fit s':>6} | {'features s':>10} {'GiB':>5} |"
-        f" {'score s':>7} {'GiB':>5} | {'features+score s':>16} {'cust/s':>8}"
+        f" {'score s':>7} {'GiB':>5} | {'actions s':>9} {'GiB':>5} |"
+        f" {'features+score+actions s':>24} {'cust/s':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -180,15 +225,28 @@ def main() -> None:
                 ["--child", "score", str(model_file), str(inputs), str(out), str(args.batch)],
                 args.timeout,
             )  # fmt: skip
-            c, total = scored["scored"], feats["inputs_s"] + scored["score_s"]
+            acted = {"actions_s": 0.0, "peak_rss": 0, "policy": None}
+            if args.policy.is_file():
+                acted = _child(
+                    ["--child", "actions", str(model_file), str(inputs),
+                     str(args.policy.resolve()), str(args.params.resolve()),
+                     str(folder / f"actions_{n}.parquet")],
+                    args.timeout,
+                )  # fmt: skip
+            c = scored["scored"]
+            total = feats["inputs_s"] + scored["score_s"] + acted["actions_s"]
             print(
                 f"{c:>10,} {gen['events']:>12,} | {fitted['fit_s']:>6.1f} |"
                 f" {feats['inputs_s']:>10.1f} {feats['peak_rss'] / GiB:>5.2f} |"
                 f" {scored['score_s']:>7.1f} {scored['peak_rss'] / GiB:>5.2f} |"
-                f" {total:>16.1f} {c / total:>8,.0f}",
+                f" {acted['actions_s']:>9.1f} {acted['peak_rss'] / GiB:>5.2f} |"
+                f" {total:>24.1f} {c / total:>8,.0f}",
                 flush=True,
             )
-            detail = {"generate": gen, "fit": fitted, "features": feats, "score": scored}
+            detail = {
+                "generate": gen, "fit": fitted, "features": feats, "score": scored,
+                "actions": acted,
+            }  # fmt: skip
             print("  " + json.dumps(detail), flush=True)
             rows.append(
                 {
@@ -200,7 +258,10 @@ def main() -> None:
                     "features_peak_gib": round(feats["peak_rss"] / GiB, 3),
                     "score_s": round(scored["score_s"], 2),
                     "score_peak_gib": round(scored["peak_rss"] / GiB, 3),
-                    "features_and_score_s": round(total, 2),
+                    "actions_s": round(acted["actions_s"], 2),
+                    "actions_peak_gib": round(acted["peak_rss"] / GiB, 3),
+                    "policy": acted["policy"],
+                    "features_score_actions_s": round(total, 2),
                     "customers_per_s": round(c / total),
                 }
             )
@@ -209,6 +270,8 @@ def main() -> None:
         f"{last['customers']:,} customers ({last['events']:,} events), model {args.model}: "
         f"today's inputs {last['features_s']:.1f} s (peak {last['features_peak_gib']:.2f} GiB), "
         f"scoring {last['score_s']:.1f} s (peak {last['score_peak_gib']:.2f} GiB), "
+        f"actions of {last['policy'] or 'no policy (none given)'} {last['actions_s']:.1f} s "
+        f"(peak {last['actions_peak_gib']:.2f} GiB), "
         f"{last['customers_per_s']:,} customers/s; the fit, once, {last['fit_s']:.1f} s",
         {"rows": rows},
     )
