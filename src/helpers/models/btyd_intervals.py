@@ -88,7 +88,9 @@ def _simulate(fit: BTYDFit, gg_fit: BTYDFit, x: Any, t_x: Any, age: Any, m: Any,
     lam = _on_distinct(x, lambda d: par["r"] + d, lambda a: gammaincinv(a, u[1]))
     lam = lam / (par["alpha"] + age)
     if fit.name == "pareto_nbd":  # lifetime beyond T: Lomax, P(tau > y) = (B / (B + y))^s
-        life, most = np.minimum((par["beta"] + age) * (u[2] ** (-1.0 / par["s"]) - 1.0), t), np.inf
+        with np.errstate(over="ignore"):  # s -> 0: nobody leaves within the horizon
+            life = np.minimum((par["beta"] + age) * (u[2] ** (-1.0 / par["s"]) - 1.0), t)
+        most = np.inf
     else:  # dropout after the G-th purchase, G ~ Geometric(p), p ~ Beta(a, b + x (+1))
         extra = 1.0 if fit.name == "mbgnbd" else 0.0
         p = _on_distinct(x, lambda d: par["b"] + d + extra, lambda b: betaincinv(par["a"], b, u[2]))
