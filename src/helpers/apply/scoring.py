@@ -262,7 +262,8 @@ def _fit_btyd(
             failed["gamma_gamma"] = exc.reason
         for name in models:
             try:
-                fits[name] = btyd.FITTERS[name](summary, **options)
+                fitter = getattr(btyd, f"fit_{name}")  # btyd.FITTERS, looked up at call time
+                fits[name] = fitter(summary, **options)
             except btyd.BTYDFitError as exc:
                 failed[name] = exc.reason
     return fits, failed
