@@ -44,6 +44,40 @@ def _study_horizon(root: Path, processed: Path, dataset: str, block: dict[str, A
     )
 
 
+def _finish_on_last_window(
+    applied: Any,
+    events: pd.DataFrame,
+    horizon: int,
+    model: str,
+    selected: list[str] | None,
+    deep: dict[str, Any],
+    params: dict[str, Any],
+) -> pd.DataFrame:
+    """Stage 07's finished table: the same model scored ``horizon`` days before as_of
+    (a window complete by as_of) corrects the interval and gives the 90-day churn map."""
+    apply_block = params.get("apply", {})
+    as_of = applied.result.windows.as_of
+    start = as_of - pd.Timedelta(days=int(horizon))
+    try:
+        before = score_customers(
+            events, start, horizon, model, seed=params["base"]["seed"],
+            selected_features=selected, progress=False, **deep,
+        )  # fmt: skip
+        calibration, why = completed_window_calibration(
+            before.scores, events, start, horizon, as_of, apply_block.get("interval_level", 0.8)
+        )
+    except ApplyError as exc:
+        calibration, why = None, f"no completed window before {as_of.date()}: {exc}"
+    print(why)
+    return finish_table(
+        applied.table,
+        calibration,
+        apply_block.get("segments", {}),
+        apply_block.get("watch_p_no_purchase", 0.3),
+        apply_block.get("discount_rate", 0.1),
+    )
+
+
 def score_command(args: argparse.Namespace) -> int:
     """Run ``helpers score``; returns the exit code (errors raise, see :mod:`helpers.cli`)."""
     out = Path(args.out)
@@ -110,28 +144,7 @@ def score_command(args: argparse.Namespace) -> int:
         policy_newer_than=[events_file],
         **deep,
     )
-    # the last completed window: the same model scored H days earlier, whose outcomes
-    # are known today, corrects the interval and gives the 90-day churn columns
-    start = applied.result.windows.as_of - pd.Timedelta(days=int(horizon))
-    try:
-        before = score_customers(
-            loaded.events, start, horizon, model, seed=base["seed"],
-            selected_features=selected, progress=False, **deep,
-        )  # fmt: skip
-        calibration, why = completed_window_calibration(
-            before.scores, loaded.events, start, horizon, applied.result.windows.as_of,
-            apply_block.get("interval_level", 0.8),
-        )  # fmt: skip
-    except ApplyError as exc:
-        calibration, why = None, f"no completed window before {args.as_of}: {exc}"
-    print(why)
-    table = finish_table(
-        applied.table,
-        calibration,
-        apply_block.get("segments", {}),
-        apply_block.get("watch_p_no_purchase", 0.3),
-        apply_block.get("discount_rate", 0.1),
-    )
+    table = _finish_on_last_window(applied, loaded.events, horizon, model, selected, deep, params)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = write_scored(table, out.parent, stem=out.stem)
     paths["csv" if out.suffix.lower() == ".parquet" else "parquet"].unlink()

@@ -104,6 +104,38 @@ class ConformalInterval:
         )
 
 
+def _band_shifts(
+    z: np.ndarray, lo: np.ndarray, hi: np.ndarray, anchored: np.ndarray, level: float
+) -> tuple[float, float, float]:
+    """One band's (lower shift, upper shift, coverage after them), all on log1p scale."""
+    n = z.size
+    if n == 0:
+        return 0.0, 0.0, float("nan")
+    # lower end: allow (1 - level) / 2 of the band to fall below it
+    miss_below = np.sort(lo[~anchored] - z[~anchored])
+    rank = _conformal_rank(n, 1 - (1 - level) / 2) - int(anchored.sum())
+    shift_lo = (
+        float(miss_below[min(rank, miss_below.size) - 1]) if rank > 0 and miss_below.size else 0.0
+    )
+    lower = np.where(anchored, 0.0, np.clip(np.expm1(lo - shift_lo), 0, None))
+    above = lower <= np.expm1(z) + 1e-12
+    # upper end: the smallest shift covering ceil(level (n + 1)) of the band;
+    # a non-buyer anchored at 0 is covered by any shift
+    always = above & anchored & (z == 0.0)
+    need = min(_conformal_rank(n, level), n) - int(always.sum())
+    gaps = np.sort((z - hi)[above & ~always])
+    if need <= 0:
+        shift_hi = -np.inf
+    elif need <= gaps.size:
+        shift_hi = float(gaps[need - 1])
+    else:
+        shift_hi = float(gaps[-1]) if gaps.size else 0.0
+    with np.errstate(invalid="ignore"):
+        upper = np.maximum(np.expm1(hi + shift_hi), lower)
+    covered = above & (np.expm1(z) <= upper + 1e-9)
+    return shift_lo, shift_hi, float(covered.mean())
+
+
 def fit_conformal(
     q10: pd.Series,
     q90: pd.Series,
@@ -149,37 +181,8 @@ def fit_conformal(
     lower_shift, upper_shift, coverage = [], [], []
     for b in range(n_bands):
         inside = band == b
-        n = int(inside.sum())
-        if n == 0:
-            lower_shift.append(0.0), upper_shift.append(0.0), coverage.append(float("nan"))
-            continue
-        # lower end: allow (1 - level) / 2 of the band to fall below it
-        free = inside & ~anchored
-        miss_below = lo[free] - z[free]
-        rank = _conformal_rank(n, 1 - (1 - level) / 2) - int((inside & anchored).sum())
-        if rank <= 0 or miss_below.size == 0:
-            shift_lo = 0.0
-        else:
-            shift_lo = float(np.sort(miss_below)[min(rank, miss_below.size) - 1])
-        lower = np.where(anchored, 0.0, np.clip(np.expm1(lo - shift_lo), 0, None))
-        above = inside & (lower <= y.to_numpy(float)[keep])
-        # upper end: the smallest shift covering ceil(level (n + 1)) of the band;
-        # a non-buyer anchored at 0 is covered by any shift
-        always = above & anchored & (z == 0.0)
-        need = min(_conformal_rank(n, level), n) - int(always.sum())
-        gaps = np.sort((z - hi)[above & ~always])
-        if need <= 0:
-            shift_hi = -np.inf
-        elif need <= gaps.size:
-            shift_hi = float(gaps[need - 1])
-        else:
-            shift_hi = float(gaps[-1]) if gaps.size else 0.0
-        with np.errstate(invalid="ignore"):
-            upper = np.maximum(np.expm1(hi + shift_hi), lower)
-        covered = above & (np.exp(z) - 1 <= upper + 1e-9)
-        lower_shift.append(shift_lo)
-        upper_shift.append(shift_hi)
-        coverage.append(float(covered[inside].mean()))
+        shifts = _band_shifts(z[inside], lo[inside], hi[inside], anchored[inside], level)
+        lower_shift.append(shifts[0]), upper_shift.append(shifts[1]), coverage.append(shifts[2])
     return ConformalInterval(
         level=level,
         edges=tuple(float(e) for e in edges),
