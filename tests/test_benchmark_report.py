@@ -1,4 +1,4 @@
-"""The cross-dataset benchmark's table and page (:mod:`helpers.studies.benchmark_report`)."""
+"""The cross-dataset benchmark's table and page (:mod:`helpers.benchmark.report`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers.studies import benchmark_report as report
+from helpers.benchmark import report
 
 ROOT = Path(__file__).resolve().parents[1]
 

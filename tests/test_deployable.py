@@ -21,8 +21,6 @@ from helpers.apply import protocol
 from helpers.apply.scoring import score_customers
 from helpers.data.registry import load_dataset
 from helpers.data.split import Split, make_targets
-from helpers.evaluation.metrics import normalized_gini
-from helpers.models import btyd
 
 CUTOFF, END = "2024-06-30", "2024-12-31"
 FAST = {"gbdt_max_rounds": 60, "gbdt_early_stopping": 10}
@@ -52,23 +50,28 @@ def _buyers(n: int, first: str, again: list[str]) -> pd.DataFrame:
 
 
 def test_anchors_step_back_half_a_window_while_history_and_buyers_allow():
-    events = _buyers(dp.MIN_TRAIN_BUYERS, "2024-01-01", ["2024-03-05", "2024-04-20", "2024-06-10"])
-    anchors = dp.anchor_days(events, "2024-06-30", 40, 5)
-    # cutoff - 40 = 2024-05-21; then 20 days back each time
-    assert anchors[:2] == [day("2024-05-21"), day("2024-05-01")]
-    assert all(a - b == pd.Timedelta(days=20) for a, b in zip(anchors, anchors[1:], strict=False))
-    # an anchor needs max(28, 20) days of history after the first purchase (2024-01-01)
-    assert min(anchors) >= day("2024-01-29")
-    # and MIN_TRAIN_BUYERS repeat buyers in its window: (2024-02-10, 2024-03-21] holds the
-    # 2024-03-05 purchases, (2024-01-21, 2024-03-01] none
-    assert day("2024-02-10") in anchors and day("2024-01-21") not in anchors
+    monthly = [f"2024-{m:02d}-05" for m in range(2, 7)] + ["2024-06-25"]
+    events = _buyers(dp.MIN_TRAIN_BUYERS, "2024-01-01", monthly)
+    # cutoff - 40 = 2024-05-21, then 20 days back each time, while an anchor keeps
+    # max(28, 40 // 2) days of history after the first purchase (2024-01-01)
+    assert dp.anchor_days(events, "2024-06-30", 40, 8) == [
+        day(d) for d in ("2024-05-21", "2024-05-01", "2024-04-11", "2024-03-22", "2024-03-02",
+                         "2024-02-11")
+    ]  # fmt: skip
+    assert dp.anchor_days(events, "2024-06-30", 40, 2) == [day("2024-05-21"), day("2024-05-01")]
+    assert dp.anchor_days(events, "2024-06-30", 40, 8, min_history_days=60)[-1] == day("2024-03-02")
+    # and each window needs MIN_TRAIN_BUYERS repeat buyers: (2024-04-11, 2024-05-21] holds
+    # none here, so the anchors stop there
+    sparse = _buyers(dp.MIN_TRAIN_BUYERS, "2024-01-01", ["2024-03-05", "2024-06-10"])
+    assert dp.anchor_days(sparse, "2024-06-30", 40, 8) == [day("2024-05-21"), day("2024-05-01")]
     assert dp.anchor_days(events.iloc[:0], "2024-06-30", 40, 3) == []
 
 
 def test_the_first_anchor_needs_buyers_only_like_the_former_single_window():
-    events = _buyers(dp.MIN_TRAIN_BUYERS, "2024-06-01", ["2024-06-20"])
-    assert dp.anchor_days(events, "2024-06-30", 10, 1) == [day("2024-06-20")]
-    assert dp.anchor_days(events, "2024-06-30", 20, 1) == []  # nobody bought again
+    events = _buyers(dp.MIN_TRAIN_BUYERS, "2024-06-01", ["2024-06-25"])
+    # 19 days of history are enough for the first anchor (not for a further one)
+    assert dp.anchor_days(events, "2024-06-30", 10, 3) == [day("2024-06-20")]
+    assert dp.anchor_days(events, "2024-06-30", 30, 1) == []  # nobody bought before
 
 
 def test_rate_target_scales_spend_and_compounds_p_zero():
@@ -104,19 +107,33 @@ def test_supervised_columns_keep_the_btyd_inputs():
 # ------------------------------------------------------------------ BTYD inputs
 
 
-def test_closed_form_bgnbd_ranks_like_the_studys_bgnbd(shop):
-    events, split, customers = shop
-    cut = day(CUTOFF)
-    summary = btyd.btyd_summary(events, cut, day(END))
-    ours = dp.bgnbd_inputs(summary, split.holdout_days / 7.0)
-    theirs = btyd.predict_btyd(summary, "bgnbd")
-    assert ours.notna().all().all() and (ours["btyd_p_alive"].between(0, 1)).all()
-    assert (ours.loc[summary["frequency_cal"] == 0, "btyd_p_alive"] == 1.0).all()
-    y = summary["spend_holdout"]
-    gap = normalized_gini(y, ours["btyd_spend"]) - normalized_gini(y, theirs["expected_spend"])
-    assert abs(gap) < 0.01
-    corr = np.corrcoef(ours["btyd_purchases"], theirs["expected_purchases"])[0, 1]
-    assert corr > 0.99
+def test_closed_form_bgnbd_recovers_the_parameters_it_was_simulated_with():
+    """BG/NBD (Fader, Hardie & Lee 2005): rate ~ Gamma(r, alpha), drop-out after each
+    purchase with p ~ Beta(a, b); the maximum-likelihood fit recovers the four."""
+    rng = np.random.default_rng(5)
+    r, alpha, a, b, n = 0.6, 4.0, 0.8, 2.5, 6000
+    rate, p = rng.gamma(r, 1.0 / alpha, n), rng.beta(a, b, n)
+    age = rng.uniform(20.0, 40.0, n)
+    x, t_x = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1.0 / rate[i])
+            if t > age[i]:
+                break
+            x[i], t_x[i] = x[i] + 1, t
+            if rng.random() < p[i]:
+                break
+    summary = pd.DataFrame({"frequency_cal": x, "recency_cal": t_x, "T_cal": age,
+                            "monetary_value_cal": np.where(x > 0, 20.0, 0.0)})  # fmt: skip
+    out = dp.bgnbd_inputs(summary, 10.0)
+    fitted = out.attrs["bgnbd"]
+    for name, true in {"r": r, "alpha": alpha, "a": a, "b": b}.items():
+        assert fitted[name] == pytest.approx(true, rel=0.25), name
+    assert out.notna().all().all() and out["btyd_p_alive"].between(0, 1).all()
+    assert (out.loc[x == 0, "btyd_p_alive"] == 1.0).all()
+    assert out["btyd_purchases"].corr(pd.Series(x)) > 0.5
+    np.testing.assert_allclose(out["btyd_spend"], out["btyd_purchases"] * 20.0, rtol=0.2)
 
 
 # ------------------------------------------------------------------ the recipe and leakage
@@ -134,7 +151,7 @@ def test_training_set_stacks_anchors_with_their_own_targets(shop):
         rows = four.anchor == t.value
         expected = dp.window_spend(seen, t, t + pd.Timedelta(days=92)).reindex(frame.index)
         np.testing.assert_allclose(four.target[rows], expected.fillna(0.0).to_numpy())
-        assert pd.Timestamp(frame.attrs["as_of"]) == t + pd.Timedelta(days=1)
+        assert pd.Timestamp(cache.features(t).attrs["as_of"]) == t + pd.Timedelta(days=1)
     assert set(dp.BTYD_INPUTS) <= set(four.features.columns)
     assert not set(dp.BTYD_INPUTS) & set(one.features.columns)
 
@@ -151,9 +168,18 @@ def test_inner_split_of_a_calibration_as_long_as_the_holdout_halves_it():
     assert choice.validation_days == 136  # (2024-09-29 - 2024-01-01) // 2 days
     assert choice.validation_cutoff == day("2024-09-29") - pd.Timedelta(days=136)
     table = choice.table
-    assert np.isnan(table.loc["window H, 1 anchor", "validation_gini"])  # no room for H
-    assert "no training window" in table.loc["window H, 1 anchor", "note"]
+    # a window of H_v days starts on the first day of data: features of one day
+    assert table.loc["window H, 1 anchor", "rows"] == 200
+    assert table["validation_gini"].idxmax() == "window H/2, 1 anchor"
     assert choice.recipe == dp.Recipe(0.5)
+    # no customer before the only anchor: the candidate says so; none left: an error
+    later = events.loc[events["ts"] >= day("2024-01-10")]
+    short = dp.choose_recipe(later, "2024-09-29", 273, seed=0,
+                             candidates=[dp.Recipe(1.0), dp.Recipe(0.5)], **FAST)  # fmt: skip
+    assert np.isnan(short.table.loc["window H, 1 anchor", "validation_gini"])
+    assert "no training window" in short.table.loc["window H, 1 anchor", "note"]
+    with pytest.raises(ValueError, match="no deployable recipe"):
+        dp.choose_recipe(later, "2024-09-29", 273, seed=0, candidates=[dp.Recipe(1.0)], **FAST)
 
 
 def _move_holdout(events: pd.DataFrame, split: Split) -> pd.DataFrame:
@@ -170,7 +196,7 @@ def _move_holdout(events: pd.DataFrame, split: Split) -> pd.DataFrame:
 def test_no_holdout_event_reaches_the_deployable_predictions(shop):
     events, split, customers = shop
     kwargs = {"candidates": [dp.Recipe(0.5, 1, False), dp.Recipe(0.5, 4, True)],
-              "learned": ("gbdt", "gbdt_rfm"), **FAST}  # fmt: skip
+              "learned": ("gbdt",), **FAST}  # fmt: skip
     a = protocol.deployable_predictions(
         events, split.cutoff, split.holdout_days, customers.index, 3, **kwargs
     )
@@ -182,7 +208,7 @@ def test_no_holdout_event_reaches_the_deployable_predictions(shop):
     pd.testing.assert_frame_equal(a.choice.table, b.choice.table)
     pd.testing.assert_frame_equal(a.predictions, b.predictions)
     assert a.weights == b.weights and set(a.weights) == {"stack", "average"}
-    assert set(a.predictions["model"]) == {"gbdt", "gbdt_rfm", "stack", "average"}
+    assert set(a.predictions["model"]) == {"gbdt", "stack", "average"}
     assert a.predictions.groupby("model").size().eq(len(customers)).all()
     assert sum(a.weights["average"].values()) == pytest.approx(1.0)
 
@@ -215,17 +241,32 @@ def test_text_rows_are_not_deployable_and_say_why(shop):
     assert "LightGBM" in run.not_fitted["stack"] and run.predictions.empty
 
 
-def test_deep_model_trains_on_every_anchor(shop):
+def test_deep_model_trains_on_every_anchor_with_the_btyd_inputs(shop, monkeypatch):
+    from helpers.apply import scoring
     from helpers.apply.deep import DeepProduction
 
+    facts = []
+    real = scoring.fit_score_deep
+
+    def spy(*args, **kwargs):  # the real training, its facts recorded
+        out = real(*args, **kwargs)
+        facts.append(out[1])
+        return out
+
+    monkeypatch.setattr(scoring, "fit_score_deep", spy)
     events, split, customers = shop
     production = DeepProduction("deep_no_text", {"use_text": False, "hidden_size": 8,
                                                  "max_len": 8}, 1, "test")  # fmt: skip
     run = score_customers(events, split.cutoff, split.holdout_days, "deep_no_text", seed=1,
-                          progress=False, deep=production, recipe=dp.Recipe(0.5, 3, False),
+                          progress=False, deep=production, recipe=dp.Recipe(0.5, 3, True),
                           btyd_models=(), intervals=False, **FAST)  # fmt: skip
     s = run.scores
     assert s["spend__deep_no_text"].notna().all() and (s["spend__deep_no_text"] >= 0).all()
     assert s["p_zero__deep_no_text"].between(0, 1).all()
     assert s["spend_q10"].notna().all()  # the deep row's own interval
     assert set(run.boosters) == {"spend", "zero"}  # no quantile boosters asked for
+    seen = events.loc[events["ts"] < split.calibration_end]
+    cache = dp.FeatureCache(seen, (7, 30, 90, 365), 1)
+    rows = dp.training_set(cache, split.cutoff, split.holdout_days, dp.Recipe(0.5, 3, True))
+    assert len(rows.anchors) == 3 and facts[0]["train_rows"] == len(rows.target)
+    assert facts[0]["train_customers"] == len(rows.frames[rows.anchors[0]])

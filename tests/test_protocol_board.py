@@ -116,3 +116,12 @@ def test_protocol_gaps_pair_the_same_customers():
     worse = evaluation.protocol_gaps(cross, tidy("gbdt", rng.permutation(good)), customers, 1, 50)
     assert worse.loc["gbdt", "high"] < 0
     assert "cross-fitted better" in evaluation.protocol_gap_sentence(worse)
+
+
+def test_stage_07_reads_the_recipe_stage_06_chose():
+    from helpers.apply.deployable import SINGLE_WINDOW, Recipe
+
+    board = {**_board(), "deployable_recipe": {"share": 0.5, "anchors": 4,
+                                               "btyd_inputs": True, "label": "x"}}  # fmt: skip
+    assert choice.deployable_recipe(board) == Recipe(0.5, 4, True)
+    assert choice.deployable_recipe(_board()) == SINGLE_WINDOW

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.apply.deep import DeepProduction, is_deep_model, production_deep_config
+from helpers.apply.deployable import SINGLE_WINDOW, Recipe
 from helpers.apply.scoring import APPLICABLE_MODELS, ApplyError
 from helpers.evaluation.leaderboard import LOWER_IS_BETTER, row_protocol
 
@@ -31,6 +32,7 @@ __all__ = [
     "SignalVerdict",
     "applicable_models",
     "choose_model",
+    "deployable_recipe",
     "read_leaderboard",
     "signal_verdict",
 ]
@@ -183,6 +185,17 @@ def choose_model(
             f"best, {best}, is not applicable: {because}"
         )
     return ModelChoice(model, metric, usable[model], best, rows[best], reason)
+
+
+def deployable_recipe(board: dict[str, Any]) -> Recipe:
+    """The training recipe stage 06's inner time split chose (``deployable_recipe`` of
+    ``leaderboard.json``), so that stage 07 trains its supervised models exactly as the
+    deployable rows it chose from were trained; the single window of ``H`` days when the
+    board has none (an older leaderboard, or ``evaluate.deployable: false``)."""
+    record = board.get("deployable_recipe")
+    if not isinstance(record, dict):
+        return SINGLE_WINDOW
+    return Recipe.from_dict(record)
 
 
 #: Gini points by which a model's paired 95 % interval must clear the extrapolation rule

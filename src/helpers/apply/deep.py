@@ -226,7 +226,7 @@ def fit_score_deep(
     config = DeepConfig.from_dict(
         {**production.config, "max_epochs": production.epochs, "patience": production.epochs + 1}
     )
-    columns = [c for c in selected if c in train_features.columns and c in today_features]
+    columns = [c for c in dict.fromkeys(selected) if c in train_features and c in today_features]
     columns = columns or [c for c in train_features.columns if c in today_features]
     train_users = pd.Index(train_features.index, name="user_id")
     batch, train_inputs = _inputs(

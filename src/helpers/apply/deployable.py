@@ -7,10 +7,10 @@ A shop that scores its customers on the morning after ``cutoff`` has every event
   features as of an anchor day ``t`` (events on or before ``t``), target = spend over
   ``(t, t + h]`` with ``t + h <= cutoff``. The most recent anchor is ``cutoff - h``; the
   others step back half a window at a time (``h // 2`` days, at least a week), as
-  production retraining would, while an anchor still has ``min_history_days`` of data
-  before it and :data:`MIN_TRAIN_BUYERS` customers who bought before it and again in its
-  window. Every anchor's customers become training rows (a customer appears once per
-  anchor).
+  production retraining would, while each window holds :data:`MIN_TRAIN_BUYERS` customers
+  who bought before it and again in it, and each further anchor has some history before
+  it (:func:`anchor_days`). Every anchor's customers become training rows (a customer
+  appears once per anchor).
 * **training window** ``h``. The holdout ``H`` cannot always be matched inside the
   calibration period (CDNOW: 39 weeks of calibration, 39 weeks of holdout, so no window
   of ``H`` days has any history before it). The answer here is a *rate target scaled to
@@ -158,9 +158,10 @@ def anchor_days(
     """The anchor days of ``count`` rolling windows of ``window_days`` ending by ``cutoff``.
 
     The first anchor is ``cutoff - window_days``; each further one is ``window_days // 2``
-    days (at least 7) earlier. An anchor is kept while the data hold at least
-    ``min_history_days`` (default ``max(28, window_days // 2)``) before it and
-    :data:`MIN_TRAIN_BUYERS` customers who bought on or before it and again in its window.
+    days (at least 7) earlier. Every anchor needs :data:`MIN_TRAIN_BUYERS` customers who
+    bought on or before it and again in its window (the single window of stage 07's
+    former protocol needed exactly that); a further anchor also needs at least
+    ``min_history_days`` (default ``max(28, window_days // 2)``) of data before it.
     Most recent first; empty when not even the first anchor qualifies.
     """
     days = purchase_days(events)
@@ -174,7 +175,7 @@ def anchor_days(
     anchors = []
     for k in range(int(count)):
         t = cut - window - k * step
-        if (t - first).days < history:
+        if k > 0 and (t - first).days < history:
             break
         before = set(days.loc[days["day"] <= t, "user_id"])
         inside = days.loc[(days["day"] > t) & (days["day"] <= t + window), "user_id"]
@@ -253,7 +254,9 @@ def bgnbd_inputs(summary: pd.DataFrame, window_weeks: float) -> pd.DataFrame:
          "btyd_spend": purchases * spend},
         index=summary.index,
     )  # fmt: skip
-    return out.where(np.isfinite(out))
+    out = out.where(np.isfinite(out))
+    out.attrs["bgnbd"] = {"r": r, "alpha": alpha, "a": a, "b": b}
+    return out
 
 
 def btyd_inputs(events: pd.DataFrame, day: pd.Timestamp, window_days: int) -> pd.DataFrame:
@@ -425,8 +428,8 @@ class RecipeChoice:
     table: pd.DataFrame
     validation_cutoff: pd.Timestamp
     validation_days: int
-    #: the chosen recipe's LightGBM predictions at the validation cutoff (``gbdt``, over
-    #: ``validation_days``) and the spend that followed (``actual``), per customer
+    #: the chosen recipe's LightGBM predictions at the validation cutoff (``gbdt``, scaled
+    #: to ``validation_days``) and the spend that followed (``actual``), per customer
     validation: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     cache: FeatureCache | None = field(default=None, repr=False)
 
@@ -461,7 +464,8 @@ def _validation_gini(
     )  # fmt: skip
     today = cache.frame(cutoff, train.window_days, recipe.btyd_inputs)
     today = today.reindex(columns=columns)
-    spend = pd.Series(boosters["spend"].predict(today.to_numpy(dtype=float)), index=today.index)
+    raw = {"spend": boosters["spend"].predict(today.to_numpy(dtype=float))}
+    spend = pd.Series(scale_to_horizon(raw, train.window_days, days)["spend"], index=today.index)
     y = actual.reindex(today.index, fill_value=0.0).to_numpy(dtype=float)
     return float(normalized_gini(y, spend.to_numpy())), len(train.target), spend
 

@@ -6,7 +6,8 @@ recipe that the inner time split chose (:func:`helpers.apply.deployable.choose_r
 
 * ``gbdt`` and ``gbdt_rfm``: LightGBM on the chosen rolling windows;
 * deep rows that do not read the text block (``deep_no_text``): the deep model with
-  stage 04b's tuned configuration and fixed epoch count, on the same windows;
+  stage 04b's tuned configuration and fixed epoch count, on the most recent of the same
+  windows (``deep_anchors``);
 * ``stack`` and ``average``: the fusions, fitted on a calibration window: the chosen
   LightGBM's predictions at the validation cutoff and the BG/NBD + Gamma-Gamma
   prediction fitted there, against the spend that followed inside calibration
@@ -36,13 +37,14 @@ from helpers.apply.deep import DeepProduction, is_deep_model
 from helpers.apply.deployable import (
     CANDIDATES,
     DAY,
+    FeatureCache,
     Recipe,
     RecipeChoice,
-    btyd_inputs,
     choose_recipe,
 )
 from helpers.apply.scoring import ApplyError, score_customers
 from helpers.data.split import as_utc
+from helpers.features.behaviour import DEFAULT_WINDOWS
 from helpers.models.baselines import predictions_frame
 
 __all__ = ["FUSIONS", "DeployableRun", "deployable_predictions", "fusion_weights"]
@@ -111,6 +113,7 @@ def deployable_predictions(
     deep: Mapping[str, DeepProduction | None] | None = None,
     fusions: Sequence[str] = FUSIONS,
     candidates: Sequence[Recipe] = CANDIDATES,
+    deep_anchors: int | None = 1,
     **score_options: Any,
 ) -> DeployableRun:
     """Deployable predictions of the learned models for ``customers`` at ``cutoff``.
@@ -132,6 +135,9 @@ def deployable_predictions(
         Fused rows to fit on the calibration window (:data:`FUSIONS`).
     candidates : sequence of Recipe
         The recipes the inner time split chooses from.
+    deep_anchors : int, optional
+        The deep rows train on the most recent ``deep_anchors`` windows of the chosen
+        recipe (default 1: the deep model's cost grows with its rows; None: all).
     **score_options
         Passed to :func:`~helpers.apply.scoring.score_customers` (LightGBM settings,
         ``windows``, ``feature_threads``).
@@ -142,14 +148,20 @@ def deployable_predictions(
     lgb_options = {k: v for k, v in score_options.items() if k.startswith("gbdt_")}
     choice = choose_recipe(
         events, cutoff, horizon_days, seed, selected_features, candidates,
-        windows=score_options.get("windows", (7, 30, 90, 365)),
+        windows=score_options.get("windows", DEFAULT_WINDOWS),
         feature_threads=score_options.get("feature_threads", 1), **lgb_options,
     )  # fmt: skip
     seconds = {"choose_recipe": time.perf_counter() - start}
     frames, not_fitted, spend = [], {}, {}
+    cache = FeatureCache(
+        events,
+        score_options.get("windows", DEFAULT_WINDOWS),
+        score_options.get("feature_threads", 1),
+    )
     common = {
         "seed": seed, "selected_features": selected_features, "progress": False,
-        "btyd_models": (), "intervals": False, "recipe": choice.recipe, **score_options,
+        "btyd_models": (), "intervals": False, "recipe": choice.recipe, "feature_cache": cache,
+        "deep_anchors": deep_anchors, **score_options,
     }  # fmt: skip
     runs: list[tuple[str, dict[str, Any]]] = [(m, {}) for m in learned]
     for name, production in (deep or {}).items():
@@ -172,11 +184,10 @@ def deployable_predictions(
     if fusions and "gbdt" in spend:
         begin = time.perf_counter()
         v, days = choice.validation_cutoff, choice.validation_days
-        cache = choice.cache
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            then = btyd_inputs(cache.events, v, days)["btyd_spend"]
-            now = btyd_inputs(events, cut, horizon_days)["btyd_spend"]
+            then = choice.cache.btyd(v, days)["btyd_spend"]
+            now = cache.btyd(cut, horizon_days)["btyd_spend"]
         valid = choice.validation
         bases = pd.DataFrame({"gbdt": valid["gbdt"], "bgnbd": then.reindex(valid.index)})
         weights = fusion_weights(bases.fillna(0.0), valid["actual"])

@@ -209,6 +209,8 @@ class ScoreResult:
         Model name -> reason, for models that could not be fitted here.
     best_iterations : dict
         Boosting rounds kept per supervised target (and ``<deep model>_epochs``).
+    recipe : Recipe
+        The training recipe of the supervised models (see the attribute).
     boosters : dict
         The production LightGBM boosters by target (``spend``, ``zero``, ``q10``,
         ``q90``), for :class:`helpers.apply.batch.ProductionModel`.
@@ -228,6 +230,11 @@ class ScoreResult:
     timings: dict[str, float] = field(default_factory=dict)
     repairs: dict[str, int] = field(default_factory=dict)
     boosters: dict[str, lgb.Booster] = field(default_factory=dict, repr=False)
+    #: how the supervised models were trained; their predictions for ``horizon_days`` are
+    #: the ``recipe.window_days(horizon_days)``-day predictions scaled by
+    #: :func:`helpers.apply.deployable.scale_to_horizon` (BTYD inputs among the columns
+    #: when ``recipe.btyd_inputs``)
+    recipe: Recipe = SINGLE_WINDOW
 
     @property
     def scoring_seconds(self) -> float:
@@ -282,10 +289,15 @@ class _SupervisedRun:
         selected: Sequence[str] | None,
         customers: pd.Index,
         lap: Any,
+        cache: FeatureCache | None = None,
+        deep_anchors: int | None = None,
     ):
         self.events, self.win, self.recipe, self.threads = events, win, recipe, threads
-        self.selected = selected
-        self.cache = FeatureCache(events, windows, threads)
+        self.selected, self.deep_anchors = selected, deep_anchors
+        usable = cache is not None and cache.windows == tuple(windows)
+        usable = usable and len(cache.events) == len(events)
+        usable = usable and cache.events["ts"].max() == events["ts"].max()
+        self.cache = cache if usable else FeatureCache(events, windows, threads)
         self.train = training_set(self.cache, win.as_of, win.horizon_days, recipe)
         lap("features_train")
         self.today = self.cache.frame(
@@ -336,12 +348,11 @@ class _SupervisedRun:
         train = self.train.frames[first]
         y = window_spend(self.events, first, first + pd.Timedelta(days=self.train.window_days))
         y = y.reindex(train.index, fill_value=0.0)
-        inputs = list(selected) + [c for c in BTYD_INPUTS if c in train.columns]
+        inputs = list(dict.fromkeys([*selected, *(c for c in BTYD_INPUTS if c in train)]))
         h = pd.Timedelta(days=self.train.window_days)
+        anchors = self.train.anchors[1 : self.deep_anchors]  # most recent first
         more = [
-            (t + DAY, frame, window_spend(self.events, t, t + h))
-            for t, frame in self.train.frames.items()
-            if t != first
+            (t + DAY, self.train.frames[t], window_spend(self.events, t, t + h)) for t in anchors
         ]
         options = {"more_windows": more} if more else {}
         predicted, facts = fit_score_deep(
@@ -379,6 +390,8 @@ def score_customers(
     deep: DeepProduction | None = None,
     recipe: Recipe = SINGLE_WINDOW,
     intervals: bool = True,
+    deep_anchors: int | None = None,
+    feature_cache: FeatureCache | None = None,
 ) -> ScoreResult:
     """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
 
@@ -420,6 +433,13 @@ def score_customers(
         False skips LightGBM's two quantile boosters (``spend_q10`` / ``spend_q90`` are
         then NaN unless a deep row gives its own): the leaderboard's deployable rows need
         the point prediction and P(no purchase) only.
+    deep_anchors : int, optional
+        Train a deep row on the most recent ``deep_anchors`` windows of ``recipe`` only
+        (its cost grows with the rows; None: all of them, like LightGBM).
+    feature_cache : FeatureCache, optional
+        Features and BTYD inputs already computed for these events (several models
+        scored at the same ``as_of``, :mod:`helpers.apply.protocol`); used only when it
+        holds the same events (up to ``as_of``) and feature windows.
 
     Returns
     -------
@@ -526,8 +546,9 @@ def score_customers(
     boosters: dict[str, lgb.Booster] = {}
     if not skipped:
         supervised_fit = _SupervisedRun(
-            events, win, recipe, windows, feature_threads, selected_features, summary.index, lap
-        )
+            events, win, recipe, windows, feature_threads, selected_features, summary.index, lap,
+            cache=feature_cache, deep_anchors=deep_anchors,
+        )  # fmt: skip
         columns, boosters, best, pred = supervised_fit.boosters(
             model,
             seed,
@@ -588,4 +609,5 @@ def score_customers(
         timings=timings,
         repairs=repairs,
         boosters=boosters,
+        recipe=recipe,
     )

@@ -15,9 +15,9 @@ models at its split, with reduced settings where a full study would take long:
   calibration with the recipe of the inner time split.
 
 Per dataset it writes the tidy predictions and the targets;
-:mod:`helpers.studies.benchmark_report` scores them and writes the page.
+:mod:`helpers.benchmark.report` scores them and writes the page.
 
-Command line: ``python -m helpers.studies.benchmark DATASET OUT_DIR``.
+Command line: ``python -m helpers.benchmark.run DATASET OUT_DIR``.
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def run_dataset(
         recipe = {**run.recipe.to_dict(), "label": run.recipe.label,
                   "sentence": run.choice.sentence, "seconds": run.seconds}  # fmt: skip
     except ValueError as exc:
+        if "no deployable recipe" not in str(exc):
+            raise
         failed.update({m: str(exc) for m in ("gbdt", "gbdt_rfm", "deep_no_text")})
         recipe = {"label": None, "sentence": str(exc)}
     clock["deployable"] = time.perf_counter()

@@ -1,11 +1,11 @@
 """The benchmark's table and page: dataset x model x protocol, scored the same way.
 
-Reads the folders written by :mod:`helpers.studies.benchmark` and scores every row with
+Reads the folders written by :mod:`helpers.benchmark.run` and scores every row with
 :mod:`helpers.evaluation.metrics`: Gini, Spearman, MAE, top-10 % capture, AUC of "no
 purchase", weighted decile error, and each model's paired Gini difference to the
 dataset's best BTYD model with its 95 % interval (paired bootstrap over customers).
 
-Command line: ``python -m helpers.studies.benchmark_report RESULTS_DIR... --csv C --html H``.
+Command line: ``python -m helpers.benchmark.report RESULTS_DIR... --csv C --html H``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The cross-dataset benchmark (``make benchmark``): :mod:`.run` fits, :mod:`.report` scores."""
