@@ -73,3 +73,30 @@ def test_benchmark_pipeline_is_outside_make_study_and_covers_every_dataset():
     root = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert not any("benchmark" in name for name in root)
     assert "benchmark" in yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_diagnosis_note_lists_window_counts_and_the_learning_curve():
+    diagnosis = {
+        "dataset": "online_retail",
+        "best_btyd": "pareto_nbd",
+        "window_count": [
+            {
+                "recipe": "window H/2, 2 anchors",
+                "rows": 3945,
+                "gini": 0.7626,
+                "vs_best_btyd": [0.0034, -0.0495, 0.038],
+            }
+        ],  # fmt: skip
+        "learning_curve": [
+            {
+                "training_share": 0.25,
+                "rows": 1307,
+                "gini": 0.7292,
+                "vs_best_btyd": [-0.0299, -0.1304, 0.0283],
+            }
+        ],  # fmt: skip
+    }
+    note = report.diagnosis_html(diagnosis)
+    assert "Diagnosis: online_retail" in note and "vs pareto_nbd" in note
+    assert "<td>window H/2, 2 anchors</td><td>3,945</td><td>0.763</td>" in note
+    assert "-0.030 (-0.130 to +0.028)" in note

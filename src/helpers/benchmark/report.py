@@ -79,8 +79,38 @@ def benchmark_table(results: Sequence[str | Path], seed: int, n_boot: int = 300)
     return table[keep].sort_values(["dataset", "protocol", "gini"], ascending=[True, False, False])
 
 
-def benchmark_html(table: pd.DataFrame, runs: Sequence[Mapping[str, Any]]) -> str:
-    """The benchmark page: the answer first, then one table per dataset."""
+def diagnosis_html(diagnosis: Mapping[str, Any]) -> str:
+    """A closing note from ``benchmarks/bench_deployable_diagnosis.py``'s JSON: the holdout
+    Gini of LightGBM by window count and by share of training customers."""
+
+    def rows(kind: str, key: str) -> str:
+        return "".join(
+            f"<tr><td>{html.escape(str(r[key]))}</td><td>{r['rows']:,}</td>"
+            f"<td>{r['gini']:.3f}</td><td>{r['vs_best_btyd'][0]:+.3f} "
+            f"({r['vs_best_btyd'][1]:+.3f} to {r['vs_best_btyd'][2]:+.3f})</td></tr>"
+            for r in diagnosis.get(kind, [])
+        )
+
+    head = "<tr><th>{}</th><th>training rows</th><th>Gini</th><th>vs {}</th></tr>"
+    best = html.escape(str(diagnosis.get("best_btyd")))
+    return (
+        f"<h3>Diagnosis: {html.escape(str(diagnosis.get('dataset')))}</h3><p>Read on the "
+        "holdout to explain the result, not to choose (the recipe is chosen inside "
+        "calibration). Window count (LightGBM, rolling anchors):</p><table>"
+        + head.format("recipe", best) + rows("window_count", "recipe")
+        + "</table><p>Learning curve (share of training customers, all their windows):</p>"
+        + "<table>" + head.format("share", best) + rows("learning_curve", "training_share")
+        + "</table>"
+    )  # fmt: skip
+
+
+def benchmark_html(
+    table: pd.DataFrame,
+    runs: Sequence[Mapping[str, Any]],
+    diagnoses: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """The benchmark page: the answer first, then one table per dataset (and the
+    diagnosis notes, when given)."""
     lines = []
     for dataset, rows in table.groupby("dataset", sort=False):
         learned = rows[(rows["protocol"] == "deployable") & ~rows["model"].isin(
@@ -124,7 +154,10 @@ def benchmark_html(table: pd.DataFrame, runs: Sequence[Mapping[str, Any]]) -> st
         f"{deep.get('settings', {}).get('hidden_size')} and {deep.get('epochs')} fixed "
         "epochs (the study's own deep model is tuned, in stage 04b); LightGBM cross-fitted "
         "reads the behaviour features only. Not run here: the cross-fitted deep model and "
-        "its ablations.</p>" + "".join(sections) + "</body></html>\n"
+        "its ablations.</p>"
+        + "".join(sections)
+        + "".join(diagnosis_html(d) for d in diagnoses)
+        + "</body></html>\n"
     )
 
 
@@ -135,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--csv", type=Path, required=True)
     parser.add_argument("--html", type=Path, required=True)
+    parser.add_argument("--diagnosis", nargs="*", type=Path, default=[])
     args = parser.parse_args(argv)
     params = yaml.safe_load((Path.cwd() / "params.yaml").read_text())
     seed = int(params["base"]["seed"])
@@ -143,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = [json.loads((Path(r) / "run.json").read_text()) for r in args.results]
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False, float_format="%.6f")
-    args.html.write_text(benchmark_html(table, runs), encoding="utf-8")
+    diagnoses = [json.loads(p.read_text()) for p in args.diagnosis]
+    args.html.write_text(benchmark_html(table, runs, diagnoses), encoding="utf-8")
     print(f"wrote {args.csv} and {args.html}")
 
 
