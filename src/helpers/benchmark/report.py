@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = [json.loads((Path(r) / "run.json").read_text()) for r in args.results]
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False, float_format="%.6f")
-    diagnoses = [json.loads(p.read_text()) for p in args.diagnosis]
+    # benchmarks/bench_deployable_diagnosis.py's record: its figures, how they were taken
+    diagnoses = [json.loads(p.read_text()).get("figures", {}) for p in args.diagnosis]
     args.html.write_text(benchmark_html(table, runs, diagnoses), encoding="utf-8")
     print(f"wrote {args.csv} and {args.html}")
 
