@@ -154,6 +154,7 @@ def anchor_days(
     window_days: int,
     count: int,
     min_history_days: int | None = None,
+    days: pd.DataFrame | None = None,
 ) -> list[pd.Timestamp]:
     """The anchor days of ``count`` rolling windows of ``window_days`` ending by ``cutoff``.
 
@@ -164,7 +165,7 @@ def anchor_days(
     ``min_history_days`` (default ``max(28, window_days // 2)``) of data before it.
     Most recent first; empty when not even the first anchor qualifies.
     """
-    days = purchase_days(events)
+    days = purchase_days(events) if days is None else days  # ``days``: the same, computed once
     if days.empty:
         return []
     first = days["day"].min()
@@ -293,6 +294,14 @@ class FeatureCache:
         self.events, self.windows, self.threads = events, tuple(windows), threads
         self._features: dict[tuple, pd.DataFrame] = {}
         self._btyd: dict[tuple, pd.DataFrame] = {}
+        self._days: pd.DataFrame | None = None
+
+    @property
+    def days(self) -> pd.DataFrame:
+        """Purchase days of the events (:func:`helpers.data.split.purchase_days`)."""
+        if self._days is None:
+            self._days = purchase_days(self.events)
+        return self._days
 
     def features(self, day: pd.Timestamp, customers: pd.Index | None = None) -> pd.DataFrame:
         key = (day, None if customers is None else tuple(customers))
@@ -331,7 +340,7 @@ def training_set(
     ones). Raises ``ValueError`` when no anchor qualifies (see :func:`anchor_days`).
     """
     h = recipe.window_days(horizon_days)
-    anchors = anchor_days(cache.events, cutoff, h, recipe.anchors)
+    anchors = anchor_days(cache.events, cutoff, h, recipe.anchors, days=cache.days)
     if not anchors:
         raise ValueError(
             f"no training window of {h} days fits before {_day(cutoff).date()} "
@@ -516,12 +525,20 @@ def choose_recipe(
     def columns_of(frame: pd.DataFrame) -> list[str]:
         return supervised_columns(frame, "gbdt", selected_features)
 
-    rows, predicted = {}, {}
+    rows, predicted, done = {}, {}, {}
     for recipe in candidates:
+        h = recipe.window_days(days)
+        # a candidate whose windows are those of one already scored (too little history
+        # for more anchors) is that candidate: its score is reused, not refitted
+        windows_of = anchor_days(seen, v, h, recipe.anchors, days=cache.days)
+        key = (h, tuple(windows_of), recipe.btyd_inputs)
         try:
-            gini, n_rows, predicted[recipe.label] = _validation_gini(
-                cache, v, days, recipe, actual, columns_of, seed, settings
-            )
+            if key in done:
+                gini, n_rows, predicted[recipe.label] = done[key]
+            else:
+                gini, n_rows, predicted[recipe.label] = done[key] = _validation_gini(
+                    cache, v, days, recipe, actual, columns_of, seed, settings
+                )
         except ValueError as exc:
             rows[recipe.label] = {**recipe.to_dict(), "validation_gini": np.nan, "rows": 0,
                                   "note": str(exc)}  # fmt: skip
