@@ -117,7 +117,7 @@ def online_retail_data() -> dict:
     return {"summary": summary, "covariates": covariates}
 
 
-def run(data: dict, model: str) -> dict:
+def run(data: dict, model: str, sets: list[str] | None = None) -> dict:
     summary, y = data["summary"], data["summary"]["spend_holdout"]
     horizon = float(summary["duration_holdout"].iloc[0])
     with warnings.catch_warnings():
@@ -129,6 +129,8 @@ def run(data: dict, model: str) -> dict:
         "plain_gini": round(M.normalized_gini(y, plain["expected_spend"]), 4),
     }
     for label, covariates in data["covariates"].items():
+        if sets and label not in sets:
+            continue
         z = standardise(covariates)
         start = time.perf_counter()
         fit = fit_covariate_btyd(model, summary, z, seed=SEED)
@@ -177,6 +179,7 @@ def markdown(results: dict) -> str:
                 f"| {r['gini']:.3f} | {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
                 f"| {r['seconds']:.0f} |"
             )
+    lines += ["", "## Where it pays", "", *verdicts(results)]
     lines += ["", "## Coefficients", ""]
     for key, row in results.get("runs", {}).items():
         for label, r in row.items():
@@ -186,11 +189,37 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdicts(results: dict) -> list[str]:
+    """One line per run and covariate set: pays (interval above 0), costs (below) or not told
+    apart from the plain model."""
+    out = []
+    for key, row in results.get("runs", {}).items():
+        for label, r in row.items():
+            if isinstance(r, dict):
+                d = r["difference"]
+                word = "pays" if d["low"] > 0 else "costs" if d["high"] < 0 else "does not tell"
+                if word == "does not tell":
+                    word = "is not told apart from the plain model"
+                out.append(f"- {key}, {label}: {word} ({d['difference']:+.4f} Gini).")
+    out += [
+        "",
+        "Where covariates cost, they include ones built from the calibration behaviour "
+        "itself (browsing intensity, whether a customer wrote a review: both follow "
+        "purchases). A likely reason: they enter the model as fixed traits, so the fit "
+        "explains the purchase counts twice and trusts each customer's own history less. "
+        "Review sentiment alone is the covariate that can pay: on the dropout of the "
+        "Pareto/NBD in 06b's strongest satisfaction world, where satisfaction drives "
+        "dropout.",
+    ]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--model", default="bgnbd", choices=("bgnbd", "pareto_nbd"))
     parser.add_argument("--datasets", default="shopsim,shopsim_strongest,online_retail")
+    parser.add_argument("--sets", help="covariate sets to fit (default: all)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -202,8 +231,9 @@ def main() -> None:
                "shopsim_strongest": lambda: shopsim_data(True),
                "online_retail": online_retail_data}  # fmt: skip
     for name in args.datasets.split(","):
-        row = run(loaders[name](), args.model)
-        results.setdefault("runs", {})[f"{name}/{args.model}"] = row
+        row = run(loaders[name](), args.model, args.sets.split(",") if args.sets else None)
+        runs = results.setdefault("runs", {})
+        runs[f"{name}/{args.model}"] = {**runs.get(f"{name}/{args.model}", {}), **row}
         results["machine"] = f"{os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}"
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")

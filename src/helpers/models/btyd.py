@@ -1,24 +1,16 @@
 """Buy-till-you-die (BTYD) baselines: BG/NBD, Pareto/NBD, MBG/NBD and Gamma-Gamma.
 
-Fitted by PyMC-Marketing (``pymc_marketing.clv``, the successor of ``lifetimes``); the RFM
-summary stays the study's own (one SQL text on DuckDB or Spark). ``method``: ``"map"``
-(default, the posterior mode), ``"advi"`` or ``"mcmc"`` (posterior draws: intervals).
-``priors``: ``"default"`` (the library's weakly-informative priors), ``"flat"`` (MAP = the
-maximum-likelihood fit: the published CDNOW parameters), ``{"width": w}`` (log-normal, of
-width ``w``, centred at 1 for shapes and at the mean age, or mean repeat spend, for scales)
-or ``{parameter: {"dist": ..., "kwargs": {...}}}`` (``pymc_extras`` Priors; each model takes
-its own keys). Priors keep the parameters finite where the likelihood peaks on an edge
-(nobody drops out within the window: BG/NBD ``a -> 0``, Pareto/NBD ``s -> 0``), so no
-bounded re-fit, reduction to the NBD or penalizer retry is needed (``docs/btyd_backend.md``
-compares them on two real shops' holdouts). PyTensor compiles each graph once into its
-cache (``~/.pytensor``; ``PYTENSOR_FLAGS=base_compiledir=...`` moves it).
-
-Time (the CDNOW protocol of Fader, Hardie & Lee 2005): purchases are bucketed by UTC day
-(one day's are one transaction, values summed); calibration is ``day <= cutoff``, holdout
-``cutoff < day <= holdout_end``; recency and ``T`` (to the cutoff day) in weeks by default.
-References: Fader, Hardie & Lee (2005), Marketing Science 24(2) (BG/NBD); Schmittlein,
-Morrison & Colombo (1987), Management Science 33(1) (Pareto/NBD); Batislam et al. (2007),
-IJRM 24(3) (MBG/NBD); Fader, Hardie & Lee (2005), JMR 42(4), and note 025 (Gamma-Gamma).
+Fitted by PyMC-Marketing (``pymc_marketing.clv``); the RFM summary is the study's own (one
+SQL text on DuckDB or Spark). ``method``: ``"map"`` (default), ``"advi"`` or ``"mcmc"``
+(posterior draws). ``priors``: ``"default"`` (the library's), ``"flat"`` (MAP = maximum
+likelihood: the published CDNOW parameters), ``{"width": w}`` (log-normal of width ``w``,
+centred at 1 for shapes and at the mean age, or mean spend, for scales) or ``{parameter:
+{"dist": ..., "kwargs": {...}}}``. Priors keep the parameters finite where the likelihood
+peaks on an edge (nobody drops out: BG/NBD ``a -> 0``, Pareto/NBD ``s -> 0``;
+``docs/btyd_backend.md``). Time: purchases bucketed by UTC day, calibration ``day <=
+cutoff``, holdout ``cutoff < day <= holdout_end``, recency and ``T`` in weeks (Fader,
+Hardie & Lee 2005, Marketing Science 24(2); Schmittlein, Morrison & Colombo 1987;
+Batislam et al. 2007, IJRM 24(3); Gamma-Gamma: Fader, Hardie & Lee 2005, JMR 42(4)).
 """
 
 from __future__ import annotations
@@ -40,7 +32,8 @@ from helpers.data.split import as_utc, purchase_days
 __all__ = ["FITTERS", "FIT_METHODS", "NEAR_BOUNDARY_SHARE_GONE", "BTYDBoundaryWarning",
            "BTYDFit", "BTYDFitError", "BTYDFitWarning", "MeanSpendModel", "PosteriorModel",
            "btyd_summary", "fit_bgnbd", "fit_gamma_gamma", "fit_mbgnbd", "fit_pareto_nbd",
-           "fit_spend_model", "pareto_log_a0", "predict_btyd", "tracking_curve"]  # fmt: skip
+           "fit_spend_model", "horizon_of", "pareto_log_a0", "predict_btyd",
+           "tracking_curve"]  # fmt: skip
 
 FIT_METHODS: tuple[str, ...] = ("map", "advi", "mcmc")
 #: A fit that puts fewer customers than this share gone at the cutoff (mean 1 - P(alive))
@@ -80,16 +73,10 @@ class BTYDBoundaryWarning(BTYDFitWarning):
 
 @dataclass
 class BTYDFit:
-    """A fitted model and how it was obtained.
-
-    ``name`` is ``"bgnbd"``, ``"pareto_nbd"``, ``"mbgnbd"`` or ``"gamma_gamma"``;
-    ``model`` a :class:`PosteriorModel` (or :class:`MeanSpendModel`), whose prediction
-    methods carry lifetimes' names; ``params`` the posterior means (the MAP for ``map``)
-    in the summary's time unit; ``method`` and ``priors`` (as text, e.g. ``"width=1"``)
-    how it was fitted; ``notes`` extra facts (customers left out of Gamma-Gamma, the share
-    gone at the cutoff); ``reduced_to`` is ``"mean_spend"`` for the spend fallback, with
-    its reason in ``note``. ``penalizer`` and ``attempts``: lifetimes-era, 0 and empty.
-    """
+    """A fitted model (:class:`PosteriorModel` or :class:`MeanSpendModel`), its posterior
+    mean ``params``, ``method``, ``priors`` (as text), ``notes`` (facts such as the share
+    gone at the cutoff) and, for the spend fallback, ``reduced_to="mean_spend"`` with its
+    reason in ``note``. ``penalizer`` and ``attempts``: lifetimes-era, 0 and empty."""
 
     name: str
     model: Any
@@ -165,13 +152,9 @@ def _frame(**columns: Any) -> pd.DataFrame:
 
 
 class PosteriorModel:
-    """A PyMC-Marketing model with its posterior draws, with lifetimes' method names.
-
-    ``posterior`` maps each parameter to an array (chains, draws); a MAP fit or a model
-    rebuilt from ``btyd_fits.json`` has one draw. The library model is rebuilt lazily (the
-    object pickles small, e.g. to Spark executors). The lifetimes-named methods return the
-    posterior mean; :meth:`draws` and :meth:`spend_draws` return every draw (rows).
-    """
+    """A PyMC-Marketing model and its ``posterior`` (parameter -> array (chains, draws);
+    MAP: one draw), rebuilt lazily (it pickles small). lifetimes-named methods give the
+    posterior mean; :meth:`draws` and :meth:`spend_draws` every draw (rows)."""
 
     def __init__(self, name: str, posterior: Mapping[str, np.ndarray]) -> None:
         self.name = name
@@ -251,9 +234,8 @@ class MeanSpendModel:
 
 
 def pareto_log_a0(params: Any, freq: Any, recency: Any, age: Any) -> np.ndarray:
-    """``log A_0`` of the Pareto/NBD (Fader & Hardie note 009, eqs. 19-20), stably: the
-    difference of two hypergeometric terms as ``u + log1p(-exp(v - u))``, ``-inf`` where
-    ``A_0 = 0`` (``t_x = T``). The simulator's fast P(alive)."""
+    """``log A_0`` of the Pareto/NBD (Fader & Hardie note 009, eqs. 19-20), stably as
+    ``u + log1p(-exp(v - u))``; ``-inf`` where ``A_0 = 0`` (``t_x = T``)."""
     r, alpha, s, beta = params
     freq, recency, age = (np.asarray(v, dtype=float) for v in (freq, recency, age))
     low, high, t = (alpha, beta, r + freq) if alpha < beta else (beta, alpha, s + 1.0)
@@ -284,20 +266,10 @@ def _dates(cutoff: Any, holdout_end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _purchase_days(events: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
-    """Purchase occasions up to ``end`` (:func:`helpers.data.split.purchase_days`), checked."""
-    missing = [c for c in ("user_id", "ts", "amount") if c not in events.columns]
-    if missing:
-        raise ValueError(f"events lack required column(s) {missing}")
+    """Purchase occasions up to ``end`` (:func:`helpers.data.split.purchase_days`)."""
     if "event_type" not in events.columns:
         events = events.assign(event_type="purchase")
-    purchases = events.loc[events["event_type"] == "purchase"]
-    if purchases.empty:
-        raise ValueError("events hold no purchase")
-    amount = purchases["amount"].astype(float)
-    if amount.isna().any() or (amount < 0).any():
-        bad = purchases.loc[amount.isna() | (amount < 0)].iloc[0]
-        raise ValueError(f"purchase amounts must be non-negative numbers; example row: {dict(bad)}")
-    days = purchase_days(purchases.assign(user_id=purchases["user_id"].astype(str)), sort=True)
+    days = purchase_days(events.assign(user_id=events["user_id"].astype(str)), sort=True)
     days = days.assign(day=days["day"].dt.tz_localize(None))
     return days.loc[days["day"] <= end]
 
@@ -344,34 +316,20 @@ def btyd_summary(
     engine: str = "duckdb",
     spark: Any = None,
 ) -> pd.DataFrame:
-    """Per-customer RFM summary of calibration and holdout periods for BTYD models.
+    """Per-customer RFM summary of calibration and holdout for BTYD models: one SQL text
+    (:func:`helpers.engines.queries.btyd_days_sql`) on DuckDB (a Parquet path is read out of
+    core) or Spark (``spark``); only per-customer rows reach pandas.
 
-    One SQL text (:func:`helpers.engines.queries.btyd_days_sql`) run on DuckDB (default;
-    a Parquet path is read out of core) or Spark; only per-customer rows reach pandas.
-
-    Parameters
-    ----------
-    events : DataFrame or path
-        Canonical events (``user_id``, ``ts``, ``amount``; ``event_type`` if present is
-        filtered to ``"purchase"``), or a Parquet file of them; naive timestamps are UTC.
-    cutoff, holdout_end : date-like
-        Last calibration day and last holdout day (both inclusive).
-    freq : {"W", "D"}
-        Time unit of recency, ``T`` and ``duration_holdout`` (weeks = days / 7).
-    engine, spark : {"duckdb", "spark"} and a SparkSession for ``engine="spark"``.
-
-    Returns
-    -------
-    DataFrame
-        Index ``user_id`` (first purchase on or before ``cutoff``); ``frequency_cal``
-        (repeat purchase days), ``recency_cal``, ``T_cal``, ``monetary_value_cal`` (mean
-        value of the repeat days, 0 without), ``frequency_holdout``,
-        ``monetary_value_holdout`` (mean value of the holdout days, 0 if none),
-        ``spend_holdout`` and ``duration_holdout``. ``attrs``: the dates, the time unit,
-        the customers left out (first purchase in the holdout) and
-        ``mean_spend_per_purchase_day_cal`` (the spend fallback of :func:`fit_spend_model`).
-        As ``lifetimes.utils.calibration_and_holdout_data(freq="D", freq_multiplier=7)``
-        except ``monetary_value_holdout`` (lifetimes averages raw transactions).
+    ``events``: canonical events (``user_id``, ``ts``, ``amount``; ``event_type`` filtered
+    to purchases) or a Parquet file; ``cutoff`` / ``holdout_end``: last calibration and
+    holdout days; ``freq``: ``"W"`` or ``"D"``, the unit of recency, ``T`` and the horizon.
+    Returns, indexed by ``user_id`` (first purchase by the cutoff): ``frequency_cal``
+    (repeat purchase days), ``recency_cal``, ``T_cal``, ``monetary_value_cal`` (mean value
+    of the repeat days, 0 without), ``frequency_holdout``, ``monetary_value_holdout``,
+    ``spend_holdout``, ``duration_holdout``; ``attrs``: dates, unit, customers left out
+    and ``mean_spend_per_purchase_day_cal``. As lifetimes'
+    ``calibration_and_holdout_data(freq="D", freq_multiplier=7)`` except the holdout
+    monetary value (lifetimes averages raw transactions).
     """
     if freq not in _TIME_UNIT_DAYS:
         raise ValueError(f"freq must be one of {sorted(_TIME_UNIT_DAYS)}, got {freq!r}")
@@ -504,16 +462,11 @@ def _fit_transactions(name: str, summary: pd.DataFrame, method: str, priors: Any
 
 def fit_bgnbd(summary: pd.DataFrame, method: str = "map", priors: Any = "default",
               seed: int = 0, penalizer: float = 0.0) -> BTYDFit:  # fmt: skip
-    """Fit BG/NBD (Fader, Hardie & Lee 2005) with PyMC-Marketing's ``BetaGeoModel``.
-
-    ``summary`` has ``frequency_cal``, ``recency_cal``, ``T_cal`` (or without ``_cal``);
-    ``method`` and ``priors`` as in the module notes (``"flat"``: the MLE); ``seed`` seeds
-    MAP's start and the ADVI / MCMC draws; ``penalizer`` must be 0 (lifetimes' L2 penalty,
-    kept so that old calls run). ``notes["share_gone_at_cutoff"]`` is the mean
-    ``1 - P(alive)`` of the repeat customers; below :data:`NEAR_BOUNDARY_SHARE_GONE`,
-    ``note`` says the fit is practically the NBD (and a :class:`BTYDBoundaryWarning`).
-    Raises :class:`BTYDFitError` when nobody repeats or the parameters are not finite.
-    """
+    """Fit BG/NBD (``BetaGeoModel``) on ``summary``'s ``frequency``, ``recency``, ``T``
+    (``_cal`` or not); ``seed`` seeds ADVI / MCMC; ``penalizer`` must be 0 (lifetimes').
+    ``notes["share_gone_at_cutoff"]``: mean ``1 - P(alive)`` of the repeaters; below
+    :data:`NEAR_BOUNDARY_SHARE_GONE` a ``note`` and a :class:`BTYDBoundaryWarning`. Raises
+    :class:`BTYDFitError` when nobody repeats or the parameters are not finite."""
     return _fit_transactions("bgnbd", summary, method, priors, seed, penalizer)
 
 
@@ -596,36 +549,32 @@ FITTERS = {"bgnbd": fit_bgnbd, "pareto_nbd": fit_pareto_nbd, "mbgnbd": fit_mbgnb
 # --------------------------------------------------------------------------- prediction
 
 
-def predict_btyd(summary: pd.DataFrame, model: str = "bgnbd", horizon_weeks: float | None = None,
-                 penalizer: float = 0.0, gg_penalizer: float = 0.0, fit: BTYDFit | None = None,
-                 gg_fit: BTYDFit | None = None) -> pd.DataFrame:  # fmt: skip
-    """Per-customer BTYD predictions for a horizon after the cutoff.
-
-    ``summary``: :func:`btyd_summary` output (calibration columns used); ``model``: the name
-    of ``fit`` (fitted on ``summary`` with MAP and default priors when not given; the spend
-    model ``gg_fit`` defaults to :func:`fit_spend_model`); ``horizon_weeks``: default
-    ``summary["duration_holdout"]``, converted via ``summary.attrs["time_unit_days"]`` (7 if
-    absent); the penalizers must be 0 (lifetimes-era arguments). Predictive intervals:
-    :func:`helpers.models.btyd_intervals.predictive_intervals`.
-
-    Returns posterior means of ``expected_purchases`` (repeat purchase days in the
-    horizon), ``p_alive`` (at the cutoff), ``p_zero`` (no purchase in the horizon),
-    ``expected_spend_per_purchase`` (Gamma-Gamma conditional mean; the population mean
-    without repeats) and ``expected_spend`` (their product per draw), indexed as
-    ``summary``; ``attrs["btyd"]`` holds both fits' ``to_dict()``.
-    """
-    if model not in FITTERS:
-        raise ValueError(f"model must be one of {tuple(FITTERS)}, got {model!r}")
-    x, t_x, age = _rft(summary)
-    unit_days = float(summary.attrs.get("time_unit_days", 7.0))
+def horizon_of(summary: pd.DataFrame, horizon_weeks: float | None = None) -> float:
+    """The horizon in the summary's time unit (``attrs["time_unit_days"]``, 7 if absent)."""
     if horizon_weeks is None:
         if "duration_holdout" not in summary.columns:
             raise ValueError("give horizon_weeks or a summary with duration_holdout")
         horizon = float(summary["duration_holdout"].iloc[0])
     else:
-        horizon = float(horizon_weeks) * 7.0 / unit_days
+        horizon = float(horizon_weeks) * 7.0 / float(summary.attrs.get("time_unit_days", 7.0))
     if not horizon > 0:
         raise ValueError(f"the horizon must be positive, got {horizon}")
+    return horizon
+
+
+def predict_btyd(summary: pd.DataFrame, model: str = "bgnbd", horizon_weeks: float | None = None,
+                 penalizer: float = 0.0, gg_penalizer: float = 0.0, fit: BTYDFit | None = None,
+                 gg_fit: BTYDFit | None = None) -> pd.DataFrame:  # fmt: skip
+    """Per-customer posterior means over a horizon after the cutoff (``horizon_weeks``,
+    default ``summary["duration_holdout"]``): ``expected_purchases`` (repeat purchase
+    days), ``p_alive`` (at the cutoff), ``p_zero`` (no purchase), ``expected_spend_per_
+    purchase`` (Gamma-Gamma) and ``expected_spend``; ``attrs["btyd"]``: both fits. ``fit``
+    (a ``model`` fit) and ``gg_fit`` default to MAP fits on ``summary``; the penalizers
+    must be 0. Intervals: :func:`helpers.models.btyd_intervals.predictive_intervals`."""
+    if model not in FITTERS:
+        raise ValueError(f"model must be one of {tuple(FITTERS)}, got {model!r}")
+    x, t_x, age = _rft(summary)
+    horizon = horizon_of(summary, horizon_weeks)
     if fit is None:
         fit = FITTERS[model](summary, penalizer=penalizer)
     elif fit.name != model:
@@ -661,13 +610,10 @@ def predict_btyd(summary: pd.DataFrame, model: str = "bgnbd", horizon_weeks: flo
 def tracking_curve(
     events: pd.DataFrame, cutoff: Any, holdout_end: Any, model: BTYDFit | Any
 ) -> pd.DataFrame:
-    """Weekly cumulative repeat transactions, actual vs model (in weeks), calibration and
-    holdout: lifetimes' ``expected_cumulative_transactions(freq="D", freq_multiplier=7)``
-    (Fader, Hardie & Lee 2005) on the customers who first bought by ``cutoff``; week ``j``'s
-    prediction sums a new customer's ``E[X(t)]`` over those who arrived ``t`` weeks before.
-    Columns ``week``, ``week_end``, cumulative ``actual`` and ``predicted`` repeat
-    purchase days, ``holdout`` (ends after the cutoff); a trailing partial week is dropped.
-    """
+    """Weekly cumulative repeat purchase days, ``actual`` vs ``predicted`` (a new
+    customer's ``E[X(t)]`` summed over arrivals), of the customers who first bought by
+    ``cutoff``, with ``week``, ``week_end`` and ``holdout``: lifetimes'
+    ``expected_cumulative_transactions(freq="D", freq_multiplier=7)``."""
     fitted = model.model if isinstance(model, BTYDFit) else model
     cut, end = _dates(cutoff, holdout_end)
     days = _purchase_days(events, end)

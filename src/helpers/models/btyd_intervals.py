@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaincinv, gammaincinv
 
-from helpers.models.btyd import _PARAMS, BTYDFit, _column, _rft, pareto_log_a0
+from helpers.models.btyd import _PARAMS, BTYDFit, _column, _rft, horizon_of, pareto_log_a0
 
 __all__ = ["interval_coverage", "predictive_intervals"]
 
@@ -134,12 +134,7 @@ def predictive_intervals(summary: pd.DataFrame, fit: BTYDFit, gg_fit: BTYDFit,
         raise ValueError(f"n_sims must be at least 10, got {n_sims}")
     x, t_x, age = _rft(summary)
     m = np.where(x > 0, np.nan_to_num(_column(summary, "monetary_value")), 0.0)
-    if horizon_weeks is None:
-        t = float(summary["duration_holdout"].iloc[0])
-    else:
-        t = float(horizon_weeks) * 7.0 / float(summary.attrs.get("time_unit_days", 7.0))
-    if not t > 0:
-        raise ValueError(f"the horizon must be positive, got {t}")
+    t = horizon_of(summary, horizon_weeks)
     tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0, level]
     parts = []
     for start in range(0, len(x), block):
