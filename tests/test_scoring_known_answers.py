@@ -35,7 +35,7 @@ from helpers.apply.scoring import (
 from helpers.data.registry import load_dataset
 from helpers.data.split import Split, make_targets
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features, rfm_style_columns
-from helpers.models import btyd
+from helpers.models import btyd, btyd_intervals
 from helpers.models.crossfit import early_stopping_split
 from helpers.models.gbdt import DEFAULT_PARAMS, fit_early_stopped
 
@@ -235,10 +235,16 @@ def test_a_btyd_model_nobody_can_fit_is_a_clear_error_and_the_others_still_score
     s = run.scores
     assert list(s.columns) == [
         "predicted_spend", "spend_q10", "spend_q90", "p_no_purchase", "p_alive",
-        "spend__bgnbd", "p_zero__bgnbd", "p_alive__bgnbd",
+        "spend__bgnbd", "p_zero__bgnbd", "p_alive__bgnbd", "q10__bgnbd", "q90__bgnbd",
     ]  # fmt: skip
     assert s.index.equals(summary.index) and len(s) == 25
-    assert s[["spend_q10", "spend_q90"]].isna().all().all()  # no LightGBM, no interval
+    # no LightGBM: the interval is the BG/NBD's own predictive one, same draws as alone
+    bounds = btyd_intervals.predictive_intervals(
+        summary, run.btyd_fits["bgnbd"], run.btyd_fits["gamma_gamma"], 30 / 7, seed=0
+    )
+    np.testing.assert_array_equal(s["spend_q10"], bounds["spend_lower"])
+    np.testing.assert_array_equal(s["spend_q90"], np.maximum(bounds["spend_upper"], s["spend_q10"]))
+    assert s.attrs["btyd_interval"] == bounds.attrs["btyd_interval"]
     assert s["spend_q10"].dtype == float and s["spend_q90"].dtype == float
     np.testing.assert_array_equal(s["predicted_spend"], s["spend__bgnbd"])
     np.testing.assert_array_equal(s["p_no_purchase"], s["p_zero__bgnbd"])
@@ -259,7 +265,7 @@ def test_refusals_of_score_customers_name_the_fix():
         ApplyError,
         match=re.escape(
             "model 'stack' cannot be refitted by stage 07; choose one of ('gbdt', 'gbdt_rfm', "
-            "'pareto_nbd', 'bgnbd') or a deep row without text"
+            "'pareto_nbd', 'bgnbd', 'mbgnbd') or a deep row without text"
         ),
     ):
         score_customers(*args, "stack", seed=0, progress=False)

@@ -423,7 +423,14 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     if not path.is_file():
         return ""
     board = json.loads(path.read_text())
-    models = {k: v for k, v in board.items() if isinstance(v, dict) and v.get("gini") is not None}
+    models = {
+        k: v
+        for k, v in board.items()
+        if isinstance(v, dict)
+        and v.get("gini") is not None
+        and v.get("protocol") != "cross_fitted"
+        and not k.endswith("@cross_fitted")  # as helpers.evaluation.leaderboard.deployable_rows
+    }
     ranked = sorted(models.items(), key=lambda kv: -kv[1]["gini"])
     ceilings = [kv for kv in ranked if kv[0] in CEILINGS]
     deployable = [kv for kv in ranked if kv[0] not in CEILINGS][:top]
@@ -450,7 +457,8 @@ def _leaderboard_rows(metrics_dir: Path, top: int = 6) -> str:
     return (
         "<h2>Top of the leaderboard</h2><table><tr><th>model</th><th>normalised Gini ↑</th>"
         f"<th>MAE ({currency}) ↓</th><th>top-10 % capture ↑</th></tr>"
-        f"{cells}</table><p class='note'>Holdout spend of every modelled customer; "
+        f"{cells}</table><p class='note'>Holdout spend of every modelled customer, "
+        "deployable rows only; "
         "all metrics and models in <a href='06_evaluate.html'>06 · evaluate</a>.</p>"
     )
 
@@ -503,10 +511,10 @@ def _answers(reports: Path) -> str:
 
 def _caveats(metrics_dir: Path) -> str:
     items = [
-        "The learned models (LightGBM, the deep rows, the fusions) are cross-fitted over "
-        "customers: each is trained on other customers' spend in the holdout period "
-        "itself, which a shop scoring today does not have; the BTYD rows see the "
-        "calibration period only.",
+        "Every row ranked here is deployable: the BTYD rows and the learned models "
+        "(LightGBM, the deep rows, the fusions) learn from the calibration period only, as "
+        "a shop scoring today would. The cross-fitted learned rows, trained on other "
+        "customers' spend in the holdout period itself, are compared with them in 06.",
         "The marketing results of 05 rest on assumed treatment effects (how customers "
         "respond to an e-mail or a coupon): no log in the study was ever marketed to.",
         "Every comparison carries a paired bootstrap interval; a difference whose interval "

@@ -63,12 +63,21 @@ def _currency(metrics_dir: Path) -> str:
     return str(quality.get("notes", {}).get("currency") or "currency units")
 
 
+def _cross_fitted(name: str, row: dict[str, Any]) -> bool:
+    """A cross-fitted row (trained on other customers' holdout outcomes): never ranked
+    here, as in :func:`helpers.evaluation.leaderboard.deployable_rows`."""
+    return row.get("protocol") == "cross_fitted" or name.endswith("@cross_fitted")
+
+
 def _leaderboard(board: dict[str, Any], top: int, currency: str) -> list[str]:
     metric = str(board.get("gap_metric", "gini"))
     rows = {
         name: row
         for name, row in board.items()
-        if isinstance(row, dict) and _finite(row.get("gini")) and row.get("status") != "not fitted"
+        if isinstance(row, dict)
+        and _finite(row.get("gini"))
+        and row.get("status") != "not fitted"
+        and not _cross_fitted(name, row)
     }
     if not rows:
         return ["No model on the leaderboard has a score."]

@@ -14,6 +14,7 @@ from helpers.apply.choice import (
     ModelArtifactError,
     applicable_models,
     choose_model,
+    deployable_recipe,
     read_leaderboard,
 )
 from helpers.apply.conformal import completed_window_calibration
@@ -124,6 +125,9 @@ def score_command(args: argparse.Namespace) -> int:
         )
         model, reason = choice.model, choice.reason
         deep = {"deep": configs[model]} if model in configs else {}
+        # trained as the deployable row it was chosen from (the recipe of stage 06)
+        deep["recipe"] = deployable_recipe(board)
+        deep["deep_anchors"] = params.get("deployable", {}).get("deep_anchors")
     print(f"model: {reason}; horizon {horizon} days after {args.as_of}")
     selected_file = processed / "selected_features.json"
     selected = json.loads(selected_file.read_text()) if selected_file.is_file() else None

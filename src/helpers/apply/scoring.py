@@ -57,10 +57,11 @@ from helpers.apply.deployable import (
 )
 from helpers.data.split import as_utc, purchase_days
 from helpers.features.behaviour import DEFAULT_WINDOWS
-from helpers.models import btyd
+from helpers.models import btyd, btyd_intervals
 
 __all__ = [
     "BTYD_MODELS",
+    "REFIT_BTYD_MODELS",
     "SUPERVISED_MODELS",
     "APPLICABLE_MODELS",
     "ApplyError",
@@ -75,11 +76,14 @@ __all__ = [
     "window_spend",
 ]
 
+#: BTYD models fitted beside every run (P(alive), the backtest's exact check).
 BTYD_MODELS: tuple[str, ...] = ("pareto_nbd", "bgnbd")
+#: BTYD models a run can refit when one is the chosen model.
+REFIT_BTYD_MODELS: tuple[str, ...] = (*BTYD_MODELS, "mbgnbd")
 SUPERVISED_MODELS: tuple[str, ...] = ("gbdt", "gbdt_rfm")
 #: Models stage 07 refits without further artifacts (deep rows need ``deep=``, see
 #: :mod:`helpers.apply.deep`).
-APPLICABLE_MODELS: tuple[str, ...] = (*SUPERVISED_MODELS, *BTYD_MODELS)
+APPLICABLE_MODELS: tuple[str, ...] = (*SUPERVISED_MODELS, *REFIT_BTYD_MODELS)
 DAY = pd.Timedelta(days=1)
 
 
@@ -392,6 +396,8 @@ def score_customers(
     intervals: bool = True,
     deep_anchors: int | None = None,
     feature_cache: FeatureCache | None = None,
+    btyd_method: str = "map",
+    btyd_priors: Any = "default",
 ) -> ScoreResult:
     """Predict every customer's spend over the next ``horizon_days`` after ``as_of``.
 
@@ -468,7 +474,7 @@ def score_customers(
             f"model {model!r} cannot be refitted by stage 07; choose one of "
             f"{APPLICABLE_MODELS} or a deep row without text"
         )
-    fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in BTYD_MODELS]))
+    fit_btyd = list(dict.fromkeys([m for m in (model, *btyd_models) if m in REFIT_BTYD_MODELS]))
     if supervised not in ("required", "if_possible"):
         raise ApplyError(f"supervised must be 'required' or 'if_possible', got {supervised!r}")
     skipped: dict[str, str] = {}
@@ -477,7 +483,7 @@ def score_customers(
         # fails before any work
         win = production_windows(events, as_of, horizon_days, train_days=train_days)
     except HistoryError as exc:
-        if supervised == "required" or model not in BTYD_MODELS:
+        if supervised == "required" or model not in REFIT_BTYD_MODELS:
             raise
         win = production_windows(
             events, as_of, horizon_days, supervised=False, train_days=train_days
@@ -510,11 +516,16 @@ def score_customers(
     lap("check")
     summary = btyd.btyd_summary(events, win.as_of, win.horizon_end)
     # nothing to fit (stage 06's deployable rows take the BTYD rows from 04a): no spend model
-    fits, not_fitted = _fit_btyd(summary, fit_btyd, btyd_penalizer) if fit_btyd else ({}, {})
+    fits, not_fitted = (
+        _fit_btyd(summary, fit_btyd, btyd_penalizer, btyd_method, btyd_priors, seed)
+        if fit_btyd
+        else ({}, {})
+    )
     not_fitted.update(skipped)
     lap("btyd_fit")
     out = pd.DataFrame(index=summary.index)
     repairs: dict[str, int] = {}
+    btyd_interval = None
     horizon_weeks = win.horizon_days / 7.0
     for name in fit_btyd:
         if name not in fits or "gamma_gamma" not in fits:
@@ -537,6 +548,13 @@ def score_customers(
         out[f"spend__{name}"] = predicted["expected_spend"]
         out[f"p_zero__{name}"] = predicted["p_zero"]
         out[f"p_alive__{name}"] = predicted["p_alive"]
+        if name == model and intervals:  # the chosen BTYD model's own predictive interval
+            bounds = btyd_intervals.predictive_intervals(
+                summary, fits[name], fits["gamma_gamma"], horizon_weeks, seed=seed
+            )
+            out[f"q10__{name}"] = bounds["spend_lower"]
+            out[f"q90__{name}"] = bounds["spend_upper"]
+            btyd_interval = bounds.attrs.get("btyd_interval")
     lap("btyd_predict")
     step("btyd")
 
@@ -581,7 +599,7 @@ def score_customers(
         )
     alive_model = next((m for m in (model, *fit_btyd) if f"p_alive__{m}" in out), None)
     out["predicted_spend"] = out[f"spend__{model}"]
-    if f"q10__{model}" in out:  # the deep model's own ZILN interval
+    if f"q10__{model}" in out:  # the model's own: ZILN (deep) or predictive (BTYD)
         out["spend_q10"] = out[f"q10__{model}"]
         out["spend_q90"] = np.maximum(out[f"q90__{model}"], out["spend_q10"])
     elif "q10" in pred:
@@ -596,6 +614,8 @@ def score_customers(
     first = ["predicted_spend", "spend_q10", "spend_q90", "p_no_purchase", "p_alive"]
     out = out[first + [c for c in out.columns if c not in first]]
     out.attrs["feature_columns"] = columns
+    if btyd_interval is not None:  # settings of the BTYD interval, for batch scoring
+        out.attrs["btyd_interval"] = btyd_interval
     lap("assemble")
     return ScoreResult(
         scores=out,
