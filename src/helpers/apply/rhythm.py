@@ -51,7 +51,10 @@ def history_and_rhythm(events: pd.DataFrame, as_of: pd.Timestamp, users: pd.Inde
     users : Index
         The scored customers (index of the result, in this order).
     """
-    as_of = pd.Timestamp(as_of).normalize()
+    as_of = pd.Timestamp(as_of)
+    as_of = (
+        as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    ).normalize()
     days = purchase_days(events)
     days = days.loc[days["day"] <= as_of]
     per_user = days.groupby("user_id").agg(
