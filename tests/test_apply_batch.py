@@ -46,3 +46,20 @@ def test_a_run_without_boosters_cannot_become_a_batch_model(events):
                           supervised="if_possible")  # fmt: skip
     with pytest.raises(ValueError, match="trained no LightGBM boosters"):
         ProductionModel.from_result(run)
+
+
+def test_batches_refuse_a_recipe_they_cannot_rebuild():
+    """A production fit on several windows (or with BTYD inputs) cannot be scored in
+    batches, which rebuild the single window's inputs: a clear error, not other scores."""
+    from types import SimpleNamespace
+
+    from helpers.apply.batch import ProductionModel
+    from helpers.apply.deployable import Recipe
+
+    fitted = SimpleNamespace(boosters={"spend": None}, model="gbdt", recipe=Recipe(0.5, 4, True))
+    with pytest.raises(
+        ValueError,
+        match=r"^batch scoring supports the single-window recipe only, got window H/2, "
+        r"4 anchors \+ BTYD inputs: score with",
+    ):
+        ProductionModel.from_result(fitted)

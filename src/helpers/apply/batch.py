@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from helpers.apply.deployable import SINGLE_WINDOW
 from helpers.apply.scoring import BTYD_MODELS, DAY, ScoreResult
 from helpers.data.split import as_utc
 from helpers.features.behaviour import DEFAULT_WINDOWS, behaviour_features
@@ -74,6 +75,13 @@ class ProductionModel:
             raise ValueError("the run trained no LightGBM boosters (too little history?)")
         if result.model not in (*BTYD_MODELS, "gbdt", "gbdt_rfm"):
             raise ValueError(f"{result.model!r} is not scored in batches (LightGBM or BTYD)")
+        if result.recipe != SINGLE_WINDOW:  # batches rebuild the single window's inputs only
+            raise ValueError(
+                f"batch scoring supports the single-window recipe only, got "
+                f"{result.recipe.label}: "
+                "score with helpers.apply.scoring.score_customers, or fit with "
+                "recipe=SINGLE_WINDOW"
+            )
         return cls(
             model=result.model,
             as_of=str(result.windows.as_of.date()),
