@@ -81,7 +81,8 @@ def test_a_world_is_frozen_and_changes_by_copy():
     pop = population_from_btyd(customers, "pareto", PARETO, GG, seed=1)
     sm = BTYDStateModel("pareto_nbd", PARETO, GG)
     world = MarketingWorld(pop, TreatmentEffects.preset("mid"), MarketingConfig(), sm)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    frozen = "cannot assign to field 'population'"
+    with pytest.raises(dataclasses.FrozenInstanceError, match=frozen):
         world.population = pop.subset(np.arange(5))
     free = world.with_budget(None)
     assert free.config.budget is None and world.config.budget == 0.2
