@@ -17,11 +17,10 @@ from helpers.apply.choice import (
     deployable_recipe,
     read_leaderboard,
 )
-from helpers.apply.conformal import completed_window_calibration
-from helpers.apply.crm import finish_table
+from helpers.apply.crm import finish_table, last_window_calibration
 from helpers.apply.deep import is_deep_model, production_deep_config
 from helpers.apply.run import apply_models
-from helpers.apply.scoring import ApplyError, score_customers
+from helpers.apply.scoring import ApplyError
 from helpers.apply.table import write_scored
 from helpers.data.registry import load_dataset
 from helpers.data.split import Split
@@ -57,18 +56,10 @@ def _finish_on_last_window(
     """Stage 07's finished table: the same model scored ``horizon`` days before as_of
     (a window complete by as_of) corrects the interval and gives the 90-day churn map."""
     apply_block = params.get("apply", {})
-    as_of = applied.result.windows.as_of
-    start = as_of - pd.Timedelta(days=int(horizon))
-    try:
-        before = score_customers(
-            events, start, horizon, model, seed=params["base"]["seed"],
-            selected_features=selected, progress=False, **deep,
-        )  # fmt: skip
-        calibration, why = completed_window_calibration(
-            before.scores, events, start, horizon, as_of, apply_block.get("interval_level", 0.8)
-        )
-    except ApplyError as exc:
-        calibration, why = None, f"no completed window before {as_of.date()}: {exc}"
+    calibration, why = last_window_calibration(
+        events, applied.result.windows.as_of, horizon, model, params["base"]["seed"],
+        apply_block.get("interval_level", 0.8), selected_features=selected, **deep,
+    )  # fmt: skip
     print(why)
     return finish_table(
         applied.table,

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from helpers.apply.conformal import risk_bands
-from helpers.apply.segments import segment_customers
+from helpers.apply.crm import risk_columns
 from helpers.apply.table import COLUMNS
 
 __all__ = ["violations"]
@@ -66,21 +65,11 @@ def violations(
     found.append(_rows(~table["value_decile"].between(1, 10), table, "value_decile in 1-10"))
     low, high = table["spend_q10"].astype(float), table["spend_q90"].astype(float)
     found.append(_rows(low > high, table, "spend_q10 <= spend_q90"))
-    risk = table["p_no_purchase_90d"].astype(float)
-    risk = risk.where(risk.notna(), table["p_no_purchase"].astype(float))
-    bands = risk_bands(risk, (watch_p_no_purchase, segments["at_risk_p_no_purchase"]))
-    found.append(_rows(bands.ne(table["churn_risk"]).fillna(True), table, "churn_risk rule"))
-    expected = segment_customers(
-        table["predicted_spend"].astype(float),
-        risk,
-        high_share=segments["high_share"],
-        medium_share=segments["medium_share"],
-        at_risk_p_no_purchase=segments["at_risk_p_no_purchase"],
-        p_alive=table["p_alive"].astype(float),
-        days_overdue=table["days_overdue"].astype(float),
-        lapsed_p_alive=segments["lapsed_p_alive"],
-    ).astype("string")
-    found.append(_rows(expected.ne(table["segment"]).fillna(True), table, "segment rule"))
+    derived = risk_columns(table, segments, watch_p_no_purchase)
+    rule = derived["churn_risk"].ne(table["churn_risk"]).fillna(True)
+    found.append(_rows(rule, table, "churn_risk rule"))
+    rule = derived["segment"].ne(table["segment"]).fillna(True)
+    found.append(_rows(rule, table, "segment rule"))
     found.append(_rows(table["policy"] != policy, table, f"policy is {policy}"))
     contacted = table["action"] != "none"
     profit = table["expected_incremental_profit"].astype(float)

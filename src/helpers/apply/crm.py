@@ -18,13 +18,15 @@ compares it on a backtest with the naive list (longest since the last purchase).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from helpers.apply.churn import precision_recall_at_top
-from helpers.apply.conformal import WindowCalibration, risk_bands
+from helpers.apply.conformal import WindowCalibration, completed_window_calibration, risk_bands
 from helpers.apply.narration import ACTIONABLE, NAIVE
+from helpers.apply.scoring import ApplyError, score_customers
 from helpers.apply.segments import segment_customers
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "discount_factor",
     "finish_table",
     "judge_churn_lists",
+    "last_window_calibration",
     "reachable_customers",
+    "risk_columns",
 ]
 
 
@@ -70,36 +74,66 @@ def finish_table(
     the horizon).
     """
     out = table.copy()
-    index = out.index
     p_horizon = out["p_no_purchase"].astype(float)
     if calibration is not None:
         low, high = calibration.interval.apply(out["spend_q10"], out["spend_q90"], p_horizon)
         out["spend_q10"], out["spend_q90"] = low.to_numpy(), high.to_numpy()
         if calibration.no_purchase_map is not None:
             out["p_no_purchase_90d"] = calibration.no_purchase_map(p_horizon).to_numpy()
-    risk = out["p_no_purchase_90d"].astype(float)
-    risk = risk.where(risk.notna(), p_horizon)
-    thresholds = (watch_p_no_purchase, segments["at_risk_p_no_purchase"])
-    out["churn_risk"] = risk_bands(risk, thresholds).to_numpy()
+    derived = risk_columns(out, segments, watch_p_no_purchase)
+    out["churn_risk"] = derived["churn_risk"].to_numpy()
     out["discounted_clv"] = out["predicted_spend"] * discount_factor(
         int(out["horizon_days"].iloc[0]) if len(out) else 0, discount_rate
     )
-    out["segment"] = (
-        segment_customers(
-            out["predicted_spend"],
-            risk,
-            high_share=segments["high_share"],
-            medium_share=segments["medium_share"],
-            at_risk_p_no_purchase=segments["at_risk_p_no_purchase"],
-            p_alive=out["p_alive"].astype(float),
-            days_overdue=out["days_overdue"].astype(float),
-            lapsed_p_alive=segments["lapsed_p_alive"],
-        )
-        .astype("string")
-        .to_numpy()
-    )
-    out.index = index
+    out["segment"] = derived["segment"].to_numpy()
     return out[list(table.columns)]
+
+
+def risk_columns(
+    table: pd.DataFrame, segments: Mapping[str, float], watch_p_no_purchase: float
+) -> pd.DataFrame:
+    """``churn_risk`` and ``segment`` as the table's own columns imply them: one rule for
+    :func:`finish_table` to write and :func:`helpers.apply.consistency.violations` to check.
+
+    The risk is ``p_no_purchase_90d``, else ``p_no_purchase`` (no completed window).
+    """
+    risk = table["p_no_purchase_90d"].astype(float)
+    risk = risk.where(risk.notna(), table["p_no_purchase"].astype(float))
+    bands = risk_bands(risk, (watch_p_no_purchase, segments["at_risk_p_no_purchase"]))
+    segment = segment_customers(
+        table["predicted_spend"].astype(float),
+        risk,
+        high_share=segments["high_share"],
+        medium_share=segments["medium_share"],
+        at_risk_p_no_purchase=segments["at_risk_p_no_purchase"],
+        p_alive=table["p_alive"].astype(float),
+        days_overdue=table["days_overdue"].astype(float),
+        lapsed_p_alive=segments["lapsed_p_alive"],
+    )
+    return pd.DataFrame({"churn_risk": bands, "segment": segment.astype("string")})
+
+
+def last_window_calibration(
+    events: pd.DataFrame,
+    as_of: Any,
+    horizon_days: int,
+    model: str,
+    seed: int,
+    level: float = 0.8,
+    **score_options: Any,
+) -> tuple[WindowCalibration | None, str]:
+    """Score ``model`` ``horizon_days`` before ``as_of`` and learn from that completed
+    window (:func:`helpers.apply.conformal.completed_window_calibration`); None, with
+    the reason, where the data cannot hold such a window (too little history before it,
+    or before the first purchase): the model's own interval is then kept."""
+    start = pd.Timestamp(as_of).tz_localize(None).normalize() - pd.Timedelta(days=int(horizon_days))
+    try:
+        before = score_customers(
+            events, start, horizon_days, model, seed=seed, progress=False, **score_options
+        )
+    except ApplyError as exc:
+        return None, f"no completed window before {start.date()} + {horizon_days} days: {exc}"
+    return completed_window_calibration(before.scores, events, start, horizon_days, as_of, level)
 
 
 def reachable_customers(
